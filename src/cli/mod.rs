@@ -1,0 +1,15 @@
+//! The command line: clap's raw arguments (`args`) become validated, typed
+//! configurations (`config`). Nothing here touches files, threads or sockets.
+
+pub mod args;
+pub mod config;
+
+pub use args::{Cli, Command};
+pub use config::{ConfigError, ScanConfig};
+
+use clap::Parser;
+
+/// Parses the process's arguments (exits with a usage message on error).
+pub fn parse() -> Cli {
+    Cli::parse()
+}

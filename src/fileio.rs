@@ -1,0 +1,209 @@
+//! Opening and reading the files being scanned, safely. Only regular files are
+//! read: the open uses `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` (so neither a
+//! symlink nor a FIFO swapped in after the walk can redirect or block it) and
+//! the handle is re-checked with `fstat`. Reads go through the caller's reused
+//! buffer and must deliver exactly the size `fstat` reported.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::hash::MultiHasher;
+
+/// Size of each worker's read buffer.
+pub const READ_BUF_SIZE: usize = 256 * 1024;
+
+/// What kind of file a directory entry or handle is, for skip reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl FileKind {
+    pub fn of(ft: std::fs::FileType) -> Self {
+        if ft.is_file() {
+            Self::Regular
+        } else if ft.is_dir() {
+            Self::Directory
+        } else if ft.is_symlink() {
+            Self::Symlink
+        } else if ft.is_fifo() {
+            Self::Fifo
+        } else if ft.is_socket() {
+            Self::Socket
+        } else if ft.is_char_device() {
+            Self::CharDevice
+        } else if ft.is_block_device() {
+            Self::BlockDevice
+        } else {
+            Self::Unknown
+        }
+    }
+
+    /// FIFOs, sockets and devices: never opened, counted as skipped.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Self::Fifo | Self::Socket | Self::CharDevice | Self::BlockDevice | Self::Unknown
+        )
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Regular => "regular file",
+            Self::Directory => "directory",
+            Self::Symlink => "symbolic link",
+            Self::Fifo => "FIFO",
+            Self::Socket => "socket",
+            Self::CharDevice => "character device",
+            Self::BlockDevice => "block device",
+            Self::Unknown => "file of unknown type",
+        }
+    }
+}
+
+/// Why a file could not be opened for scanning.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{}", crate::error::io_reason(.0))]
+    Io(#[from] io::Error),
+    /// The path no longer names a regular file (it was swapped after the walk).
+    #[error("not a regular file ({})", .0.describe())]
+    NotRegular(FileKind),
+}
+
+/// Why reading an open file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}", crate::error::io_reason(.0))]
+    Io(#[from] io::Error),
+    #[error("file changed size while being read (expected {expected} bytes, read {read})")]
+    SizeChanged { expected: u64, read: u64 },
+}
+
+/// Opens `path` for reading if, and only if, it is a regular file. With
+/// `follow` false a symlink in the last component is refused (`ELOOP`).
+pub fn open_regular(path: &Path, follow: bool) -> Result<(File, Metadata), OpenError> {
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Ok(f) => f,
+        Err(e) if !follow && e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(OpenError::NotRegular(FileKind::Symlink))
+        }
+        Err(e) => return Err(OpenError::Io(e)),
+    };
+    let meta = file.metadata()?;
+    let kind = FileKind::of(meta.file_type());
+    if kind != FileKind::Regular {
+        return Err(OpenError::NotRegular(kind));
+    }
+    Ok((file, meta))
+}
+
+/// Feeds the whole of `file`, which `fstat` said is `expected` bytes long,
+/// to `hasher`, through `buf`. Returns the bytes read.
+pub fn hash_file(
+    file: &mut File,
+    expected: u64,
+    buf: &mut [u8],
+    hasher: &mut MultiHasher,
+) -> Result<u64, ReadError> {
+    let read = hash_stream(file, buf, hasher, Some(expected))?;
+    if read != expected {
+        return Err(ReadError::SizeChanged { expected, read });
+    }
+    Ok(read)
+}
+
+/// Feeds a stream to `hasher` until end of input, or until it passes `limit`
+/// bytes (a file that keeps growing is not read forever).
+pub fn hash_stream(
+    reader: &mut impl Read,
+    buf: &mut [u8],
+    hasher: &mut MultiHasher,
+    limit: Option<u64>,
+) -> Result<u64, ReadError> {
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if let Some(expected) = limit {
+            if total > expected {
+                return Err(ReadError::SizeChanged {
+                    expected,
+                    read: total,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, AlgoSet, Algorithm};
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn reads_regular_files_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data = vec![7u8; READ_BUF_SIZE * 2 + 3];
+        std::fs::write(&path, &data).unwrap();
+        let (mut file, meta) = open_regular(&path, false).unwrap();
+        let mut buf = vec![0u8; READ_BUF_SIZE];
+        let mut h = MultiHasher::new(AlgoSet::all());
+        assert_eq!(hash_file(&mut file, meta.len(), &mut buf, &mut h).unwrap(), data.len() as u64);
+        assert_eq!(
+            h.finish().get(Algorithm::Sha1),
+            Some(&hash_bytes(Algorithm::Sha1, &data))
+        );
+        // A size that does not match what is read is an error, not a digest.
+        let (mut file, _) = open_regular(&path, false).unwrap();
+        let err = hash_file(&mut file, 10, &mut buf, &mut h).unwrap_err();
+        assert!(matches!(err, ReadError::SizeChanged { expected: 10, .. }));
+    }
+
+    #[test]
+    fn refuses_fifos_symlinks_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        // Opening a FIFO without O_NONBLOCK would block here forever.
+        assert!(matches!(
+            open_regular(&fifo, false),
+            Err(OpenError::NotRegular(FileKind::Fifo))
+        ));
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"x").unwrap();
+        let link = dir.path().join("link");
+        symlink(&target, &link).unwrap();
+        assert!(matches!(
+            open_regular(&link, false),
+            Err(OpenError::NotRegular(FileKind::Symlink))
+        ));
+        assert!(open_regular(&link, true).is_ok());
+        assert!(matches!(
+            open_regular(dir.path(), false),
+            Err(OpenError::NotRegular(FileKind::Directory))
+        ));
+    }
+}

@@ -1,0 +1,173 @@
+//! Scanning one file: skip it by size when no signature could match, else
+//! open it safely, hash it once with every algorithm its size calls for, and
+//! match the digests. Each worker thread reuses one read buffer and one set of
+//! hasher states, so nothing is allocated per file. Hard links to one inode are
+//! hashed once; the other names reuse the result.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::fileio::{self, FileKind, OpenError, READ_BUF_SIZE};
+use crate::hash::{AlgoSet, Digest, MultiHasher};
+use crate::signature::{Lookup, SignatureSet};
+use crate::walk::{Candidate, FileId};
+
+/// What scanning one file came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileResult {
+    /// No signature could match a file of this size: it was never opened.
+    Cleared,
+    /// Hashed, and matched nothing (or matched the allow-list).
+    Clean { size: u64 },
+    /// Hashed, and matched a detection.
+    Detected {
+        size: u64,
+        signature: Box<str>,
+        digest: Digest,
+    },
+    /// Larger than `--max-filesize`: not opened.
+    TooLarge,
+    /// The path no longer names a regular file (it was swapped after the walk).
+    NotRegular(FileKind),
+    /// Could not be opened or read; the reason.
+    Failed(String),
+}
+
+/// A result and what it cost.
+#[derive(Clone, Debug)]
+pub struct Inspected {
+    pub result: FileResult,
+    /// Bytes read and hashed for this result (0 if reused or never opened).
+    pub bytes: u64,
+    /// The result was taken from another name of the same inode.
+    pub reused: bool,
+}
+
+/// A worker's reusable scratch space.
+struct Scratch {
+    buf: Vec<u8>,
+    hasher: MultiHasher,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
+        buf: vec![0; READ_BUF_SIZE],
+        hasher: MultiHasher::new(AlgoSet::EMPTY),
+    });
+}
+
+/// Scans files against one signature set. Shared by every worker.
+pub struct Inspector {
+    sigs: Arc<SignatureSet>,
+    max_filesize: Option<u64>,
+    /// Results per inode for files with more than one link, so each is hashed once.
+    hardlinks: Mutex<HashMap<FileId, Arc<OnceLock<(FileResult, u64)>>>>,
+}
+
+impl Inspector {
+    pub fn new(sigs: Arc<SignatureSet>, max_filesize: Option<u64>) -> Self {
+        Inspector {
+            sigs,
+            max_filesize,
+            hardlinks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn signatures(&self) -> &Arc<SignatureSet> {
+        &self.sigs
+    }
+
+    /// Scans one file found by the walk.
+    pub fn inspect(&self, cand: &Candidate) -> Inspected {
+        let fresh = |(result, bytes)| Inspected {
+            result,
+            bytes,
+            reused: false,
+        };
+        if self.max_filesize.is_some_and(|max| cand.size > max) {
+            return fresh((FileResult::TooLarge, 0));
+        }
+        if self.sigs.algorithms_for_size(cand.size).is_empty() {
+            return fresh((FileResult::Cleared, 0));
+        }
+        if cand.nlink <= 1 {
+            return fresh(self.hash_and_match(cand));
+        }
+        let cell = {
+            let mut map = self.hardlinks.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(cand.id).or_default().clone()
+        };
+        let mut computed = false;
+        let (result, bytes) = cell.get_or_init(|| {
+            computed = true;
+            self.hash_and_match(cand)
+        });
+        Inspected {
+            result: result.clone(),
+            bytes: if computed { *bytes } else { 0 },
+            reused: !computed,
+        }
+    }
+
+    fn hash_and_match(&self, cand: &Candidate) -> (FileResult, u64) {
+        let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
+            Ok(opened) => opened,
+            Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
+            Err(e) => return (FileResult::Failed(e.to_string()), 0),
+        };
+        // The size may have changed since the walk: decide again on what is open.
+        let size = meta.len();
+        let algos = self.sigs.algorithms_for_size(size);
+        if algos.is_empty() {
+            return (FileResult::Cleared, 0);
+        }
+        if self.max_filesize.is_some_and(|max| size > max) {
+            return (FileResult::TooLarge, 0);
+        }
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            scratch.hasher.reset(algos);
+            match fileio::hash_file(&mut file, size, &mut scratch.buf, &mut scratch.hasher) {
+                Ok(bytes) => {
+                    let digests = scratch.hasher.finish();
+                    (self.verdict(&digests, size), bytes)
+                }
+                Err(e) => (FileResult::Failed(e.to_string()), 0),
+            }
+        })
+    }
+
+    /// Scans a stream whose size is not known in advance (standard input).
+    pub fn inspect_stream(&self, reader: &mut impl Read) -> Inspected {
+        let algos = self.sigs.algorithms_for_unknown_size();
+        let (result, bytes) = SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            scratch.hasher.reset(algos);
+            match fileio::hash_stream(reader, &mut scratch.buf, &mut scratch.hasher, None) {
+                Ok(size) => {
+                    let digests = scratch.hasher.finish();
+                    (self.verdict(&digests, size), size)
+                }
+                Err(e) => (FileResult::Failed(e.to_string()), 0),
+            }
+        });
+        Inspected {
+            result,
+            bytes,
+            reused: false,
+        }
+    }
+
+    fn verdict(&self, digests: &crate::hash::Digests, size: u64) -> FileResult {
+        match self.sigs.lookup(digests, size) {
+            Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
+            Lookup::Detected(m) => FileResult::Detected {
+                size,
+                signature: m.name.into(),
+                digest: m.digest,
+            },
+        }
+    }
+}

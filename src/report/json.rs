@@ -1,0 +1,179 @@
+//! JSON Lines output: one object per detection and per error, then a summary
+//! object, each with a `type`. A path that is not valid UTF-8 is given escaped
+//! in `path` and exactly, base64-encoded, in `path_bytes`.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::{escape_path, Event, Sink, Summary};
+use crate::stats::Skipped;
+
+/// Writes JSON lines to stdout.
+pub struct JsonSink {
+    out: Mutex<BufWriter<Box<dyn Write + Send>>>,
+    show_summary: bool,
+    closed: AtomicBool,
+}
+
+/// A path as JSON fields: the text, and the exact bytes when the text can't be.
+#[derive(Serialize)]
+pub struct JsonPath {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
+}
+
+impl JsonPath {
+    pub fn new(path: &Path) -> Self {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => JsonPath {
+                path: s.to_string(),
+                path_bytes: None,
+            },
+            Err(_) => JsonPath {
+                path: escape_path(path).into_owned(),
+                path_bytes: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Record<'a> {
+    Detection {
+        #[serde(flatten)]
+        path: JsonPath,
+        size: u64,
+        signature: &'a str,
+        algorithm: &'static str,
+        digest: String,
+    },
+    Error {
+        #[serde(flatten)]
+        path: JsonPath,
+        error: &'a str,
+    },
+    Summary {
+        version: &'static str,
+        signatures: usize,
+        allow_entries: usize,
+        threads: usize,
+        directories: u64,
+        files: u64,
+        hashed: u64,
+        cleared_by_size: u64,
+        hardlinks_reused: u64,
+        skipped: Skipped,
+        bytes_hashed: u64,
+        detections: u64,
+        errors: u64,
+        elapsed_secs: f64,
+        mib_per_sec: f64,
+        files_per_sec: f64,
+    },
+}
+
+impl JsonSink {
+    pub fn stdio(show_summary: bool) -> Self {
+        Self::new(Box::new(io::stdout()), show_summary)
+    }
+
+    pub fn new(out: Box<dyn Write + Send>, show_summary: bool) -> Self {
+        JsonSink {
+            out: Mutex::new(BufWriter::with_capacity(64 * 1024, out)),
+            show_summary,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn write(&self, record: &Record<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out.write_all(&line).is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Sink for JsonSink {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Detection(d) => self.write(&Record::Detection {
+                path: JsonPath::new(d.path),
+                size: d.size,
+                signature: d.signature,
+                algorithm: d.digest.algorithm().name(),
+                digest: d.digest.to_hex(),
+            }),
+            Event::Clean { .. } => {}
+            Event::Error { path, reason } => self.write(&Record::Error {
+                path: JsonPath::new(path),
+                error: reason,
+            }),
+        }
+    }
+
+    fn summary(&self, s: &Summary) {
+        if !self.show_summary {
+            return;
+        }
+        let c = &s.counts;
+        self.write(&Record::Summary {
+            version: env!("CARGO_PKG_VERSION"),
+            signatures: s.signatures,
+            allow_entries: s.allow_entries,
+            threads: s.threads,
+            directories: c.directories,
+            files: c.files,
+            hashed: c.hashed,
+            cleared_by_size: c.cleared_by_size,
+            hardlinks_reused: c.hardlinks_reused,
+            skipped: c.skipped,
+            bytes_hashed: c.bytes_hashed,
+            detections: c.detections,
+            errors: c.errors,
+            elapsed_secs: s.elapsed.as_secs_f64(),
+            mib_per_sec: s.mib_per_sec(),
+            files_per_sec: s.files_per_sec(),
+        });
+    }
+
+    fn flush(&self) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out.flush().is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn non_utf8_paths_keep_their_bytes() {
+        let p = JsonPath::new(Path::new(OsStr::from_bytes(b"a\xffb")));
+        assert_eq!(p.path, "a\\xffb");
+        assert_eq!(p.path_bytes.as_deref(), Some("Yf9i"));
+        let p = JsonPath::new(Path::new("new\nline"));
+        assert_eq!(p.path, "new\nline");
+        assert!(p.path_bytes.is_none());
+    }
+}

@@ -1,0 +1,242 @@
+//! ClamAV-style text output: `PATH: NAME FOUND`, `PATH: OK` (unless only
+//! infected files are wanted), errors on stderr as `PATH: REASON ERROR`, and a
+//! `SCAN SUMMARY` block.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use super::{escape_path, Event, Sink, Summary};
+
+/// Which lines the text sink writes.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOptions {
+    /// Write `PATH: OK` lines.
+    pub show_clean: bool,
+    /// Write the summary block.
+    pub show_summary: bool,
+}
+
+/// Writes text lines to stdout and errors to stderr.
+pub struct TextSink {
+    out: Mutex<Output>,
+    err: Mutex<Box<dyn Write + Send>>,
+    opts: TextOptions,
+    /// Set once a write failed (a closed pipe): further output is dropped.
+    closed: AtomicBool,
+}
+
+struct Output {
+    writer: BufWriter<Box<dyn Write + Send>>,
+    /// Flush after every line, so a person at a terminal sees results at once.
+    line_buffered: bool,
+}
+
+impl TextSink {
+    /// A sink on the process's stdout and stderr.
+    pub fn stdio(opts: TextOptions) -> Self {
+        let line_buffered = io::stdout().is_terminal();
+        Self::new(Box::new(io::stdout()), Box::new(io::stderr()), line_buffered, opts)
+    }
+
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        line_buffered: bool,
+        opts: TextOptions,
+    ) -> Self {
+        TextSink {
+            out: Mutex::new(Output {
+                writer: BufWriter::with_capacity(64 * 1024, out),
+                line_buffered,
+            }),
+            err: Mutex::new(err),
+            opts,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn write_out(&self, line: &str) {
+        if self.is_closed() {
+            return;
+        }
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut result = out.writer.write_all(line.as_bytes());
+        if result.is_ok() && out.line_buffered {
+            result = out.writer.flush();
+        }
+        if result.is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn write_err(&self, line: &str) {
+        let mut err = self.err.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed stderr is no reason to stop a scan.
+        let _ = err.write_all(line.as_bytes());
+    }
+}
+
+impl Sink for TextSink {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Detection(d) => {
+                self.write_out(&format!("{}: {} FOUND\n", escape_path(d.path), d.signature));
+            }
+            Event::Clean { path } => {
+                if self.opts.show_clean {
+                    self.write_out(&format!("{}: OK\n", escape_path(path)));
+                }
+            }
+            Event::Error { path, reason } => {
+                self.write_err(&format!("{}: {} ERROR\n", escape_path(path), reason));
+            }
+        }
+    }
+
+    fn summary(&self, s: &Summary) {
+        if !self.opts.show_summary {
+            return;
+        }
+        self.write_out(&format_summary(s));
+    }
+
+    fn flush(&self) {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out.writer.flush().is_err() {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes as "12.34 MiB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
+
+fn format_summary(s: &Summary) -> String {
+    let c = &s.counts;
+    let k = &c.skipped;
+    let secs = s.elapsed.as_secs_f64();
+    let whole = s.elapsed.as_secs();
+    let mut text = String::from("\n----------- SCAN SUMMARY -----------\n");
+    text += &format!("Known viruses: {}\n", s.signatures);
+    if s.allow_entries > 0 {
+        text += &format!("Allow-list entries: {}\n", s.allow_entries);
+    }
+    text += &format!("Engine version: vigil {}\n", env!("CARGO_PKG_VERSION"));
+    text += &format!("Threads: {}\n", s.threads);
+    text += &format!("Scanned directories: {}\n", c.directories);
+    text += &format!("Scanned files: {}\n", c.files);
+    text += &format!(
+        "Hashed files: {} ({} cleared by size without opening, {} hard links reused)\n",
+        c.hashed, c.cleared_by_size, c.hardlinks_reused
+    );
+    text += &format!(
+        "Skipped: {} (special files: {}, over max size: {}, excluded: {}, symlinks: {}, other file systems: {})\n",
+        k.total(),
+        k.special,
+        k.too_large,
+        k.excluded,
+        k.symlink,
+        k.other_fs
+    );
+    text += &format!("Infected files: {}\n", c.detections);
+    text += &format!("Errors: {}\n", c.errors);
+    text += &format!(
+        "Data hashed: {} ({} bytes)\n",
+        human_bytes(c.bytes_hashed),
+        c.bytes_hashed
+    );
+    text += &format!(
+        "Time: {secs:.3} sec ({} m {} s)\n",
+        whole / 60,
+        whole % 60
+    );
+    text += &format!(
+        "Throughput: {:.1} MiB/s, {:.0} files/s\n",
+        s.mib_per_sec(),
+        s.files_per_sec()
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use crate::report::Detection;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_are_clamav_shaped_and_escaped() {
+        let out = Shared::default();
+        let err = Shared::default();
+        let sink = TextSink::new(
+            Box::new(out.clone()),
+            Box::new(err.clone()),
+            false,
+            TextOptions {
+                show_clean: false,
+                show_summary: false,
+            },
+        );
+        let digest = hash_bytes(Algorithm::Md5, b"x");
+        sink.event(&Event::Detection(Detection {
+            path: Path::new("a\nb"),
+            size: 1,
+            signature: "Sig",
+            digest: &digest,
+        }));
+        sink.event(&Event::Clean { path: Path::new("c") });
+        sink.event(&Event::Error {
+            path: Path::new("d"),
+            reason: "Permission denied",
+        });
+        sink.flush();
+        assert_eq!(
+            String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
+            "a\\nb: Sig FOUND\n"
+        );
+        assert_eq!(
+            String::from_utf8(err.0.lock().unwrap().clone()).unwrap(),
+            "d: Permission denied ERROR\n"
+        );
+    }
+
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.00 MiB");
+    }
+}

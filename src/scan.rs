@@ -1,0 +1,140 @@
+//! The one-shot pipeline behind `vigil scan`: load the signature set, start
+//! the walker source, the bounded queue and the pool, report every verdict to
+//! the sink, and turn the totals into a summary and an exit status.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cli::ScanConfig;
+use crate::engine::Engine;
+use crate::error::{Error, ExitStatus};
+use crate::inspect::Inspector;
+use crate::pool::ScanPool;
+use crate::progress;
+use crate::queue;
+use crate::report::json::JsonSink;
+use crate::report::text::{TextOptions, TextSink};
+use crate::report::{Event, Sink, Summary};
+use crate::signature::{self, SignatureSet};
+use crate::source::walker::{self, Roots};
+use crate::stats::{bump, Stats};
+use crate::walk::Walker;
+
+/// Queue slots per worker between the source and the pool.
+const QUEUE_PER_THREAD: usize = 16;
+
+/// Loads the databases named in the configuration, or the built-in set.
+/// Files in `-d` folders that vigil does not read are logged and passed over.
+pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet, Error> {
+    if databases.is_empty() {
+        return Ok(signature::load_builtin());
+    }
+    let loaded = signature::load_databases(databases)?;
+    for path in &loaded.ignored {
+        tracing::warn!(path = %path.display(), "not a signature format vigil reads; ignored");
+    }
+    Ok(loaded.set)
+}
+
+/// The output a configuration asks for.
+pub fn sink_for(config: &ScanConfig) -> Box<dyn Sink> {
+    if config.json {
+        Box::new(JsonSink::stdio(config.show_summary))
+    } else {
+        Box::new(TextSink::stdio(TextOptions {
+            show_clean: config.show_clean,
+            show_summary: config.show_summary,
+        }))
+    }
+}
+
+/// Runs `vigil scan` with output to stdout/stderr.
+pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
+    let sigs = Arc::new(load_signatures(&config.databases)?);
+    let sink = sink_for(config);
+    scan_with(config, sigs, &*sink)
+}
+
+/// Runs a scan with a given signature set and sink, and returns its totals'
+/// exit status. The bench drives this same function.
+pub fn scan_with(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<ExitStatus, Error> {
+    let summary = scan_summary(config, sigs, sink)?;
+    sink.summary(&summary);
+    sink.flush();
+    if sink.is_closed() {
+        // Output went away (e.g. `| head`): stop quietly, like other Unix tools.
+        return Ok(ExitStatus::Clean);
+    }
+    Ok(ExitStatus::from_counts(
+        summary.counts.detections,
+        summary.counts.errors,
+    ))
+}
+
+/// Runs the pipeline and returns its summary without printing it.
+pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<Summary, Error> {
+    let file_list: Option<Box<dyn BufRead + Send>> = match &config.file_list {
+        None => None,
+        Some(path) => {
+            let file = File::open(path).map_err(|source| Error::FileList {
+                path: path.clone(),
+                source,
+            })?;
+            Some(Box::new(BufReader::new(file)))
+        }
+    };
+    let started = Instant::now();
+    let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
+    let stats = Stats::new(pool.threads());
+    let quit = AtomicBool::new(false);
+    let engine = Engine {
+        walker: Walker::new(config.walk.clone()),
+        inspector: Inspector::new(sigs.clone(), config.max_filesize),
+        sink,
+        stats: &stats,
+        quit: &quit,
+    };
+    let (tx, rx) = queue::bounded(pool.threads() * QUEUE_PER_THREAD);
+    let roots = Roots {
+        paths: config.paths.clone(),
+        file_list,
+    };
+    let progress_done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let progress = progress::wanted(config.quiet).then(|| {
+            std::thread::Builder::new()
+                .name("vigil-progress".into())
+                .spawn_scoped(scope, || progress::run(&stats, &progress_done))
+                .expect("spawn progress thread")
+        });
+        let source = std::thread::Builder::new()
+            .name("vigil-walker".into())
+            .spawn_scoped(scope, move || walker::feed(roots, &tx))
+            .expect("spawn source thread");
+        pool.run(&rx, &engine, &quit, pool.threads() * 2);
+        if let Ok(Err(e)) = source.join() {
+            let path = config.file_list.clone().unwrap_or_default();
+            bump(&stats.local().errors);
+            sink.event(&Event::Error {
+                path: &path,
+                reason: &crate::error::io_reason(&e),
+            });
+        }
+        progress_done.store(true, Ordering::Relaxed);
+        if let Some(p) = progress {
+            p.thread().unpark();
+            let _ = p.join();
+        }
+    });
+    let stats_set = sigs.stats();
+    Ok(Summary {
+        signatures: stats_set.total_detections(),
+        allow_entries: stats_set.allows.iter().sum(),
+        threads: pool.threads(),
+        counts: stats.snapshot(),
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,272 @@
+//! Line formats: vigil's native `.vsig`/`.vallow` and ClamAV's whole-file hash
+//! databases (`.hdb`, `.hsb`, `.hdu`, `.hsu`, `.fp`, `.sfp`). A line parses to a
+//! `SigLine` or to a `LineFault` saying exactly what is wrong with it.
+
+use std::path::Path;
+
+use crate::hash::{Algorithm, Digest, HexError};
+
+/// The functionality level vigil claims when a ClamAV line carries MINFL/MAXFL
+/// fields: that of ClamAV 1.4.6 (FLEVEL 216). Lines outside their window are skipped, as ClamAV does.
+pub const ENGINE_FLEVEL: u32 = 216;
+
+/// A signature database format, known by the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `ALGO:HEX:SIZE:NAME`, detections.
+    Vsig,
+    /// `ALGO:HEX:SIZE:NAME`, allow-list.
+    Vallow,
+    /// ClamAV `HEX:SIZE:NAME[:MINFL[:MAXFL]]` (hdb/hsb/hdu/hsu), detections.
+    ClamHash,
+    /// ClamAV `HEX:SIZE:NAME[:MINFL[:MAXFL]]` (fp/sfp), allow-list.
+    ClamAllow,
+}
+
+impl Format {
+    /// The format of a database file, from its extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "vsig" => Self::Vsig,
+            "vallow" => Self::Vallow,
+            "hdb" | "hsb" | "hdu" | "hsu" => Self::ClamHash,
+            "fp" | "sfp" => Self::ClamAllow,
+            _ => return None,
+        })
+    }
+
+    pub fn is_allow(self) -> bool {
+        matches!(self, Self::Vallow | Self::ClamAllow)
+    }
+}
+
+/// One parsed signature line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigLine<'a> {
+    pub digest: Digest,
+    /// `None` for `*`: any size.
+    pub size: Option<u64>,
+    pub name: &'a str,
+}
+
+/// What a line holds once comments and blanks are set aside.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// A blank line or a `#` comment.
+    Nothing,
+    Signature(SigLine<'a>),
+    /// A valid ClamAV line whose MINFL/MAXFL window excludes `ENGINE_FLEVEL`.
+    OutsideFlevel,
+}
+
+/// Why a line is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineFault {
+    #[error("expected {expected} fields separated by ':', found {found}")]
+    FieldCount { expected: &'static str, found: usize },
+    #[error("unknown algorithm {0:?} (expected blake3, sha256, sha1 or md5)")]
+    Algorithm(String),
+    #[error("digest of {0} hex digits matches no algorithm (32 md5, 40 sha1, 64 sha256)")]
+    ClamHexLength(usize),
+    #[error("bad digest: {0}")]
+    Digest(#[from] HexError),
+    #[error("bad size {0:?} (expected decimal bytes or *)")]
+    Size(String),
+    #[error("empty signature name")]
+    EmptyName,
+    #[error("signature name contains a control character")]
+    NameControl,
+    #[error("bad functionality level {0:?} (expected a decimal number)")]
+    Flevel(String),
+    #[error("line is not valid UTF-8")]
+    NotUtf8,
+    #[error("a wildcard size (*) needs a minimum functionality level (MINFL) of at least 73, as in ClamAV")]
+    WildcardWithoutFlevel,
+}
+
+/// Parses one line (without its `\n`; a trailing `\r` is accepted) of `format`.
+pub fn parse_line(format: Format, raw: &[u8]) -> Result<Parsed<'_>, LineFault> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let line = std::str::from_utf8(raw).map_err(|_| LineFault::NotUtf8)?;
+    let trimmed = line.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Ok(Parsed::Nothing);
+    }
+    match format {
+        Format::Vsig | Format::Vallow => parse_native(trimmed).map(Parsed::Signature),
+        Format::ClamHash | Format::ClamAllow => parse_clamav(trimmed),
+    }
+}
+
+fn parse_native(line: &str) -> Result<SigLine<'_>, LineFault> {
+    let mut fields = line.splitn(4, ':');
+    let (Some(algo), Some(hex), Some(size), Some(name)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(LineFault::FieldCount {
+            expected: "4 (ALGO:HEX:SIZE:NAME)",
+            found: line.split(':').count(),
+        });
+    };
+    let algo =
+        Algorithm::from_name(algo.trim()).ok_or_else(|| LineFault::Algorithm(algo.to_string()))?;
+    Ok(SigLine {
+        digest: Digest::from_hex(algo, hex.trim())?,
+        size: parse_size(size)?,
+        name: parse_name(name)?,
+    })
+}
+
+fn parse_clamav(line: &str) -> Result<Parsed<'_>, LineFault> {
+    let fields: Vec<&str> = line.split(':').collect();
+    if !(3..=5).contains(&fields.len()) {
+        return Err(LineFault::FieldCount {
+            expected: "3 to 5 (HEX:SIZE:NAME[:MINFL[:MAXFL]])",
+            found: fields.len(),
+        });
+    }
+    let hex = fields[0].trim();
+    let algo = Algorithm::from_clamav_hex_len(hex.len()).ok_or_else(|| {
+        match hex.chars().find(|c| !c.is_ascii_hexdigit()) {
+            Some(c) => LineFault::Digest(HexError::NotHex(c)),
+            None => LineFault::ClamHexLength(hex.len()),
+        }
+    })?;
+    let sig = SigLine {
+        digest: Digest::from_hex(algo, hex)?,
+        size: parse_size(fields[1])?,
+        name: parse_name(fields[2])?,
+    };
+    let min = fields.get(3).map(|f| parse_flevel(f)).transpose()?.flatten();
+    let max = fields.get(4).map(|f| parse_flevel(f)).transpose()?.flatten();
+    if sig.size.is_none() && !min.is_some_and(|m| m >= 73) {
+        return Err(LineFault::WildcardWithoutFlevel);
+    }
+    if min.is_some_and(|m| m > ENGINE_FLEVEL) || max.is_some_and(|m| m < ENGINE_FLEVEL) {
+        return Ok(Parsed::OutsideFlevel);
+    }
+    Ok(Parsed::Signature(sig))
+}
+
+fn parse_size(field: &str) -> Result<Option<u64>, LineFault> {
+    let field = field.trim();
+    if field == "*" {
+        return Ok(None);
+    }
+    if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LineFault::Size(field.to_string()));
+    }
+    field
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| LineFault::Size(field.to_string()))
+}
+
+fn parse_name(field: &str) -> Result<&str, LineFault> {
+    let name = field.trim();
+    if name.is_empty() {
+        return Err(LineFault::EmptyName);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(LineFault::NameControl);
+    }
+    Ok(name)
+}
+
+/// An empty MINFL/MAXFL field means "no bound", as in ClamAV.
+fn parse_flevel(field: &str) -> Result<Option<u32>, LineFault> {
+    let field = field.trim();
+    if field.is_empty() {
+        return Ok(None);
+    }
+    field
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| LineFault::Flevel(field.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(format: Format, line: &str) -> SigLine<'_> {
+        match parse_line(format, line.as_bytes()).unwrap() {
+            Parsed::Signature(s) => s,
+            other => panic!("expected a signature, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_line_with_size_and_wildcard() {
+        let s = sig(Format::Vsig, "md5:44D88612FEA8A8F36DE82E1278ABB02F:68:Eicar");
+        assert_eq!(s.digest.algorithm(), Algorithm::Md5);
+        assert_eq!(s.size, Some(68));
+        assert_eq!(s.name, "Eicar");
+        let s = sig(Format::Vsig, "BLAKE3:460c1ec9a3e1b5536927aac78cee9c39782626d30f0ae0917ce95dda77068e09:*:Name:with:colons\r");
+        assert_eq!(s.size, None);
+        assert_eq!(s.name, "Name:with:colons");
+    }
+
+    #[test]
+    fn clamav_lines_pick_algorithm_by_length() {
+        let s = sig(Format::ClamHash, "3395856ce81f2b7382dee72602f798b642f14140:68:Eicar.Sha1");
+        assert_eq!(s.digest.algorithm(), Algorithm::Sha1);
+        let s = sig(
+            Format::ClamHash,
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:*:Eicar:73",
+        );
+        assert_eq!(s.digest.algorithm(), Algorithm::Sha256);
+        assert_eq!(s.size, None);
+    }
+
+    #[test]
+    fn flevel_window_is_honoured() {
+        let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:9999";
+        assert_eq!(parse_line(Format::ClamHash, line), Ok(Parsed::OutsideFlevel));
+        let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:1:20";
+        assert_eq!(parse_line(Format::ClamHash, line), Ok(Parsed::OutsideFlevel));
+        let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:73:";
+        assert!(matches!(parse_line(Format::ClamHash, line), Ok(Parsed::Signature(_))));
+    }
+
+    #[test]
+    fn comments_blanks_and_faults() {
+        assert_eq!(parse_line(Format::Vsig, b"  # hi"), Ok(Parsed::Nothing));
+        assert_eq!(parse_line(Format::Vsig, b"\r"), Ok(Parsed::Nothing));
+        let fault = |f, l: &str| parse_line(f, l.as_bytes()).unwrap_err();
+        assert!(matches!(fault(Format::Vsig, "md5:abc"), LineFault::FieldCount { .. }));
+        assert!(matches!(
+            fault(Format::Vsig, "crc32:00:1:x"),
+            LineFault::Algorithm(_)
+        ));
+        assert!(matches!(
+            fault(Format::Vsig, "md5:44d88612fea8a8f36de82e1278abb02f:-1:x"),
+            LineFault::Size(_)
+        ));
+        assert!(matches!(
+            fault(Format::Vsig, "md5:44d88612fea8a8f36de82e1278abb02f:1:"),
+            LineFault::EmptyName
+        ));
+        assert!(matches!(
+            fault(Format::ClamHash, "abcd:1:x"),
+            LineFault::ClamHexLength(4)
+        ));
+        assert!(matches!(
+            fault(Format::ClamHash, "zz:1:x"),
+            LineFault::Digest(HexError::NotHex('z'))
+        ));
+        assert!(matches!(
+            fault(Format::ClamHash, "44d88612fea8a8f36de82e1278abb02f:68:x:seven"),
+            LineFault::Flevel(_)
+        ));
+        assert_eq!(
+            fault(Format::ClamHash, "44d88612fea8a8f36de82e1278abb02f:*:x"),
+            LineFault::WildcardWithoutFlevel
+        );
+        assert_eq!(
+            parse_line(Format::Vsig, b"md5:\xff:1:x"),
+            Err(LineFault::NotUtf8)
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! Turning roots and directories into work: a directory listing is one unit
+//! of work that the pool can hand to any worker, and it yields subdirectories
+//! (more work) and `Candidate` files. Excludes, file-type rules, symlink policy,
+//! `--one-file-system` and loop detection live here. Nothing here hashes.
+
+use std::ffi::OsStr;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use globset::GlobSet;
+
+use crate::fileio::FileKind;
+
+/// A file's identity on the system: (device, inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &Metadata) -> Self {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// A regular file found by the walk, with what `stat` said about it.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub size: u64,
+    pub id: FileId,
+    pub nlink: u64,
+    /// Reached through a symlink (or named as one): open without `O_NOFOLLOW`.
+    pub via_symlink: bool,
+}
+
+impl Candidate {
+    fn new(path: PathBuf, meta: &Metadata, via_symlink: bool) -> Self {
+        Candidate {
+            path,
+            size: meta.len(),
+            id: FileId::of(meta),
+            nlink: meta.nlink(),
+            via_symlink,
+        }
+    }
+}
+
+/// The chain of directories above a directory, for loop detection.
+#[derive(Debug)]
+struct Ancestor {
+    id: FileId,
+    parent: Option<Arc<Ancestor>>,
+}
+
+/// A directory to list.
+#[derive(Debug)]
+pub struct DirJob {
+    pub path: PathBuf,
+    /// Device of the root it was reached from, for `--one-file-system`.
+    root_dev: u64,
+    /// This directory and every directory above it.
+    ancestors: Arc<Ancestor>,
+}
+
+/// Why an entry was passed over without being examined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    Special(FileKind),
+    Excluded,
+    Symlink,
+    OtherFileSystem,
+}
+
+/// One thing the walk found.
+#[derive(Debug)]
+pub enum Found {
+    Dir(DirJob),
+    File(Candidate),
+    Skipped(PathBuf, SkipReason),
+    Error(PathBuf, WalkError),
+}
+
+/// Why an entry could not be walked.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("{}", crate::error::io_reason(.0))]
+    Io(#[from] io::Error),
+    #[error("Symbolic link loop")]
+    Loop,
+}
+
+/// The walk's rules, built once from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct WalkOptions {
+    pub follow_symlinks: bool,
+    pub one_file_system: bool,
+    /// Files (and other non-directories) whose name or path matches are skipped.
+    pub exclude: Option<GlobSet>,
+    /// Directories whose name or path matches are not entered.
+    pub exclude_dir: Option<GlobSet>,
+}
+
+/// Lists directories by the rules of `WalkOptions`.
+#[derive(Clone, Debug)]
+pub struct Walker {
+    opts: WalkOptions,
+}
+
+fn matches(set: &Option<GlobSet>, path: &Path, name: &OsStr) -> bool {
+    set.as_ref()
+        .is_some_and(|g| g.is_match(name) || g.is_match(path))
+}
+
+impl Walker {
+    pub fn new(opts: WalkOptions) -> Self {
+        Walker { opts }
+    }
+
+    /// Classifies a path named by the user. Roots are followed if they are
+    /// symlinks (the user named them) and are never excluded.
+    pub fn root(&self, path: PathBuf) -> Found {
+        let lmeta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => return Found::Error(path, e.into()),
+        };
+        let via_symlink = lmeta.file_type().is_symlink();
+        let meta = if via_symlink {
+            match fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => return Found::Error(path, e.into()),
+            }
+        } else {
+            lmeta
+        };
+        match FileKind::of(meta.file_type()) {
+            FileKind::Directory => {
+                let id = FileId::of(&meta);
+                Found::Dir(DirJob {
+                    path,
+                    root_dev: id.dev,
+                    ancestors: Arc::new(Ancestor { id, parent: None }),
+                })
+            }
+            FileKind::Regular => Found::File(Candidate::new(path, &meta, via_symlink)),
+            kind => Found::Skipped(path, SkipReason::Special(kind)),
+        }
+    }
+
+    /// Lists one directory, calling `found` for each entry. An error listing
+    /// the directory itself is returned; errors on entries go to `found`.
+    pub fn list(&self, dir: &DirJob, mut found: impl FnMut(Found)) -> io::Result<()> {
+        for entry in fs::read_dir(&dir.path)? {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    found(Found::Error(dir.path.clone(), e.into()));
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let name = entry.file_name();
+            let ft = match entry.file_type() {
+                Ok(ft) => ft,
+                Err(e) => {
+                    found(Found::Error(path, e.into()));
+                    continue;
+                }
+            };
+            found(self.entry(dir, path, &name, ft, || entry.metadata()));
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &self,
+        dir: &DirJob,
+        path: PathBuf,
+        name: &OsStr,
+        ft: fs::FileType,
+        lstat: impl FnOnce() -> io::Result<Metadata>,
+    ) -> Found {
+        let kind = FileKind::of(ft);
+        if kind == FileKind::Directory {
+            if matches(&self.opts.exclude_dir, &path, name) {
+                return Found::Skipped(path, SkipReason::Excluded);
+            }
+            return match lstat() {
+                Ok(meta) => self.subdir(dir, path, &meta),
+                Err(e) => Found::Error(path, e.into()),
+            };
+        }
+        if matches(&self.opts.exclude, &path, name) {
+            return Found::Skipped(path, SkipReason::Excluded);
+        }
+        match kind {
+            FileKind::Regular => match lstat() {
+                Ok(meta) => Found::File(Candidate::new(path, &meta, false)),
+                Err(e) => Found::Error(path, e.into()),
+            },
+            FileKind::Symlink if !self.opts.follow_symlinks => {
+                Found::Skipped(path, SkipReason::Symlink)
+            }
+            FileKind::Symlink => self.follow(dir, path, name),
+            kind => Found::Skipped(path, SkipReason::Special(kind)),
+        }
+    }
+
+    /// Follows a symlink (only with `--follow-symlinks`).
+    fn follow(&self, dir: &DirJob, path: PathBuf, name: &OsStr) -> Found {
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Found::Error(path, WalkError::Loop)
+            }
+            Err(e) => return Found::Error(path, e.into()),
+        };
+        match FileKind::of(meta.file_type()) {
+            FileKind::Directory => {
+                if matches(&self.opts.exclude_dir, &path, name) {
+                    return Found::Skipped(path, SkipReason::Excluded);
+                }
+                self.subdir(dir, path, &meta)
+            }
+            FileKind::Regular => Found::File(Candidate::new(path, &meta, true)),
+            kind => Found::Skipped(path, SkipReason::Special(kind)),
+        }
+    }
+
+    fn subdir(&self, parent: &DirJob, path: PathBuf, meta: &Metadata) -> Found {
+        let id = FileId::of(meta);
+        if self.opts.one_file_system && id.dev != parent.root_dev {
+            return Found::Skipped(path, SkipReason::OtherFileSystem);
+        }
+        let mut up = Some(&parent.ancestors);
+        while let Some(a) = up {
+            if a.id == id {
+                return Found::Error(path, WalkError::Loop);
+            }
+            up = a.parent.as_ref();
+        }
+        Found::Dir(DirJob {
+            path,
+            root_dev: parent.root_dev,
+            ancestors: Arc::new(Ancestor {
+                id,
+                parent: Some(parent.ancestors.clone()),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::{Glob, GlobSetBuilder};
+    use std::os::unix::fs::symlink;
+
+    fn collect(walker: &Walker, root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, SkipReason)>, usize) {
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        let mut errors = 0;
+        let mut stack = vec![walker.root(root.to_path_buf())];
+        while let Some(found) = stack.pop() {
+            match found {
+                Found::Dir(d) => walker.list(&d, |f| stack.push(f)).unwrap(),
+                Found::File(c) => files.push(c.path),
+                Found::Skipped(p, r) => skipped.push((p, r)),
+                Found::Error(..) => errors += 1,
+            }
+        }
+        files.sort();
+        (files, skipped, errors)
+    }
+
+    #[test]
+    fn symlinks_are_skipped_unless_followed_and_loops_are_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("sub")).unwrap();
+        fs::write(root.join("sub/f"), b"x").unwrap();
+        symlink(root, root.join("sub/loop")).unwrap();
+        let plain = Walker::new(WalkOptions::default());
+        let (files, skipped, errors) = collect(&plain, root);
+        assert_eq!(files, vec![root.join("sub/f")]);
+        assert_eq!(skipped, vec![(root.join("sub/loop"), SkipReason::Symlink)]);
+        assert_eq!(errors, 0);
+
+        let follow = Walker::new(WalkOptions {
+            follow_symlinks: true,
+            ..Default::default()
+        });
+        let (files, _, errors) = collect(&follow, root);
+        assert_eq!(files, vec![root.join("sub/f")]);
+        assert_eq!(errors, 1, "the loop back to the root is reported once");
+    }
+
+    #[test]
+    fn excludes_match_names_and_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("cache")).unwrap();
+        fs::write(root.join("cache/a"), b"x").unwrap();
+        fs::write(root.join("b.log"), b"x").unwrap();
+        fs::write(root.join("c.txt"), b"x").unwrap();
+        let set = |g: &str| {
+            let mut b = GlobSetBuilder::new();
+            b.add(Glob::new(g).unwrap());
+            Some(b.build().unwrap())
+        };
+        let walker = Walker::new(WalkOptions {
+            exclude: set("*.log"),
+            exclude_dir: set("cache"),
+            ..Default::default()
+        });
+        let (files, skipped, _) = collect(&walker, root);
+        assert_eq!(files, vec![root.join("c.txt")]);
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped.iter().all(|(_, r)| *r == SkipReason::Excluded));
+    }
+}
