@@ -113,17 +113,45 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<(File, Metadata), OpenE
 
 /// Feeds the whole of `file`, which `fstat` said is `expected` bytes long,
 /// to `hasher`, through `buf`. Returns the bytes read.
+///
+/// Each read asks for one byte more than should remain, so a short read
+/// proves the end of the file without a separate read that returns 0: for
+/// small files this is one `read` call. A file that grew or shrank since the
+/// `fstat` is an error, never a digest of a partial file.
 pub fn hash_file(
     file: &mut File,
     expected: u64,
     buf: &mut [u8],
     hasher: &mut MultiHasher,
 ) -> Result<u64, ReadError> {
-    let read = hash_stream(file, buf, hasher, Some(expected))?;
-    if read != expected {
-        return Err(ReadError::SizeChanged { expected, read });
+    let mut total: u64 = 0;
+    loop {
+        let remaining = expected.saturating_sub(total);
+        let want = usize::try_from(remaining + 1).map_or(buf.len(), |r| r.min(buf.len()));
+        let n = match file.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if total > expected {
+            return Err(ReadError::SizeChanged {
+                expected,
+                read: total,
+            });
+        }
+        if n < want {
+            break;
+        }
     }
-    Ok(read)
+    if total != expected {
+        return Err(ReadError::SizeChanged {
+            expected,
+            read: total,
+        });
+    }
+    Ok(total)
 }
 
 /// Feeds a stream to `hasher` until end of input, or until it passes `limit`

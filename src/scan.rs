@@ -42,9 +42,10 @@ pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet,
 /// The output a configuration asks for.
 pub fn sink_for(config: &ScanConfig) -> Box<dyn Sink> {
     if config.json {
-        Box::new(JsonSink::stdio(config.show_summary))
+        Box::new(JsonSink::stdio(!config.quiet, config.show_summary))
     } else {
         Box::new(TextSink::stdio(TextOptions {
+            show_detections: !config.quiet,
             show_clean: config.show_clean,
             show_summary: config.show_summary,
         }))

@@ -16,6 +16,8 @@ use crate::stats::Skipped;
 /// Writes JSON lines to stdout.
 pub struct JsonSink {
     out: Mutex<BufWriter<Box<dyn Write + Send>>>,
+    /// Write detection objects (off with `--quiet`: errors only).
+    show_detections: bool,
     show_summary: bool,
     closed: AtomicBool,
 }
@@ -81,13 +83,14 @@ enum Record<'a> {
 }
 
 impl JsonSink {
-    pub fn stdio(show_summary: bool) -> Self {
-        Self::new(Box::new(io::stdout()), show_summary)
+    pub fn stdio(show_detections: bool, show_summary: bool) -> Self {
+        Self::new(Box::new(io::stdout()), show_detections, show_summary)
     }
 
-    pub fn new(out: Box<dyn Write + Send>, show_summary: bool) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, show_detections: bool, show_summary: bool) -> Self {
         JsonSink {
             out: Mutex::new(BufWriter::with_capacity(64 * 1024, out)),
+            show_detections,
             show_summary,
             closed: AtomicBool::new(false),
         }
@@ -109,6 +112,7 @@ impl JsonSink {
 impl Sink for JsonSink {
     fn event(&self, event: &Event<'_>) {
         match event {
+            Event::Detection(_) if !self.show_detections => {}
             Event::Detection(d) => self.write(&Record::Detection {
                 path: JsonPath::new(d.path),
                 size: d.size,

@@ -11,6 +11,8 @@ use super::{escape_path, Event, Sink, Summary};
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]
 pub struct TextOptions {
+    /// Write `PATH: NAME FOUND` lines (off with `--quiet`, as in clamscan).
+    pub show_detections: bool,
     /// Write `PATH: OK` lines.
     pub show_clean: bool,
     /// Write the summary block.
@@ -81,6 +83,9 @@ impl Sink for TextSink {
     fn event(&self, event: &Event<'_>) {
         match event {
             Event::Detection(d) => {
+                if !self.opts.show_detections {
+                    return;
+                }
                 self.write_out(&format!("{}: {} FOUND\n", escape_path(d.path), d.signature));
             }
             Event::Clean { path } => {
@@ -206,6 +211,7 @@ mod tests {
             Box::new(err.clone()),
             false,
             TextOptions {
+                show_detections: true,
                 show_clean: false,
                 show_summary: false,
             },
