@@ -2,7 +2,7 @@
 //! object, each with a `type`. A path that is not valid UTF-8 is given escaped
 //! in `path` and exactly, base64-encoded, in `path_bytes`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::{escape_path, Event, Sink, Summary};
+use crate::progress::{around, Progress};
 use crate::stats::Skipped;
 
 /// Writes JSON lines to stdout.
@@ -20,6 +21,8 @@ pub struct JsonSink {
     show_detections: bool,
     show_summary: bool,
     closed: AtomicBool,
+    /// The live progress line, cleared around each write to the terminal.
+    progress: Option<Progress>,
 }
 
 /// A path as JSON fields: the text, and the exact bytes when the text can't be.
@@ -83,8 +86,13 @@ enum Record<'a> {
 }
 
 impl JsonSink {
-    pub fn stdio(show_detections: bool, show_summary: bool) -> Self {
-        Self::new(Box::new(io::stdout()), show_detections, show_summary)
+    pub fn stdio(show_detections: bool, show_summary: bool, progress: Option<Progress>) -> Self {
+        let mut sink = Self::new(Box::new(io::stdout()), show_detections, show_summary);
+        // Only a terminal shows the bar; a pipe needs no clearing around it.
+        if io::stdout().is_terminal() {
+            sink.progress = progress;
+        }
+        sink
     }
 
     pub fn new(out: Box<dyn Write + Send>, show_detections: bool, show_summary: bool) -> Self {
@@ -93,6 +101,7 @@ impl JsonSink {
             show_detections,
             show_summary,
             closed: AtomicBool::new(false),
+            progress: None,
         }
     }
 
@@ -103,7 +112,11 @@ impl JsonSink {
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if out.write_all(&line).is_err() {
+        let mut result = around(self.progress.as_ref(), || out.write_all(&line));
+        if result.is_ok() && self.progress.is_some() {
+            result = out.flush();
+        }
+        if result.is_err() {
             self.closed.store(true, Ordering::Relaxed);
         }
     }

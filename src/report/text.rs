@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{escape_path, Event, Sink, Summary};
+use crate::progress::{around, Progress};
 
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +27,8 @@ pub struct TextSink {
     opts: TextOptions,
     /// Set once a write failed (a closed pipe): further output is dropped.
     closed: AtomicBool,
+    /// The live progress line, cleared around each write to the terminal.
+    progress: Option<Progress>,
 }
 
 struct Output {
@@ -36,9 +39,11 @@ struct Output {
 
 impl TextSink {
     /// A sink on the process's stdout and stderr.
-    pub fn stdio(opts: TextOptions) -> Self {
+    pub fn stdio(opts: TextOptions, progress: Option<Progress>) -> Self {
         let line_buffered = io::stdout().is_terminal();
-        Self::new(Box::new(io::stdout()), Box::new(io::stderr()), line_buffered, opts)
+        let mut sink = Self::new(Box::new(io::stdout()), Box::new(io::stderr()), line_buffered, opts);
+        sink.progress = progress;
+        sink
     }
 
     pub fn new(
@@ -55,6 +60,7 @@ impl TextSink {
             err: Mutex::new(err),
             opts,
             closed: AtomicBool::new(false),
+            progress: None,
         }
     }
 
@@ -63,10 +69,15 @@ impl TextSink {
             return;
         }
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let mut result = out.writer.write_all(line.as_bytes());
-        if result.is_ok() && out.line_buffered {
-            result = out.writer.flush();
-        }
+        // Only a terminal shows the bar; a redirected stdout needs no clearing.
+        let progress = self.progress.as_ref().filter(|_| out.line_buffered);
+        let result = around(progress, || {
+            out.writer.write_all(line.as_bytes())?;
+            if out.line_buffered {
+                out.writer.flush()?;
+            }
+            Ok::<_, io::Error>(())
+        });
         if result.is_err() {
             self.closed.store(true, Ordering::Relaxed);
         }
@@ -75,7 +86,7 @@ impl TextSink {
     fn write_err(&self, line: &str) {
         let mut err = self.err.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stderr is no reason to stop a scan.
-        let _ = err.write_all(line.as_bytes());
+        let _ = around(self.progress.as_ref(), || err.write_all(line.as_bytes()));
     }
 }
 
