@@ -198,7 +198,10 @@ mod tests {
         let (mut file, meta) = open_regular(&path, false).unwrap();
         let mut buf = vec![0u8; READ_BUF_SIZE];
         let mut h = MultiHasher::new(AlgoSet::all());
-        assert_eq!(hash_file(&mut file, meta.len(), &mut buf, &mut h).unwrap(), data.len() as u64);
+        assert_eq!(
+            hash_file(&mut file, meta.len(), &mut buf, &mut h).unwrap(),
+            data.len() as u64
+        );
         assert_eq!(
             h.finish().get(Algorithm::Sha1),
             Some(&hash_bytes(Algorithm::Sha1, &data))
@@ -213,7 +216,10 @@ mod tests {
     fn refuses_fifos_symlinks_and_directories() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(status.success());
         // Opening a FIFO without O_NONBLOCK would block here forever.
         assert!(matches!(

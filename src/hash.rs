@@ -42,7 +42,9 @@ impl Algorithm {
 
     /// Parses a name as written by `name()`, case-insensitively.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     /// The algorithm ClamAV infers from a hex digest's length (md5, sha1 or sha256).
@@ -100,7 +102,9 @@ impl AlgoSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 }
 
@@ -307,8 +311,7 @@ impl MultiHasher {
         if sel.contains(Algorithm::Sha256) {
             if let Some(h) = &mut self.sha256 {
                 let d = h.finalize_reset();
-                out.0[Algorithm::Sha256.index()] =
-                    Some(Digest::from_bytes(Algorithm::Sha256, &d));
+                out.0[Algorithm::Sha256.index()] = Some(Digest::from_bytes(Algorithm::Sha256, &d));
             }
         }
         if sel.contains(Algorithm::Blake3) {
@@ -334,8 +337,7 @@ pub fn hash_bytes(algo: Algorithm, data: &[u8]) -> Digest {
 mod tests {
     use super::*;
 
-    const EICAR: &[u8] =
-        br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     #[test]
     fn eicar_digests() {
@@ -367,7 +369,10 @@ mod tests {
         h.update(EICAR);
         let d = h.finish();
         assert!(d.get(Algorithm::Sha256).is_none());
-        assert_eq!(d.get(Algorithm::Md5), Some(&hash_bytes(Algorithm::Md5, EICAR)));
+        assert_eq!(
+            d.get(Algorithm::Md5),
+            Some(&hash_bytes(Algorithm::Md5, EICAR))
+        );
         assert_eq!(
             d.get(Algorithm::Blake3),
             Some(&hash_bytes(Algorithm::Blake3, EICAR))

@@ -58,12 +58,16 @@ thread_local! {
     });
 }
 
+/// The shared result for one inode with several links: filled by whichever
+/// name is scanned first, waited on by the others.
+type LinkResult = Arc<OnceLock<(FileResult, u64)>>;
+
 /// Scans files against one signature set. Shared by every worker.
 pub struct Inspector {
     sigs: Arc<SignatureSet>,
     max_filesize: Option<u64>,
     /// Results per inode for files with more than one link, so each is hashed once.
-    hardlinks: Mutex<HashMap<FileId, Arc<OnceLock<(FileResult, u64)>>>>,
+    hardlinks: Mutex<HashMap<FileId, LinkResult>>,
 }
 
 impl Inspector {

@@ -42,7 +42,11 @@ pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet,
 /// The output a configuration asks for, drawn around `progress` if given.
 pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink> {
     if config.json {
-        Box::new(JsonSink::stdio(!config.quiet, config.show_summary, progress))
+        Box::new(JsonSink::stdio(
+            !config.quiet,
+            config.show_summary,
+            progress,
+        ))
     } else {
         Box::new(TextSink::stdio(
             TextOptions {
@@ -66,7 +70,11 @@ pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
 
 /// Runs a scan with a given signature set and sink, and returns its totals'
 /// exit status. The bench drives this same function.
-pub fn scan_with(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<ExitStatus, Error> {
+pub fn scan_with(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<ExitStatus, Error> {
     let summary = scan_summary(config, sigs, sink)?;
     Ok(finish(&summary, sink))
 }
@@ -83,7 +91,11 @@ fn finish(summary: &Summary, sink: &dyn Sink) -> ExitStatus {
 }
 
 /// Runs the pipeline and returns its summary without printing it.
-pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<Summary, Error> {
+pub fn scan_summary(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<Summary, Error> {
     scan_observed(config, sigs, sink, None)
 }
 

@@ -95,11 +95,14 @@ fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, C
             })?;
         builder.add(glob);
     }
-    builder.build().map(Some).map_err(|source| ConfigError::Glob {
-        option,
-        glob: patterns.join(", "),
-        source,
-    })
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| ConfigError::Glob {
+            option,
+            glob: patterns.join(", "),
+            source,
+        })
 }
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),

@@ -11,10 +11,7 @@ use super::parse::{parse_line, Format, LineFault, Parsed};
 use super::{SignatureSet, SignatureSetBuilder};
 
 /// The built-in default set, compiled into the binary.
-const BUILTIN: &[(&str, &str)] = &[(
-    "eicar.vsig",
-    include_str!("../../signatures/eicar.vsig"),
-)];
+const BUILTIN: &[(&str, &str)] = &[("eicar.vsig", include_str!("../../signatures/eicar.vsig"))];
 
 /// One fault found while loading: where, and what.
 #[derive(Debug)]
@@ -33,7 +30,9 @@ pub enum SigFault {
     Line(#[from] LineFault),
     #[error("cannot read: {0}")]
     Io(#[from] io::Error),
-    #[error("unknown database format (expected .vsig, .vallow, .hdb, .hsb, .hdu, .hsu, .fp or .sfp)")]
+    #[error(
+        "unknown database format (expected .vsig, .vallow, .hdb, .hsb, .hdu, .hsu, .fp or .sfp)"
+    )]
     UnknownFormat,
     #[error("ClamAV container databases (.cvd/.cld) are not supported yet; unpack them with `sigtool --unpack` and pass the .hdb/.hsb files")]
     Container,
@@ -84,7 +83,10 @@ pub fn load_builtin() -> SignatureSet {
         let format = Format::from_path(&path).expect("built-in file has a known extension");
         load_text(&mut builder, &path, format, text.as_bytes(), &mut errors);
     }
-    assert!(errors.is_empty(), "built-in signatures are valid: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "built-in signatures are valid: {errors:?}"
+    );
     builder.build()
 }
 
@@ -185,7 +187,12 @@ fn list_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn load_file(builder: &mut SignatureSetBuilder, path: &Path, format: Format, errors: &mut Vec<SigError>) {
+fn load_file(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    format: Format,
+    errors: &mut Vec<SigError>,
+) {
     match fs::read(path) {
         Ok(bytes) => load_text(builder, path, format, &bytes, errors),
         Err(e) => errors.push(SigError {
@@ -252,7 +259,11 @@ mod tests {
     #[test]
     fn folders_load_known_formats_and_ignore_others() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.hdb"), "44d88612fea8a8f36de82e1278abb02f:68:A\n").unwrap();
+        fs::write(
+            dir.path().join("a.hdb"),
+            "44d88612fea8a8f36de82e1278abb02f:68:A\n",
+        )
+        .unwrap();
         fs::write(dir.path().join("b.ndb"), "whatever\n").unwrap();
         let loaded = load_databases(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(loaded.set.stats().total_detections(), 1);

@@ -209,9 +209,7 @@ impl SignatureSet {
 
     /// (any allow-list match, first detection's name index) for one digest.
     fn lookup_one(&self, digest: &Digest, size: u64) -> (bool, Option<u32>) {
-        fn scan<'a, const N: usize>(
-            it: impl Iterator<Item = &'a Entry<N>>,
-        ) -> (bool, Option<u32>) {
+        fn scan<'a, const N: usize>(it: impl Iterator<Item = &'a Entry<N>>) -> (bool, Option<u32>) {
             let mut detected = None;
             for e in it {
                 if e.allow {
@@ -357,7 +355,10 @@ mod tests {
             set.algorithms_for_size(3),
             AlgoSet::EMPTY.with(Algorithm::Md5).with(Algorithm::Blake3)
         );
-        assert_eq!(set.algorithms_for_size(4), AlgoSet::EMPTY.with(Algorithm::Blake3));
+        assert_eq!(
+            set.algorithms_for_size(4),
+            AlgoSet::EMPTY.with(Algorithm::Blake3)
+        );
         let md5_only = set_of(&[(Format::Vsig, &format!("md5:{md5}:3:A"))]);
         assert!(md5_only.algorithms_for_size(4).is_empty());
     }
