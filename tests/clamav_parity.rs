@@ -128,7 +128,12 @@ fn detections_equal_clamscan() {
             // Right digest, wrong size: no detection.
             5 => hdb += &format!("{}:{}:{name}.WrongSize\n", hex(Md5, data), n + 1),
             // A digest of other content with this file's size: opened, no match.
-            6 => hdb += &format!("{}:{n}:{name}.Decoy\n", hex(Md5, &[data.as_slice(), b"x"].concat())),
+            6 => {
+                hdb += &format!(
+                    "{}:{n}:{name}.Decoy\n",
+                    hex(Md5, &[data.as_slice(), b"x"].concat())
+                )
+            }
             // FLEVEL windows that exclude ClamAV 1.4.6 (216), and one that includes it.
             7 if k % 24 == 7 => hdb += &format!("{}:{n}:{name}.TooNew:217\n", hex(Md5, data)),
             7 => hdb += &format!("{}:{n}:{name}.TooOld:73:215\n", hex(Md5, data)),
@@ -162,7 +167,11 @@ fn detections_equal_clamscan() {
     hdb += &format!("{}:{}:Parity.Copied\n", hex(Md5, copy), copy.len());
     // Signatures of content that is not in the tree.
     for j in 0..50u32 {
-        hdb += &format!("{}:{}:Parity.Absent{j}\n", hex(Md5, &j.to_le_bytes()), 100 + j);
+        hdb += &format!(
+            "{}:{}:Parity.Absent{j}\n",
+            hex(Md5, &j.to_le_bytes()),
+            100 + j
+        );
     }
     env.write("db/parity.hdb", hdb);
     env.write("db/parity.hsb", hsb);
@@ -178,13 +187,22 @@ fn detections_equal_clamscan() {
     for rel in COPIES {
         expected.insert((rel.to_string(), "Parity.Copied".into()));
     }
-    assert!(expected.len() > 60, "a meaningful number of detections: {}", expected.len());
+    assert!(
+        expected.len() > 60,
+        "a meaningful number of detections: {}",
+        expected.len()
+    );
 
     let mut clam = Command::new("clamscan");
     clam.current_dir(env.root())
         .args(["-r", "--no-summary", "-i", "-d", "db", "tree"]);
     let clam = testenv::run(clam, None);
-    assert_eq!(clam.code, Some(1), "clamscan found something\n{}", clam.dump());
+    assert_eq!(
+        clam.code,
+        Some(1),
+        "clamscan found something\n{}",
+        clam.dump()
+    );
     let clam_found = parse_found(&String::from_utf8_lossy(&clam.stdout));
 
     let mut vigil = Command::new(vigil_bin());
@@ -202,7 +220,10 @@ fn detections_equal_clamscan() {
         only_clam.is_empty() && only_vigil.is_empty(),
         "detections differ\nonly clamscan: {only_clam:#?}\nonly vigil: {only_vigil:#?}"
     );
-    assert_eq!(vigil_found, expected, "both agree, and on what this test planted");
+    assert_eq!(
+        vigil_found, expected,
+        "both agree, and on what this test planted"
+    );
 }
 
 /// clamscan is really there, and is the ClamAV this parity is claimed for.

@@ -12,7 +12,9 @@ use testenv::{bytes_path, found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use vigil::hash::Algorithm::Md5;
 
 fn b64_decode(s: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.decode(s).expect("valid base64")
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("valid base64")
 }
 
 #[test]
@@ -33,9 +35,16 @@ fn exit_codes_follow_clamscan_and_found_wins_over_errors() {
 
     let run = env.scan(["clean", "missing"]);
     run.assert_code(2);
-    assert_eq!(run.error_lines(), vec!["missing: No such file or directory ERROR"]);
+    assert_eq!(
+        run.error_lines(),
+        vec!["missing: No such file or directory ERROR"]
+    );
     assert_eq!(run.summary_number("Errors"), 1);
-    assert_eq!(run.results(), vec![ok(Path::new("clean/a"))], "the scan went on");
+    assert_eq!(
+        run.results(),
+        vec![ok(Path::new("clean/a"))],
+        "the scan went on"
+    );
 
     // Something found and an error: 1 wins, in both orders.
     for args in [["missing", "dirty"], ["dirty", "missing"]] {
@@ -61,13 +70,21 @@ fn infected_only_no_summary_and_the_text_summary() {
     run.assert_code(1);
     assert_eq!(
         run.sorted_results(),
-        vec![ok(Path::new("t/a")), ok(Path::new("t/b")), found(Path::new("t/eicar"), EICAR_NAME)]
+        vec![
+            ok(Path::new("t/a")),
+            ok(Path::new("t/b")),
+            found(Path::new("t/eicar"), EICAR_NAME)
+        ]
     );
     assert!(run.has_summary());
     assert_eq!(run.summary_number("Scanned files"), 3);
     assert_eq!(run.summary_number("Scanned directories"), 1);
     assert_eq!(run.summary_number("Known viruses"), 4);
-    assert_eq!(run.summary_number("Hashed files"), 1, "only the 68-byte file is opened");
+    assert_eq!(
+        run.summary_number("Hashed files"),
+        1,
+        "only the 68-byte file is opened"
+    );
 
     let run = env.scan(["-i", "t"]);
     run.assert_code(1);
@@ -120,7 +137,12 @@ fn json_lines_carry_the_documented_fields_and_the_summary_comes_last() {
     let run = env.scan(["--json", "--threads", "3", "t", "missing"]);
     run.assert_code(1);
     let all = run.json();
-    assert_eq!(all.len(), 4, "two detections, one error, the summary; no clean files\n{}", run.dump());
+    assert_eq!(
+        all.len(),
+        4,
+        "two detections, one error, the summary; no clean files\n{}",
+        run.dump()
+    );
     let mut detections = run.json_of("detection");
     detections.sort_by_key(|d| d["path"].as_str().unwrap().to_string());
     assert_eq!(detections.len(), 2);
@@ -138,7 +160,11 @@ fn json_lines_carry_the_documented_fields_and_the_summary_comes_last() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["path"], "missing");
     assert_eq!(errors[0]["error"], "No such file or directory");
-    assert!(run.stderr.is_empty(), "JSON mode writes errors as objects\n{}", run.dump());
+    assert!(
+        run.stderr.is_empty(),
+        "JSON mode writes errors as objects\n{}",
+        run.dump()
+    );
 
     let s = run.json_summary();
     for key in [
@@ -231,9 +257,15 @@ fn odd_file_names_are_escaped_in_text_and_exact_in_json() {
     run.assert_code(2);
     let err = &run.json_of("error")[0];
     assert_eq!(err["path"], "t/gone\\xfe");
-    assert_eq!(b64_decode(err["path_bytes"].as_str().unwrap()), b"t/gone\xfe");
+    assert_eq!(
+        b64_decode(err["path_bytes"].as_str().unwrap()),
+        b"t/gone\xfe"
+    );
     let run = env.scan(["--file-list", "list"]);
-    assert_eq!(run.stderr(), "t/gone\\xfe: No such file or directory ERROR\n");
+    assert_eq!(
+        run.stderr(),
+        "t/gone\\xfe: No such file or directory ERROR\n"
+    );
 }
 
 #[test]
@@ -255,8 +287,16 @@ fn bad_option_values_are_clear_errors_with_exit_2() {
         all.push("t");
         let run = env.scan(&all);
         run.assert_code(2);
-        assert!(run.stdout.is_empty(), "{args:?}: nothing scanned\n{}", run.dump());
-        assert!(run.stderr().contains(mention), "{args:?}: names the problem\n{}", run.dump());
+        assert!(
+            run.stdout.is_empty(),
+            "{args:?}: nothing scanned\n{}",
+            run.dump()
+        );
+        assert!(
+            run.stderr().contains(mention),
+            "{args:?}: names the problem\n{}",
+            run.dump()
+        );
     }
 }
 
@@ -268,7 +308,10 @@ fn detections_report_the_matching_database_name() {
     env.write("t/f", b"payload");
     env.write(
         "db.vsig",
-        format!("md5:{}:7:Name with spaces:and:colons\n", hex(Md5, b"payload")),
+        format!(
+            "md5:{}:7:Name with spaces:and:colons\n",
+            hex(Md5, b"payload")
+        ),
     );
     let run = env.scan(["-i", "--no-summary", "-d", "db.vsig", "t"]);
     run.assert_code(1);

@@ -16,14 +16,22 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testenv::{bytes_path, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME, RUN_TIMEOUT};
+use testenv::{
+    bytes_path, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME, RUN_TIMEOUT,
+};
 use vigil::hash::Algorithm::{Blake3, Md5};
 
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
-    assert_eq!(rc, 0, "mkfifo {}: {}", path.display(), std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 /// The size prefilter: a file no signature could match by size is never
@@ -42,7 +50,11 @@ fn size_prefilter_never_opens_a_file_whose_size_matches_no_signature() {
 
     let run = env.scan_as_nobody(["--json", "-d", "nosize.hdb", "t"]);
     run.assert_code(0);
-    assert!(run.stderr.is_empty(), "the locked file was never opened\n{}", run.dump());
+    assert!(
+        run.stderr.is_empty(),
+        "the locked file was never opened\n{}",
+        run.dump()
+    );
     let s = run.json_summary();
     assert_eq!(s["errors"], 0);
     assert_eq!(s["files"], 2);
@@ -53,7 +65,12 @@ fn size_prefilter_never_opens_a_file_whose_size_matches_no_signature() {
     // Same tree, a signature of the locked file's size: now it must be opened.
     let run = env.scan_as_nobody(["-d", "size.hdb", "t"]);
     run.assert_code(2);
-    assert_eq!(run.stderr(), "t/locked: Permission denied ERROR\n", "{}", run.dump());
+    assert_eq!(
+        run.stderr(),
+        "t/locked: Permission denied ERROR\n",
+        "{}",
+        run.dump()
+    );
     assert_eq!(run.results(), vec![ok(Path::new("t/readable"))]);
     // And root, who can open it, gets no error: the difference is the open.
     env.scan(["-d", "size.hdb", "t"]).assert_code(0);
@@ -63,7 +80,10 @@ fn size_prefilter_never_opens_a_file_whose_size_matches_no_signature() {
 fn unreadable_files_and_folders_are_errors_for_an_unprivileged_user() {
     let env = TestEnv::new();
     env.write("t/clean", b"clean");
-    env.write("t/secret", b"68 bytes, like EICAR, so the built-in set wants it opened and hashed");
+    env.write(
+        "t/secret",
+        b"68 bytes, like EICAR, so the built-in set wants it opened and hashed",
+    );
     assert_eq!(fs::metadata(env.path("t/secret")).unwrap().len(), 68);
     env.chmod("t/secret", 0o000);
     env.write("t/closed/inside", EICAR);
@@ -75,7 +95,10 @@ fn unreadable_files_and_folders_are_errors_for_an_unprivileged_user() {
     errors.sort();
     assert_eq!(
         errors,
-        vec!["t/closed: Permission denied ERROR", "t/secret: Permission denied ERROR"],
+        vec![
+            "t/closed: Permission denied ERROR",
+            "t/secret: Permission denied ERROR"
+        ],
         "{}",
         run.dump()
     );
@@ -86,7 +109,9 @@ fn unreadable_files_and_folders_are_errors_for_an_unprivileged_user() {
     env.write("t/eicar", EICAR);
     let run = env.scan_as_nobody(["t"]);
     run.assert_code(1);
-    assert!(run.results().contains(&found(Path::new("t/eicar"), EICAR_NAME)));
+    assert!(run
+        .results()
+        .contains(&found(Path::new("t/eicar"), EICAR_NAME)));
     assert_eq!(run.error_lines().len(), 2, "{}", run.dump());
 }
 
@@ -128,7 +153,10 @@ fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
 
     let run = env.scan(["--no-summary", "t"]);
     run.assert_code(1);
-    assert_eq!(run.results(), vec![found(Path::new("t/real/eicar"), EICAR_NAME)]);
+    assert_eq!(
+        run.results(),
+        vec![found(Path::new("t/real/eicar"), EICAR_NAME)]
+    );
     assert!(run.stderr.is_empty(), "{}", run.dump());
     let s = env.scan(["--json", "t"]).json_summary();
     assert_eq!(s["skipped"]["symlink"], 4);
@@ -185,7 +213,9 @@ fn hard_links_are_hashed_once_and_every_name_reported() {
         .collect();
     assert_eq!(
         paths,
-        ["t/a", "t/b", "t/sub/c", "t/other"].map(String::from).into()
+        ["t/a", "t/b", "t/sub/c", "t/other"]
+            .map(String::from)
+            .into()
     );
     let s = run.json_summary();
     assert_eq!(s["files"], 4);
@@ -207,7 +237,10 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
         paths.push(env.write(format!("d/f{i:04}"), rng.bytes(32 * 1024)));
     }
     // Every file is hashed (md5, slow in debug builds): the scan takes a while.
-    env.write("all.hdb", format!("{}:*:Never:73\n", hex(Md5, b"no file has this")));
+    env.write(
+        "all.hdb",
+        format!("{}:*:Never:73\n", hex(Md5, b"no file has this")),
+    );
 
     let mut child = Command::new(vigil_bin())
         .current_dir(env.root())
@@ -219,7 +252,10 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stdout = std::thread::spawn(move || {
-        BufReader::new(stdout).lines().collect::<Result<Vec<_>, _>>().unwrap()
+        BufReader::new(stdout)
+            .lines()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
     });
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
@@ -254,12 +290,25 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
     let out = stdout.join().unwrap();
     let err = stderr.join().unwrap();
     assert!(started, "the scan printed no error for the missing root");
-    let dump = || format!("exit {status:?}\nstdout:\n{}\nstderr:\n{}", out.join("\n"), err.join("\n"));
-    assert_eq!(status.code(), Some(2), "an error (the missing root), no crash\n{}", dump());
+    let dump = || {
+        format!(
+            "exit {status:?}\nstdout:\n{}\nstderr:\n{}",
+            out.join("\n"),
+            err.join("\n")
+        )
+    };
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an error (the missing root), no crash\n{}",
+        dump()
+    );
 
     let mut ok_lines: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for line in out.iter().take_while(|l| !l.is_empty()) {
-        let path = line.strip_suffix(": OK").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let path = line
+            .strip_suffix(": OK")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
         *ok_lines.entry(PathBuf::from(path)).or_default() += 1;
     }
     let mut vanished = 0;
@@ -271,7 +320,10 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
             .strip_suffix(": No such file or directory ERROR")
             .unwrap_or_else(|| panic!("unexpected error line {line:?}\n{}", dump()));
         let path = PathBuf::from(path);
-        assert!(deleted.contains(&path), "error for a file that was not deleted: {line}");
+        assert!(
+            deleted.contains(&path),
+            "error for a file that was not deleted: {line}"
+        );
         assert!(!ok_lines.contains_key(&path), "{line} was also reported OK");
         vanished += 1;
     }
@@ -280,12 +332,27 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
         if deleted.contains(rel) {
             assert!(n <= 1, "{} reported {n} times", rel.display());
         } else {
-            assert_eq!(n, 1, "surviving file {} reported {n} times\n{}", rel.display(), dump());
+            assert_eq!(
+                n,
+                1,
+                "surviving file {} reported {n} times\n{}",
+                rel.display(),
+                dump()
+            );
         }
     }
-    assert!(out.iter().any(|l| l == "----------- SCAN SUMMARY -----------"), "{}", dump());
+    assert!(
+        out.iter()
+            .any(|l| l == "----------- SCAN SUMMARY -----------"),
+        "{}",
+        dump()
+    );
     let errors_line = format!("Errors: {}", err.len());
-    assert!(out.contains(&errors_line), "summary counts every error line\n{}", dump());
+    assert!(
+        out.contains(&errors_line),
+        "summary counts every error line\n{}",
+        dump()
+    );
     eprintln!(
         "{} files deleted during the scan: {} vanished before being read, {} read first",
         deleted.len(),
@@ -324,9 +391,18 @@ fn one_and_eight_threads_give_identical_results() {
     eight.assert_code(1);
     let results = one.sorted_results();
     assert_eq!(results.len(), FILES);
-    assert_eq!(results.iter().filter(|l| l.ends_with(" FOUND")).count(), expected_found);
+    assert_eq!(
+        results.iter().filter(|l| l.ends_with(" FOUND")).count(),
+        expected_found
+    );
     assert_eq!(results, eight.sorted_results());
-    for key in ["Scanned files", "Scanned directories", "Hashed files", "Infected files", "Errors"] {
+    for key in [
+        "Scanned files",
+        "Scanned directories",
+        "Hashed files",
+        "Infected files",
+        "Errors",
+    ] {
         assert_eq!(one.summary_number(key), eight.summary_number(key), "{key}");
     }
     assert_eq!(one.summary_number("Threads"), 1);
@@ -337,21 +413,46 @@ fn one_and_eight_threads_give_identical_results() {
 #[test]
 fn excludes_skip_files_and_folders_by_name_or_path() {
     let env = TestEnv::new();
-    for rel in ["t/keep.txt", "t/skip.log", "t/cache/x", "t/sub/cache/y", "t/sub/z.log", "t/sub/keep2"] {
+    for rel in [
+        "t/keep.txt",
+        "t/skip.log",
+        "t/cache/x",
+        "t/sub/cache/y",
+        "t/sub/z.log",
+        "t/sub/keep2",
+    ] {
         env.write(rel, EICAR);
     }
-    let run = env.scan(["--json", "--exclude", "*.log", "--exclude-dir", "cache", "t"]);
+    let run = env.scan([
+        "--json",
+        "--exclude",
+        "*.log",
+        "--exclude-dir",
+        "cache",
+        "t",
+    ]);
     run.assert_code(1);
     let paths: BTreeSet<String> = run
         .json_of("detection")
         .iter()
         .map(|d| d["path"].as_str().unwrap().into())
         .collect();
-    assert_eq!(paths, ["t/keep.txt", "t/sub/keep2"].map(String::from).into());
+    assert_eq!(
+        paths,
+        ["t/keep.txt", "t/sub/keep2"].map(String::from).into()
+    );
     assert_eq!(run.json_summary()["skipped"]["excluded"], 4);
 
     // Globs match paths too; `*` stays inside one component.
-    let run = env.scan(["-i", "--no-summary", "--exclude", "t/sub/*", "--exclude-dir", "t/cache", "t"]);
+    let run = env.scan([
+        "-i",
+        "--no-summary",
+        "--exclude",
+        "t/sub/*",
+        "--exclude-dir",
+        "t/cache",
+        "t",
+    ]);
     assert_eq!(
         run.sorted_results(),
         vec![
@@ -365,7 +466,10 @@ fn excludes_skip_files_and_folders_by_name_or_path() {
     // A path named on the command line is never excluded.
     let run = env.scan(["-i", "--no-summary", "--exclude", "*.log", "t/skip.log"]);
     run.assert_code(1);
-    assert_eq!(run.results(), vec![found(Path::new("t/skip.log"), EICAR_NAME)]);
+    assert_eq!(
+        run.results(),
+        vec![found(Path::new("t/skip.log"), EICAR_NAME)]
+    );
 }
 
 #[test]
@@ -376,7 +480,11 @@ fn max_filesize_skips_and_counts_larger_files() {
     env.write("t/big", &big);
     env.write(
         "db.vsig",
-        format!("md5:{}:68:Small\nblake3:{}:*:Big\n", hex(Md5, EICAR), hex(Blake3, &big)),
+        format!(
+            "md5:{}:68:Small\nblake3:{}:*:Big\n",
+            hex(Md5, EICAR),
+            hex(Blake3, &big)
+        ),
     );
     let run = env.scan(["--json", "-d", "db.vsig", "t"]);
     run.assert_code(1);
@@ -467,7 +575,10 @@ fn file_list_names_paths_including_non_utf8_ones() {
         "{}",
         run.dump()
     );
-    assert_eq!(run.error_lines(), vec!["t/missing: No such file or directory ERROR"]);
+    assert_eq!(
+        run.error_lines(),
+        vec!["t/missing: No such file or directory ERROR"]
+    );
     // The list adds to paths on the command line.
     env.write("u/extra", EICAR);
     let run = env.scan(["--no-summary", "-i", "--file-list", "list.txt", "u"]);
@@ -489,7 +600,10 @@ fn dash_scans_standard_input() {
     assert_eq!(run.stdout(), "stdin: OK\n");
     // stdin against a database with sizes and `*`.
     let data = vec![b'z'; 300_000];
-    env.write("db.hsb", format!("{}:*:Star:73\n", hex(vigil::hash::Algorithm::Sha256, &data)));
+    env.write(
+        "db.hsb",
+        format!("{}:*:Star:73\n", hex(vigil::hash::Algorithm::Sha256, &data)),
+    );
     let run = env.scan_stdin(["--json", "-d", "db.hsb", "-"], &data);
     run.assert_code(1);
     let det = &run.json_of("detection")[0];

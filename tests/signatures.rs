@@ -18,16 +18,27 @@ fn builtin_set_detects_eicar() {
     let eicar_rel = std::path::Path::new("tree/eicar.com");
     assert_eq!(
         run.sorted_results(),
-        vec![ok(std::path::Path::new("tree/clean.txt")), found(eicar_rel, EICAR_NAME)],
+        vec![
+            ok(std::path::Path::new("tree/clean.txt")),
+            found(eicar_rel, EICAR_NAME)
+        ],
         "{}",
         run.dump()
     );
     // Absolute paths are printed as given.
     let run = env.scan([&eicar, &clean]);
     run.assert_code(1);
-    assert!(run.results().contains(&found(&eicar, EICAR_NAME)), "{}", run.dump());
+    assert!(
+        run.results().contains(&found(&eicar, EICAR_NAME)),
+        "{}",
+        run.dump()
+    );
     assert_eq!(run.summary_number("Infected files"), 1);
-    assert_eq!(run.summary_number("Known viruses"), 4, "EICAR in all four algorithms");
+    assert_eq!(
+        run.summary_number("Known viruses"),
+        4,
+        "EICAR in all four algorithms"
+    );
 }
 
 #[test]
@@ -35,8 +46,14 @@ fn builtin_set_matches_eicar_in_every_algorithm() {
     // The built-in set must hold exactly the digests the issue names.
     let expected = [
         (Md5, "44d88612fea8a8f36de82e1278abb02f"),
-        (Sha256, "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"),
-        (Blake3, "460c1ec9a3e1b5536927aac78cee9c39782626d30f0ae0917ce95dda77068e09"),
+        (
+            Sha256,
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+        ),
+        (
+            Blake3,
+            "460c1ec9a3e1b5536927aac78cee9c39782626d30f0ae0917ce95dda77068e09",
+        ),
     ];
     for (algo, digest) in expected {
         assert_eq!(hex(algo, EICAR), digest, "{algo}");
@@ -114,7 +131,15 @@ fn every_format_detects_and_folders_and_repeats_load() {
     run.assert_code(1);
     assert_eq!(run.sorted_results(), all, "{}", run.dump());
     // Two of the files' databases only: the union of their detections.
-    let run = env.scan(["-i", "--no-summary", "-d", "db/b.hdb", "-d", "db/e.hsu", "tree"]);
+    let run = env.scan([
+        "-i",
+        "--no-summary",
+        "-d",
+        "db/b.hdb",
+        "-d",
+        "db/e.hsu",
+        "tree",
+    ]);
     let mut want: Vec<String> = expected["b.hdb"]
         .iter()
         .chain(&expected["e.hsu"])
@@ -156,7 +181,10 @@ fn sizes_must_agree_and_wildcards_match_any_size() {
     run.assert_code(1);
     assert_eq!(run.results(), vec![found("t/a".as_ref(), "StarMd5")]);
     // `*` in .vsig needs no FLEVEL.
-    env.write("star.vsig", format!("blake3:{}:*:StarB3\n", hex(Blake3, data)));
+    env.write(
+        "star.vsig",
+        format!("blake3:{}:*:StarB3\n", hex(Blake3, data)),
+    );
     let run = env.scan(["-i", "--no-summary", "-d", "star.vsig", "t"]);
     run.assert_code(1);
     assert_eq!(run.results(), vec![found("t/a".as_ref(), "StarB3")]);
@@ -241,7 +269,9 @@ fn crlf_uppercase_hex_comments_and_blank_lines() {
 #[test]
 fn allow_lists_win_over_detections() {
     let env = TestEnv::new();
-    let files: Vec<Vec<u8>> = (0..4).map(|i| format!("allow-list file {i}").into_bytes()).collect();
+    let files: Vec<Vec<u8>> = (0..4)
+        .map(|i| format!("allow-list file {i}").into_bytes())
+        .collect();
     let mut detect = String::new();
     for (i, data) in files.iter().enumerate() {
         env.write(format!("t/f{i}"), data);
@@ -260,8 +290,14 @@ fn allow_lists_win_over_detections() {
             files[3].len() + 1
         ),
     );
-    env.write("db/allow.sfp", format!("{}:{}:Good.1\n", hex(Sha256, &files[1]), files[1].len()));
-    env.write("db/allow.vallow", format!("blake3:{}:*:Good.2\n", hex(Blake3, &files[2])));
+    env.write(
+        "db/allow.sfp",
+        format!("{}:{}:Good.1\n", hex(Sha256, &files[1]), files[1].len()),
+    );
+    env.write(
+        "db/allow.vallow",
+        format!("blake3:{}:*:Good.2\n", hex(Blake3, &files[2])),
+    );
     let run = env.scan(["--no-summary", "-d", "db", "t"]);
     run.assert_code(1);
     assert_eq!(
@@ -276,7 +312,11 @@ fn allow_lists_win_over_detections() {
         run.dump()
     );
     // Each allow-list file also works on its own, named with -d.
-    for (allow, file) in [("db/allow.fp", 0), ("db/allow.sfp", 1), ("db/allow.vallow", 2)] {
+    for (allow, file) in [
+        ("db/allow.fp", 0),
+        ("db/allow.sfp", 1),
+        ("db/allow.vallow", 2),
+    ] {
         let run = env.scan([
             "--no-summary",
             "-d",
@@ -303,15 +343,25 @@ fn malformed_lines_are_reported_with_file_and_line_and_nothing_is_scanned() {
     );
     let run = env.scan(["-d", "db/bad.hdb", "t"]);
     run.assert_code(2);
-    assert!(run.stdout.is_empty(), "nothing scanned, no summary\n{}", run.dump());
+    assert!(
+        run.stdout.is_empty(),
+        "nothing scanned, no summary\n{}",
+        run.dump()
+    );
     let err = run.stderr();
     assert!(err.contains("db/bad.hdb:3:"), "{err}");
-    assert!(err.contains("db/bad.hdb:5:"), "every fault is listed: {err}");
+    assert!(
+        err.contains("db/bad.hdb:5:"),
+        "every fault is listed: {err}"
+    );
     assert!(!err.contains("db/bad.hdb:2:"), "{err}");
 
     // A bad file in a folder spoils the whole load, and good files don't hide it.
     env.write("db/good.vsig", format!("md5:{}:68:G\n", hex(Md5, EICAR)));
-    env.write("db2/x.vsig", "md5:44d88612fea8a8f36de82e1278abb02f:68:Ok\ncrc32:00:1:Nope\n");
+    env.write(
+        "db2/x.vsig",
+        "md5:44d88612fea8a8f36de82e1278abb02f:68:Ok\ncrc32:00:1:Nope\n",
+    );
     for args in [
         vec!["-d", "db", "t"],
         vec!["-d", "db/good.vsig", "-d", "db2", "t"],
@@ -324,7 +374,10 @@ fn malformed_lines_are_reported_with_file_and_line_and_nothing_is_scanned() {
     }
     let err = env.scan(["-d", "db2", "t"]).stderr();
     assert!(err.contains("db2/x.vsig:2:"), "{err}");
-    assert!(err.to_lowercase().contains("algorithm"), "says what is wrong: {err}");
+    assert!(
+        err.to_lowercase().contains("algorithm"),
+        "says what is wrong: {err}"
+    );
 
     // Other faults: bad hex, bad size, a hex length that fits no algorithm.
     for (i, line) in [
@@ -341,7 +394,11 @@ fn malformed_lines_are_reported_with_file_and_line_and_nothing_is_scanned() {
         let run = env.scan(["-d", &db, "t"]);
         run.assert_code(2);
         assert!(run.stdout.is_empty());
-        assert!(run.stderr().contains(&format!("{db}:2:")), "{line}: {}", run.dump());
+        assert!(
+            run.stderr().contains(&format!("{db}:2:")),
+            "{line}: {}",
+            run.dump()
+        );
     }
 }
 

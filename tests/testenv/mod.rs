@@ -265,7 +265,12 @@ impl Run {
 
     #[track_caller]
     pub fn assert_code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, Some(expected), "unexpected exit code\n{}", self.dump());
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "unexpected exit code\n{}",
+            self.dump()
+        );
         self
     }
 
@@ -302,7 +307,8 @@ impl Run {
     }
 
     pub fn has_summary(&self) -> bool {
-        self.stdout().contains("----------- SCAN SUMMARY -----------")
+        self.stdout()
+            .contains("----------- SCAN SUMMARY -----------")
     }
 
     /// A number from the text summary: the first integer after `key: `.
@@ -336,14 +342,25 @@ impl Run {
     #[track_caller]
     pub fn json_summary(&self) -> serde_json::Value {
         let all = self.json();
-        let last = all.last().cloned().unwrap_or_else(|| panic!("no JSON output\n{}", self.dump()));
-        assert_eq!(last["type"], "summary", "summary is the last line\n{}", self.dump());
+        let last = all
+            .last()
+            .cloned()
+            .unwrap_or_else(|| panic!("no JSON output\n{}", self.dump()));
+        assert_eq!(
+            last["type"],
+            "summary",
+            "summary is the last line\n{}",
+            self.dump()
+        );
         last
     }
 
     /// JSON objects of one `type`.
     pub fn json_of(&self, kind: &str) -> Vec<serde_json::Value> {
-        self.json().into_iter().filter(|v| v["type"] == kind).collect()
+        self.json()
+            .into_iter()
+            .filter(|v| v["type"] == kind)
+            .collect()
     }
 }
 
