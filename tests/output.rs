@@ -317,3 +317,46 @@ fn detections_report_the_matching_database_name() {
     run.assert_code(1);
     assert_eq!(run.stdout(), "t/f: Name with spaces:and:colons FOUND\n");
 }
+
+#[test]
+fn without_paths_the_current_folder_is_scanned() {
+    let env = TestEnv::new();
+    env.write("sub/eicar", EICAR);
+    let run = env.scan(["-i", "--no-summary"]);
+    run.assert_code(1);
+    assert_eq!(run.stdout(), format!("./sub/eicar: {EICAR_NAME} FOUND\n"));
+}
+
+/// Output that goes away (`vigil scan | head -1`) ends the scan quietly with
+/// exit 0: no panic, no error message.
+#[test]
+fn a_closed_stdout_ends_the_scan_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let env = TestEnv::new();
+    // Far more output than a pipe holds, so vigil must write after the close.
+    for i in 0..3000 {
+        env.write(
+            format!("t/d{}/a-rather-long-file-name-{i:05}", i % 10),
+            b"x",
+        );
+    }
+    let mut child = Command::new(testenv::vigil_bin())
+        .current_dir(env.root())
+        .args(["scan", "--threads", "2", "t"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.ends_with(": OK\n"), "{first:?}");
+    // The reader is dropped here: the pipe is closed.
+    let run = testenv::wait_with_output(child, testenv::RUN_TIMEOUT, "vigil scan | head -1");
+    run.assert_code(0);
+    assert!(run.stderr.is_empty(), "{}", run.dump());
+}

@@ -186,6 +186,19 @@ fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
         run.dump()
     );
 
+    // Symlinks named on the command line are followed, even without the flag.
+    let run = env.scan(["-i", "--no-summary", "t/link_file", "t/link_dir"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.sorted_results(),
+        vec![
+            found(Path::new("t/link_dir/eicar"), EICAR_NAME),
+            found(Path::new("t/link_file"), EICAR_NAME),
+        ],
+        "{}",
+        run.dump()
+    );
+
     // Only a loop: the scan ends with exit 2.
     let env = TestEnv::new();
     env.write("t/a/file", b"x");
