@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::queue;
 use crate::report::json::JsonSink;
 use crate::report::text::{TextOptions, TextSink};
-use crate::report::{Event, Sink, Summary};
+use crate::report::{ErrorsOnly, Event, Sink, Summary};
 use crate::signature::{self, SignatureSet};
 use crate::source::walker::{self, Roots};
 use crate::stats::{bump, Stats};
@@ -41,21 +41,21 @@ pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet,
 
 /// The output a configuration asks for, drawn around `progress` if given.
 pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink> {
-    if config.json {
-        Box::new(JsonSink::stdio(
-            !config.quiet,
-            config.show_summary,
-            progress,
-        ))
+    let sink: Box<dyn Sink> = if config.json {
+        Box::new(JsonSink::stdio(config.show_summary, progress))
     } else {
         Box::new(TextSink::stdio(
             TextOptions {
-                show_detections: !config.quiet,
                 show_clean: config.show_clean,
                 show_summary: config.show_summary,
             },
             progress,
         ))
+    };
+    if config.quiet {
+        Box::new(ErrorsOnly(sink))
+    } else {
+        sink
     }
 }
 

@@ -17,8 +17,6 @@ use crate::stats::Skipped;
 /// Writes JSON lines to stdout.
 pub struct JsonSink {
     out: Mutex<BufWriter<Box<dyn Write + Send>>>,
-    /// Write detection objects (off with `--quiet`: errors only).
-    show_detections: bool,
     show_summary: bool,
     closed: AtomicBool,
     /// The live progress line, cleared around each write to the terminal.
@@ -86,8 +84,8 @@ enum Record<'a> {
 }
 
 impl JsonSink {
-    pub fn stdio(show_detections: bool, show_summary: bool, progress: Option<Progress>) -> Self {
-        let mut sink = Self::new(Box::new(io::stdout()), show_detections, show_summary);
+    pub fn stdio(show_summary: bool, progress: Option<Progress>) -> Self {
+        let mut sink = Self::new(Box::new(io::stdout()), show_summary);
         // Only a terminal shows the bar; a pipe needs no clearing around it.
         if io::stdout().is_terminal() {
             sink.progress = progress;
@@ -95,10 +93,9 @@ impl JsonSink {
         sink
     }
 
-    pub fn new(out: Box<dyn Write + Send>, show_detections: bool, show_summary: bool) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, show_summary: bool) -> Self {
         JsonSink {
             out: Mutex::new(BufWriter::with_capacity(64 * 1024, out)),
-            show_detections,
             show_summary,
             closed: AtomicBool::new(false),
             progress: None,
@@ -125,7 +122,6 @@ impl JsonSink {
 impl Sink for JsonSink {
     fn event(&self, event: &Event<'_>) {
         match event {
-            Event::Detection(_) if !self.show_detections => {}
             Event::Detection(d) => self.write(&Record::Detection {
                 path: JsonPath::new(d.path),
                 size: d.size,

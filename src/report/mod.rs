@@ -76,3 +76,77 @@ pub trait Sink: Sync {
     /// scan should stop, quietly.
     fn is_closed(&self) -> bool;
 }
+
+/// Passes on errors only, and no summary: what `--quiet` prints, as
+/// clamscan's `--quiet` does. The exit code still tells what was found.
+pub struct ErrorsOnly(pub Box<dyn Sink>);
+
+impl Sink for ErrorsOnly {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::Error { .. } = event {
+            self.0.event(event);
+        }
+    }
+
+    fn summary(&self, _summary: &Summary) {}
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use std::sync::{Arc, Mutex};
+
+    /// Records the kinds of what it is told.
+    struct Record(Arc<Mutex<Vec<&'static str>>>);
+
+    impl Sink for Record {
+        fn event(&self, event: &Event<'_>) {
+            let kind = match event {
+                Event::Detection(_) => "detection",
+                Event::Clean { .. } => "clean",
+                Event::Error { .. } => "error",
+            };
+            self.0.lock().unwrap().push(kind);
+        }
+        fn summary(&self, _: &Summary) {
+            self.0.lock().unwrap().push("summary");
+        }
+        fn flush(&self) {}
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn errors_only_passes_on_errors_and_nothing_else() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = ErrorsOnly(Box::new(Record(seen.clone())));
+        let digest = hash_bytes(Algorithm::Md5, b"x");
+        let path = Path::new("p");
+        sink.event(&Event::Detection(Detection {
+            path,
+            size: 1,
+            signature: "S",
+            digest: &digest,
+        }));
+        sink.event(&Event::Clean { path });
+        sink.event(&Event::Error { path, reason: "r" });
+        sink.summary(&Summary {
+            signatures: 0,
+            allow_entries: 0,
+            threads: 1,
+            counts: Snapshot::default(),
+            elapsed: Duration::ZERO,
+        });
+        assert_eq!(*seen.lock().unwrap(), vec!["error"]);
+    }
+}

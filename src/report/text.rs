@@ -12,8 +12,6 @@ use crate::progress::{around, Progress};
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]
 pub struct TextOptions {
-    /// Write `PATH: NAME FOUND` lines (off with `--quiet`, as in clamscan).
-    pub show_detections: bool,
     /// Write `PATH: OK` lines.
     pub show_clean: bool,
     /// Write the summary block.
@@ -99,9 +97,6 @@ impl Sink for TextSink {
     fn event(&self, event: &Event<'_>) {
         match event {
             Event::Detection(d) => {
-                if !self.opts.show_detections {
-                    return;
-                }
                 self.write_out(&format!("{}: {} FOUND\n", escape_path(d.path), d.signature));
             }
             Event::Clean { path } => {
@@ -223,7 +218,6 @@ mod tests {
             Box::new(err.clone()),
             false,
             TextOptions {
-                show_detections: true,
                 show_clean: false,
                 show_summary: false,
             },
