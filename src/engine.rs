@@ -141,6 +141,7 @@ impl Engine<'_> {
                 size,
                 signature,
                 digest,
+                identity: _,
             } => {
                 examined(true);
                 bump(&local.detections);

@@ -111,6 +111,33 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<(File, Metadata), OpenE
     Ok((file, meta))
 }
 
+/// What `fstat` said about a file that was hashed: enough to tell later
+/// whether a path still names that very file, unchanged (the quarantine checks
+/// it before moving). `ctime` is left out on purpose: moving one hard link of
+/// a file changes it for every other link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Modification time: seconds since the epoch, and nanoseconds.
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+}
+
+impl Identity {
+    pub fn of(meta: &Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_sec: meta.mtime(),
+            mtime_nsec: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+        }
+    }
+}
+
 /// Feeds the whole of `file`, which `fstat` said is `expected` bytes long,
 /// to `hasher`, through `buf`. Returns the bytes read.
 ///

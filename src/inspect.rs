@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::fileio::{self, FileKind, OpenError, READ_BUF_SIZE};
+use crate::fileio::{self, FileKind, Identity, OpenError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Digest, MultiHasher};
 use crate::signature::{Lookup, SignatureSet};
 use crate::walk::{Candidate, FileId};
@@ -26,6 +26,10 @@ pub enum FileResult {
         size: u64,
         signature: Box<str>,
         digest: Digest,
+        /// The hashed handle's `fstat` (taken before reading), so that a later
+        /// step can check the path still names this very file; `None` for a
+        /// stream.
+        identity: Option<Identity>,
     },
     /// Larger than `--max-filesize`: not opened.
     TooLarge,
@@ -136,7 +140,11 @@ impl Inspector {
             match fileio::hash_file(&mut file, size, &mut scratch.buf, &mut scratch.hasher) {
                 Ok(bytes) => {
                     let digests = scratch.hasher.finish();
-                    (self.verdict(&digests, size), bytes)
+                    let mut result = self.verdict(&digests, size);
+                    if let FileResult::Detected { identity, .. } = &mut result {
+                        *identity = Some(Identity::of(&meta));
+                    }
+                    (result, bytes)
                 }
                 Err(e) => (FileResult::Failed(e.to_string()), 0),
             }
@@ -171,6 +179,7 @@ impl Inspector {
                 size,
                 signature: m.name.into(),
                 digest: m.digest,
+                identity: None,
             },
         }
     }
