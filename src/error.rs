@@ -48,6 +48,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Quarantine(#[from] crate::quarantine::QuarantineError),
     #[error("output error: {0}")]
     Output(#[source] io::Error),
 }

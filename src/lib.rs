@@ -11,6 +11,7 @@ pub mod hash;
 pub mod inspect;
 pub mod pool;
 pub mod progress;
+pub mod quarantine;
 pub mod queue;
 pub mod report;
 pub mod scan;
@@ -19,7 +20,7 @@ pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, ScanConfig};
+use cli::{Cli, Command, QuarantineConfig, ScanConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -28,6 +29,11 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Scan(args) => {
             let config = ScanConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             scan::run(&config)
+        }
+        Command::Quarantine(args) => {
+            let config =
+                QuarantineConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
+            quarantine::run(&config)
         }
     }
 }

@@ -22,6 +22,11 @@ pub enum Command {
     /// `PATH: REASON ERROR`, then a summary. Exit 0: nothing found; 1: something
     /// found; 2: errors and nothing found.
     Scan(ScanArgs),
+    /// List, show, restore, delete and repair quarantined files (`scan --move`).
+    ///
+    /// Exit 0 on success; 2 on an error, or when `repair` left something for a
+    /// person to look at.
+    Quarantine(QuarantineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +88,47 @@ pub struct ScanArgs {
     /// Files and folders to scan; `-` reads standard input [default: the current folder].
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// The quarantine folder [default: /var/lib/vigil/quarantine].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: QuarantineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List the entries, and anything an interrupted move, restore or delete left.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry's record.
+    Show {
+        id: String,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a file back with its content, mode, owner and times, and drop the entry.
+    Restore {
+        id: String,
+        /// Restore to PATH instead of where the file came from.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Replace a file that is already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete an entry for good.
+    Delete { id: String },
+    /// Finish or undo what an interrupted move, restore or delete left behind.
+    Repair,
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::args::ScanArgs;
+use super::args::{QuarantineArgs, QuarantineCommand, ScanArgs};
+use crate::quarantine::{EntryId, QuarantineError, RestoreOptions, DEFAULT_DIR};
 use crate::walk::WalkOptions;
 
 /// Everything `vigil scan` needs, checked.
@@ -23,6 +24,47 @@ pub struct ScanConfig {
     pub paths: Vec<PathBuf>,
 }
 
+/// A `vigil quarantine` command, checked.
+#[derive(Debug, Clone)]
+pub struct QuarantineConfig {
+    /// The vault.
+    pub dir: PathBuf,
+    pub action: QuarantineAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum QuarantineAction {
+    List { json: bool },
+    Show { id: EntryId, json: bool },
+    Restore { id: EntryId, options: RestoreOptions },
+    Delete { id: EntryId },
+    Repair,
+}
+
+impl QuarantineConfig {
+    pub fn from_args(args: QuarantineArgs) -> Result<Self, ConfigError> {
+        let action = match args.command {
+            QuarantineCommand::List { json } => QuarantineAction::List { json },
+            QuarantineCommand::Show { id, json } => QuarantineAction::Show {
+                id: EntryId::parse(&id)?,
+                json,
+            },
+            QuarantineCommand::Restore { id, to, force } => QuarantineAction::Restore {
+                id: EntryId::parse(&id)?,
+                options: RestoreOptions { to, force },
+            },
+            QuarantineCommand::Delete { id } => QuarantineAction::Delete {
+                id: EntryId::parse(&id)?,
+            },
+            QuarantineCommand::Repair => QuarantineAction::Repair,
+        };
+        Ok(QuarantineConfig {
+            dir: args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+            action,
+        })
+    }
+}
+
 /// A bad option value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,6 +79,8 @@ pub enum ConfigError {
     },
     #[error("bad size {0:?} for --max-filesize (expected e.g. 4096, 512K, 100M or 2G)")]
     Size(String),
+    #[error(transparent)]
+    Quarantine(#[from] QuarantineError),
 }
 
 /// The number of cores this process may use (honours cgroup quotas and affinity).

@@ -5,7 +5,7 @@ pub mod args;
 pub mod config;
 
 pub use args::{Cli, Command};
-pub use config::{ConfigError, ScanConfig};
+pub use config::{ConfigError, QuarantineConfig, ScanConfig};
 
 use clap::Parser;
 
