@@ -1,15 +1,18 @@
 //! The scan engine: what the pool's jobs mean. A request becomes a root; a
 //! directory job lists one directory and fans out into subdirectory jobs and
 //! batches of files; a file batch is inspected and reported. Shared by the
-//! one-shot scan and (later) the daemon.
+//! one-shot scan and (later) the daemon. With a quarantine, a detected file is
+//! moved into it before the detection is reported.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::fileio::FileKind;
+use crate::fileio::{FileKind, Identity};
+use crate::hash::Digest;
 use crate::inspect::{FileResult, Inspected, Inspector};
 use crate::pool::JobRunner;
-use crate::report::{Detection, Event, Sink};
+use crate::quarantine::{self, EntryId, Quarantine};
+use crate::report::{Detection, Event, Moved, Sink};
 use crate::source::ScanRequest;
 use crate::stats::{add, bump, Stats};
 use crate::walk::{Candidate, DirJob, Found, SkipReason, Walker};
@@ -40,6 +43,9 @@ pub struct Engine<'a> {
     pub walker: Walker,
     pub inspector: Inspector,
     pub sink: &'a dyn Sink,
+    /// Where detected files are moved (`scan --move`, the daemon's
+    /// `action = "quarantine"`); `None` leaves them in place.
+    pub quarantine: Option<&'a Quarantine>,
     pub stats: &'a Stats,
     /// Set to stop early (closed output, a signal); workers then drop their work.
     pub quit: &'a AtomicBool,
@@ -141,22 +147,64 @@ impl Engine<'_> {
                 size,
                 signature,
                 digest,
-                identity: _,
+                identity,
             } => {
                 examined(true);
                 bump(&local.detections);
+                let moved = self.move_detected(path, signature, digest, identity.as_ref());
+                let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
                 self.emit(&Event::Detection(Detection {
                     path,
                     size: *size,
                     signature,
                     digest,
+                    moved: dest.map(|(id, dest)| Moved {
+                        id: id.as_str(),
+                        dest,
+                    }),
                 }));
+                match moved {
+                    Some(Ok(_)) => bump(&local.moved),
+                    Some(Err(reason)) => {
+                        bump(&local.not_moved);
+                        self.error(path, &format!("not moved to quarantine: {reason}"));
+                    }
+                    None => {}
+                }
             }
             FileResult::TooLarge => bump(&local.skipped_too_large),
             FileResult::NotRegular(FileKind::Symlink) => bump(&local.skipped_symlink),
             FileResult::NotRegular(_) => bump(&local.skipped_special),
             FileResult::Failed(reason) => self.error(path, reason),
         }
+    }
+
+    /// Moves a detected file into the quarantine, if there is one: the
+    /// entry's id and where its content now is, or why it was not moved.
+    fn move_detected(
+        &self,
+        path: &Path,
+        signature: &str,
+        digest: &Digest,
+        identity: Option<&Identity>,
+    ) -> Option<Result<(EntryId, PathBuf), String>> {
+        let q = self.quarantine?;
+        let Some(identity) = identity else {
+            return Some(Err("standard input cannot be moved".into()));
+        };
+        let detected = quarantine::Detected {
+            path,
+            signature,
+            digest,
+            identity,
+        };
+        Some(match q.move_detected(&detected) {
+            Ok(id) => {
+                let dest = q.content_path(&id);
+                Ok((id, dest))
+            }
+            Err(e) => Err(e.to_string()),
+        })
     }
 
     fn error(&self, path: &Path, reason: &str) {

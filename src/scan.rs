@@ -14,6 +14,7 @@ use crate::error::{Error, ExitStatus};
 use crate::inspect::Inspector;
 use crate::pool::ScanPool;
 use crate::progress::Progress;
+use crate::quarantine::Quarantine;
 use crate::queue;
 use crate::report::json::JsonSink;
 use crate::report::text::{TextOptions, TextSink};
@@ -120,10 +121,12 @@ pub fn scan_observed(
     let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
     let stats = Stats::new(pool.threads());
     let quit = AtomicBool::new(false);
+    let quarantine = config.move_to.as_deref().map(Quarantine::open).transpose()?;
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
         inspector: Inspector::new(sigs.clone(), config.max_filesize),
         sink,
+        quarantine: quarantine.as_ref(),
         stats: &stats,
         quit: &quit,
     };

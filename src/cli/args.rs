@@ -81,6 +81,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Move each detected file into the quarantine folder DIR (made, mode
+    /// 0700, if missing), with a record to restore it from.
+    #[arg(long = "move", value_name = "DIR")]
+    pub move_to: Option<PathBuf>,
+
     /// Accepted for clamscan compatibility: vigil always scans folders recursively.
     #[arg(short = 'r', long, hide = true)]
     pub recursive: bool,

@@ -21,6 +21,8 @@ pub struct ScanConfig {
     pub walk: WalkOptions,
     pub max_filesize: Option<u64>,
     pub file_list: Option<PathBuf>,
+    /// Quarantine folder for detected files (`--move`).
+    pub move_to: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
 }
 
@@ -115,6 +117,7 @@ impl ScanConfig {
             },
             max_filesize,
             file_list: args.file_list,
+            move_to: args.move_to,
             paths,
         })
     }

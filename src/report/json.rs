@@ -47,6 +47,15 @@ impl JsonPath {
     }
 }
 
+/// Where a detected file was moved: the quarantine entry's id and the path
+/// of its content.
+#[derive(Serialize)]
+struct JsonMoved<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+}
+
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Record<'a> {
@@ -57,6 +66,8 @@ enum Record<'a> {
         signature: &'a str,
         algorithm: &'static str,
         digest: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine: Option<JsonMoved<'a>>,
     },
     Error {
         #[serde(flatten)]
@@ -77,6 +88,8 @@ enum Record<'a> {
         bytes_hashed: u64,
         detections: u64,
         errors: u64,
+        moved: u64,
+        not_moved: u64,
         elapsed_secs: f64,
         mib_per_sec: f64,
         files_per_sec: f64,
@@ -128,6 +141,10 @@ impl Sink for JsonSink {
                 signature: d.signature,
                 algorithm: d.digest.algorithm().name(),
                 digest: d.digest.to_hex(),
+                quarantine: d.moved.map(|m| JsonMoved {
+                    id: m.id,
+                    path: JsonPath::new(m.dest),
+                }),
             }),
             Event::Clean { .. } => {}
             Event::Error { path, reason } => self.write(&Record::Error {
@@ -156,6 +173,8 @@ impl Sink for JsonSink {
             bytes_hashed: c.bytes_hashed,
             detections: c.detections,
             errors: c.errors,
+            moved: c.moved,
+            not_moved: c.not_moved,
             elapsed_secs: s.elapsed.as_secs_f64(),
             mib_per_sec: s.mib_per_sec(),
             files_per_sec: s.files_per_sec(),

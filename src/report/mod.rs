@@ -22,6 +22,18 @@ pub struct Detection<'a> {
     pub size: u64,
     pub signature: &'a str,
     pub digest: &'a Digest,
+    /// Where the file was moved, if it was quarantined (`scan --move`). A file
+    /// that should have been moved and was not is reported as an error too.
+    pub moved: Option<Moved<'a>>,
+}
+
+/// A detected file now in quarantine.
+#[derive(Clone, Copy, Debug)]
+pub struct Moved<'a> {
+    /// The quarantine entry's id.
+    pub id: &'a str,
+    /// Where its content now is.
+    pub dest: &'a Path,
 }
 
 /// One thing a sink is told.
@@ -137,6 +149,7 @@ mod tests {
             size: 1,
             signature: "S",
             digest: &digest,
+            moved: None,
         }));
         sink.event(&Event::Clean { path });
         sink.event(&Event::Error { path, reason: "r" });

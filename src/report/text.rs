@@ -97,7 +97,13 @@ impl Sink for TextSink {
     fn event(&self, event: &Event<'_>) {
         match event {
             Event::Detection(d) => {
-                self.write_out(&format!("{}: {} FOUND\n", escape_path(d.path), d.signature));
+                let path = escape_path(d.path);
+                let mut line = format!("{path}: {} FOUND\n", d.signature);
+                if let Some(moved) = d.moved {
+                    // As clamscan --move; one write, so no other line comes between.
+                    line += &format!("{path}: moved to '{}'\n", escape_path(moved.dest));
+                }
+                self.write_out(&line);
             }
             Event::Clean { path } => {
                 if self.opts.show_clean {
@@ -173,6 +179,12 @@ fn format_summary(s: &Summary) -> String {
         k.other_fs
     );
     text += &format!("Infected files: {}\n", c.detections);
+    if c.moved + c.not_moved > 0 {
+        text += &format!(
+            "Quarantined: {} moved, {} not moved\n",
+            c.moved, c.not_moved
+        );
+    }
     text += &format!("Errors: {}\n", c.errors);
     text += &format!(
         "Data hashed: {} ({} bytes)\n",
@@ -228,6 +240,17 @@ mod tests {
             size: 1,
             signature: "Sig",
             digest: &digest,
+            moved: None,
+        }));
+        sink.event(&Event::Detection(Detection {
+            path: Path::new("e"),
+            size: 1,
+            signature: "Sig",
+            digest: &digest,
+            moved: Some(crate::report::Moved {
+                id: "ID",
+                dest: Path::new("/q/ID/da\nta"),
+            }),
         }));
         sink.event(&Event::Clean {
             path: Path::new("c"),
@@ -239,7 +262,7 @@ mod tests {
         sink.flush();
         assert_eq!(
             String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
-            "a\\nb: Sig FOUND\n"
+            "a\\nb: Sig FOUND\ne: Sig FOUND\ne: moved to '/q/ID/da\\nta'\n"
         );
         assert_eq!(
             String::from_utf8(err.0.lock().unwrap().clone()).unwrap(),
