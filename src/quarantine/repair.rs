@@ -6,10 +6,11 @@
 //!
 //! - `.tmp-ID` (a move): if it holds no content, nothing was moved: remove
 //!   it. If the original is still in place (the very file: device, inode,
-//!   size, mtime), remove the temporary copy. Otherwise the entry is
-//!   finished from its content (`data`, or a `data.part` that is complete),
-//!   but only if that content matches the record's size and digest; if not,
-//!   it is kept and reported.
+//!   size, mtime), the content here is a copy (a `data` that matches the
+//!   record's size and digest, or the `data.part` being written): remove it.
+//!   Otherwise the entry is finished from its content (`data`, or a complete
+//!   `data.part`), but only if it matches the record's size and digest; if
+//!   not, it is kept and reported.
 //! - `ID` with `unlink-pending` (a cross-file-system move that published its
 //!   entry but may not have removed the original): if the original is still
 //!   in place and the entry's content matches the record, remove the
@@ -29,9 +30,9 @@ use rustix::io::Errno;
 use super::fsops;
 use super::record::{Record, DATA, PART, PENDING};
 use super::{
-    EntryId, Lock, Quarantine, QuarantineError, Result, DELETE_PREFIX, RESTORE_PREFIX,
-    TMP_PREFIX,
+    EntryId, Lock, Quarantine, QuarantineError, Result, DELETE_PREFIX, RESTORE_PREFIX, TMP_PREFIX,
 };
+use crate::report::escape_path;
 
 /// A complete entry.
 #[derive(Clone, Debug)]
@@ -110,7 +111,10 @@ pub struct Repaired {
 /// Whether the original of a record is still where it was.
 enum Original {
     /// The very file (device, inode, size, mtime) is at the recorded path.
-    Intact { parent: OwnedFd, name: std::ffi::OsString },
+    Intact {
+        parent: OwnedFd,
+        name: std::ffi::OsString,
+    },
     /// It is not (the name is free, or holds another file).
     Gone,
     /// It cannot be told; why.
@@ -158,7 +162,9 @@ impl Quarantine {
                 continue;
             }
             let Ok(id) = EntryId::parse(&name) else {
-                listing.leftovers.push(leftover(LeftoverKind::Unknown, None));
+                listing
+                    .leftovers
+                    .push(leftover(LeftoverKind::Unknown, None));
                 continue;
             };
             match self.show(&id) {
@@ -212,9 +218,13 @@ impl Quarantine {
                 (LeftoverKind::Restore, Some(id)) => {
                     let dir = self.open_leftover(&leftover.name)?;
                     if self.settle_restore(id, &dir)? {
-                        Outcome::RolledBack("interrupted restore undone; the entry is back in quarantine")
+                        Outcome::RolledBack(
+                            "interrupted restore undone; the entry is back in quarantine",
+                        )
                     } else {
-                        Outcome::Finished("interrupted restore finished; the file had been put back")
+                        Outcome::Finished(
+                            "interrupted restore finished; the file had been put back",
+                        )
                     }
                 }
                 (LeftoverKind::Delete, _) => {
@@ -234,7 +244,8 @@ impl Quarantine {
     }
 
     fn open_leftover(&self, name: &str) -> Result<OwnedFd> {
-        fsops::open_dir_at(&self.vault, name).map_err(QuarantineError::io("open", &self.in_vault(name)))
+        fsops::open_dir_at(&self.vault, name)
+            .map_err(QuarantineError::io("open", &self.in_vault(name)))
     }
 
     /// Settles `.tmp-ID`, an interrupted move.
@@ -242,37 +253,45 @@ impl Quarantine {
         let name = id.tmp_name();
         let path = self.in_vault(&name);
         let dir = self.open_leftover(&name)?;
-        let has = |file| fsops::is_file_at(&dir, file).map_err(QuarantineError::io("stat", &path.join(file)));
+        let has = |file| {
+            fsops::is_file_at(&dir, file).map_err(QuarantineError::io("stat", &path.join(file)))
+        };
         let (has_data, has_part) = (has(DATA)?, has(PART)?);
         if !has_data && !has_part {
             self.remove_entry(&name, &dir)?;
-            return Ok(Outcome::Removed("interrupted move removed; nothing had been moved yet"));
+            return Ok(Outcome::Removed(
+                "interrupted move removed; nothing had been moved yet",
+            ));
         }
         let record = match self.read_record(id, &dir) {
             Ok(record) => record,
             Err(e) => return Ok(Outcome::Kept(format!("holds content, but {e}"))),
         };
-        let unknown = match check_original(&record) {
-            Original::Intact { .. } => {
-                // The file is still in place: what is here is a copy (or a
-                // second name of the same file). Undo the move.
-                self.remove_entry(&name, &dir)?;
-                return Ok(Outcome::RolledBack("interrupted move undone; the original is still in place"));
-            }
-            Original::Gone => None,
-            Original::Unknown(why) => Some(why),
-        };
-        // The original is not where it was: the content here may be the only
-        // copy. Finish the entry from it if it is whole; else keep it.
         let source = if has_data { DATA } else { PART };
         let whole = match fsops::open_file_at(&dir, source) {
             Ok(mut file) => record.content_matches(&mut file).unwrap_or(false),
             Err(_) => false,
         };
+        let unknown = match check_original(&record) {
+            // The file is still in place, so what is here is a copy of it (a
+            // whole `data`, or the `data.part` vigil was writing): undo the
+            // move. A `data` that does not match the record is some other
+            // file, swapped in during the move: that is never removed.
+            Original::Intact { .. } if whole || !has_data => {
+                self.remove_entry(&name, &dir)?;
+                return Ok(Outcome::RolledBack(
+                    "interrupted move undone; the original is still in place",
+                ));
+            }
+            Original::Intact { .. } | Original::Gone => None,
+            Original::Unknown(why) => Some(why),
+        };
+        // Otherwise the content here may be the only copy: finish the entry
+        // from it if it is whole, else keep it.
         if !whole {
             let mut reason = format!(
-                "{} does not match the record and the original is not in place; kept for a person to look at",
-                path.join(source).display()
+                "{} does not match the record; kept for a person to look at",
+                escape_path(&path.join(source))
             );
             if let Some(why) = unknown {
                 reason += &format!(" ({why})");
@@ -318,18 +337,108 @@ impl Quarantine {
                 rustix::fs::unlinkat(&parent, &name, rustix::fs::AtFlags::empty())
                     .map_err(QuarantineError::io("remove", &original))?;
                 fsops::sync_dir(&parent).map_err(QuarantineError::io("sync", &original))?;
-                fsops::remove_at(&dir, PENDING).map_err(QuarantineError::io("remove", &path.join(PENDING)))?;
+                fsops::remove_at(&dir, PENDING)
+                    .map_err(QuarantineError::io("remove", &path.join(PENDING)))?;
                 fsops::sync_dir(&dir).map_err(QuarantineError::io("sync", &path))?;
-                Ok(Outcome::Finished("interrupted move finished; the original was removed"))
+                Ok(Outcome::Finished(
+                    "interrupted move finished; the original was removed",
+                ))
             }
             Original::Gone => {
-                fsops::remove_at(&dir, PENDING).map_err(QuarantineError::io("remove", &path.join(PENDING)))?;
+                fsops::remove_at(&dir, PENDING)
+                    .map_err(QuarantineError::io("remove", &path.join(PENDING)))?;
                 fsops::sync_dir(&dir).map_err(QuarantineError::io("sync", &path))?;
-                Ok(Outcome::Finished("interrupted move finished; the original was already gone"))
+                Ok(Outcome::Finished(
+                    "interrupted move finished; the original was already gone",
+                ))
             }
             Original::Unknown(why) => Ok(Outcome::Kept(format!(
                 "cannot tell whether the original is still in place: {why}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use crate::quarantine::Detected;
+    use std::fs;
+    use std::path::Path;
+
+    /// A vault in `top` with a `.tmp-ID` for `original` (whose content is
+    /// `content`), holding `data` with `held` in it.
+    fn leftover_move(
+        top: &Path,
+        original: &Path,
+        content: &[u8],
+        held: &[u8],
+    ) -> (Quarantine, EntryId) {
+        let q = Quarantine::open(&top.join("q")).unwrap();
+        fs::write(original, content).unwrap();
+        let parent = fsops::open_dir_at(rustix::fs::CWD, original.parent().unwrap()).unwrap();
+        let st = fsops::stat_at(&parent, original.file_name().unwrap()).unwrap();
+        let digest = hash_bytes(Algorithm::Sha256, content);
+        let identity = st.identity();
+        let detected = Detected {
+            path: original,
+            signature: "Sig",
+            digest: &digest,
+            identity: &identity,
+        };
+        let id = q.new_id();
+        let record = Record::new(&id, original, &st, &detected, "host");
+        let tmp = top.join("q").join(id.tmp_name());
+        fs::create_dir(&tmp).unwrap();
+        fs::write(tmp.join("meta.json"), record.to_json()).unwrap();
+        fs::write(tmp.join("data"), held).unwrap();
+        (q, id)
+    }
+
+    #[test]
+    fn a_copy_is_dropped_while_the_original_is_in_place() {
+        let top = tempfile::tempdir().unwrap();
+        let top = fs::canonicalize(top.path()).unwrap();
+        let original = top.join("f");
+        let (q, id) = leftover_move(&top, &original, b"abc", b"abc");
+        let done = q.repair().unwrap();
+        assert_eq!(done.len(), 1);
+        assert!(matches!(done[0].outcome, Outcome::RolledBack(_)));
+        assert!(!top.join("q").join(id.tmp_name()).exists());
+        assert_eq!(fs::read(&original).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn a_file_that_is_not_the_recorded_one_is_never_removed() {
+        let top = tempfile::tempdir().unwrap();
+        let top = fs::canonicalize(top.path()).unwrap();
+        let original = top.join("f");
+        // Original in place, but `data` is some other file (swapped in).
+        let (q, id) = leftover_move(&top, &original, b"abc", b"xyz");
+        let done = q.repair().unwrap();
+        assert!(matches!(&done[0].outcome, Outcome::Kept(r) if r.contains("does not match")));
+        assert_eq!(
+            fs::read(top.join("q").join(id.tmp_name()).join("data")).unwrap(),
+            b"xyz"
+        );
+        // Original gone too: still kept, never finished into an entry.
+        fs::remove_file(&original).unwrap();
+        let done = q.repair().unwrap();
+        assert!(matches!(&done[0].outcome, Outcome::Kept(_)));
+        assert!(q.list().unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn names_vigil_does_not_make_are_left_alone() {
+        let top = tempfile::tempdir().unwrap();
+        let q = Quarantine::open(&top.path().join("q")).unwrap();
+        fs::create_dir(top.path().join("q/lost+found")).unwrap();
+        let listing = q.list().unwrap();
+        assert_eq!(listing.leftovers.len(), 1);
+        assert_eq!(listing.leftovers[0].kind, LeftoverKind::Unknown);
+        let done = q.repair().unwrap();
+        assert!(matches!(&done[0].outcome, Outcome::Kept(_)));
+        assert!(top.path().join("q/lost+found").exists());
     }
 }
