@@ -133,6 +133,24 @@ impl TestEnv {
         fs::set_permissions(self.path(rel), fs::Permissions::from_mode(mode)).expect("chmod");
     }
 
+    /// A `vigil` command (any subcommand, no arguments yet) run in the folder.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.current_dir(self.root());
+        cmd
+    }
+
+    /// `vigil ARGS...` (any subcommand), run in the folder, with no standard input.
+    pub fn vigil<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run(cmd, None)
+    }
+
     /// `vigil scan ARGS...`, run in the folder, with no standard input.
     pub fn scan<I, S>(&self, args: I) -> Run
     where
