@@ -121,7 +121,11 @@ pub fn scan_observed(
     let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
     let stats = Stats::new(pool.threads());
     let quit = AtomicBool::new(false);
-    let quarantine = config.move_to.as_deref().map(Quarantine::open).transpose()?;
+    let quarantine = config
+        .move_to
+        .as_deref()
+        .map(Quarantine::open)
+        .transpose()?;
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
         inspector: Inspector::new(sigs.clone(), config.max_filesize),

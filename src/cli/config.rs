@@ -36,10 +36,20 @@ pub struct QuarantineConfig {
 
 #[derive(Debug, Clone)]
 pub enum QuarantineAction {
-    List { json: bool },
-    Show { id: EntryId, json: bool },
-    Restore { id: EntryId, options: RestoreOptions },
-    Delete { id: EntryId },
+    List {
+        json: bool,
+    },
+    Show {
+        id: EntryId,
+        json: bool,
+    },
+    Restore {
+        id: EntryId,
+        options: RestoreOptions,
+    },
+    Delete {
+        id: EntryId,
+    },
     Repair,
 }
 

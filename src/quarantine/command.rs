@@ -27,7 +27,11 @@ pub fn run(config: &QuarantineConfig) -> Result<ExitStatus, Error> {
     }
 }
 
-fn execute(q: &Quarantine, action: &QuarantineAction, out: &mut Vec<u8>) -> Result<ExitStatus, Error> {
+fn execute(
+    q: &Quarantine,
+    action: &QuarantineAction,
+    out: &mut Vec<u8>,
+) -> Result<ExitStatus, Error> {
     // Writing to a Vec cannot fail.
     let mut line = |s: String| {
         out.extend_from_slice(s.as_bytes());
@@ -47,7 +51,9 @@ fn execute(q: &Quarantine, action: &QuarantineAction, out: &mut Vec<u8>) -> Resu
             if *json {
                 line(serde_json::to_string(&entry_json(q, &record, pending)).expect("serializes"));
             } else {
-                show_text(q, &record, pending).into_iter().for_each(&mut line);
+                show_text(q, &record, pending)
+                    .into_iter()
+                    .for_each(&mut line);
             }
         }
         QuarantineAction::Restore { id, options } => {
@@ -63,7 +69,9 @@ fn execute(q: &Quarantine, action: &QuarantineAction, out: &mut Vec<u8>) -> Resu
             let mut kept = false;
             for r in &done {
                 let what = match &r.outcome {
-                    Outcome::Finished(s) | Outcome::RolledBack(s) | Outcome::Removed(s) => s.to_string(),
+                    Outcome::Finished(s) | Outcome::RolledBack(s) | Outcome::Removed(s) => {
+                        s.to_string()
+                    }
                     Outcome::Kept(reason) => {
                         kept = true;
                         format!("left as it is: {reason}")
@@ -105,15 +113,22 @@ fn list_text(listing: &Listing) -> Vec<String> {
     }
     for l in &listing.leftovers {
         let what = match &l.kind {
-            super::LeftoverKind::Move => "interrupted move; run 'vigil quarantine repair'".to_string(),
+            super::LeftoverKind::Move => {
+                "interrupted move; run 'vigil quarantine repair'".to_string()
+            }
             super::LeftoverKind::Restore => {
                 "interrupted restore; run 'vigil quarantine repair'".to_string()
             }
-            super::LeftoverKind::Delete => "interrupted delete; run 'vigil quarantine repair'".to_string(),
+            super::LeftoverKind::Delete => {
+                "interrupted delete; run 'vigil quarantine repair'".to_string()
+            }
             super::LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
             super::LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
         };
-        lines.push(format!("{}: {what}", escape_path(std::path::Path::new(&l.name))));
+        lines.push(format!(
+            "{}: {what}",
+            escape_path(std::path::Path::new(&l.name))
+        ));
     }
     lines
 }
@@ -175,7 +190,8 @@ fn show_text(q: &Quarantine, r: &Record, pending: bool) -> Vec<String> {
         escape_path(&q.dir().join(&r.id).join(super::record::DATA))
     ));
     lines.push(if pending {
-        "state: unfinished move (the original may still be in place); run 'vigil quarantine repair'".into()
+        "state: unfinished move (the original may still be in place); run 'vigil quarantine repair'"
+            .into()
     } else {
         "state: complete".into()
     });

@@ -105,7 +105,8 @@ pub(crate) fn differs(found: &FileStat, hashed: &Identity) -> Option<String> {
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
 pub(crate) fn stat_at(dir: impl AsFd, name: impl AsRef<OsStr>) -> Result<FileStat, Errno> {
-    rustix::fs::statat(dir, name.as_ref(), AtFlags::SYMLINK_NOFOLLOW).map(|st| FileStat::from_raw(&st))
+    rustix::fs::statat(dir, name.as_ref(), AtFlags::SYMLINK_NOFOLLOW)
+        .map(|st| FileStat::from_raw(&st))
 }
 
 /// Whether `name` exists in `dir` (without following it), as a regular file.
@@ -130,11 +131,8 @@ pub(crate) fn open_dir_at(dir: impl AsFd, name: impl AsRef<OsStr>) -> Result<Own
 /// Opens the file `name` in `dir` for reading, refusing a symlink and never
 /// blocking on a FIFO.
 pub(crate) fn open_file_at(dir: impl AsFd, name: impl AsRef<OsStr>) -> Result<File, Errno> {
-    let flags = OFlags::RDONLY
-        | OFlags::NOFOLLOW
-        | OFlags::NONBLOCK
-        | OFlags::NOCTTY
-        | OFlags::CLOEXEC;
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     rustix::fs::openat(dir, name.as_ref(), flags, Mode::empty()).map(File::from)
 }
 
@@ -145,8 +143,7 @@ pub(crate) fn create_file_at(
     name: impl AsRef<OsStr>,
     mode: u32,
 ) -> Result<File, Errno> {
-    let flags =
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     rustix::fs::openat(dir, name.as_ref(), flags, Mode::from_raw_mode(mode)).map(File::from)
 }
 
@@ -170,6 +167,20 @@ pub(crate) fn sync_dir(dir: impl AsFd) -> Result<(), Errno> {
     rustix::fs::fsync(dir)
 }
 
+/// Makes an entry's content read-only for its owner (0400). A file that is
+/// not ours needs `CAP_FOWNER` for that; without it the content keeps its
+/// mode, which the private vault and entry folders (0700) still shut off,
+/// and the move goes on.
+pub(crate) fn seal(file: impl AsFd) -> Result<(), Errno> {
+    match rustix::fs::fchmod(file, Mode::from_raw_mode(0o400)) {
+        Err(Errno::PERM) => {
+            tracing::warn!("cannot make quarantined content mode 0400 (not its owner, no CAP_FOWNER); the vault's 0700 folders still protect it");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Removes `name` from `dir` if it is there.
 pub(crate) fn remove_at(dir: impl AsFd, name: &str) -> Result<(), Errno> {
     match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
@@ -180,7 +191,11 @@ pub(crate) fn remove_at(dir: impl AsFd, name: &str) -> Result<(), Errno> {
 
 /// Copies all of `src` into `dst`; returns the bytes copied. `after_first`
 /// runs once, after the first block is written (the crash-test hook).
-pub(crate) fn copy(src: &mut File, dst: &mut File, mut after_first: impl FnMut()) -> io::Result<u64> {
+pub(crate) fn copy(
+    src: &mut File,
+    dst: &mut File,
+    mut after_first: impl FnMut(),
+) -> io::Result<u64> {
     let mut buf = vec![0u8; COPY_BUF];
     let mut total = 0u64;
     loop {
@@ -283,7 +298,9 @@ mod tests {
             Err(QuarantineError::NotDir(p)) => assert_eq!(p, root.join("a/b/f")),
             other => panic!("expected not-a-folder, got {other:?}"),
         }
-        assert!(open_parent(&root.join("none/f")).unwrap_err().is_not_found());
+        assert!(open_parent(&root.join("none/f"))
+            .unwrap_err()
+            .is_not_found());
         assert!(matches!(
             open_parent(Path::new("rel/f")),
             Err(QuarantineError::BadPath { .. })
@@ -308,7 +325,10 @@ mod tests {
         assert_eq!(differs(&st, &id), None);
         let grown = Identity { size: 4, ..id };
         assert!(differs(&st, &grown).unwrap().contains("size"));
-        let other = Identity { ino: id.ino + 1, ..id };
+        let other = Identity {
+            ino: id.ino + 1,
+            ..id
+        };
         assert!(differs(&st, &other).unwrap().contains("different file"));
         let touched = Identity {
             mtime_nsec: id.mtime_nsec ^ 1,

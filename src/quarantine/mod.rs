@@ -111,7 +111,10 @@ pub enum QuarantineError {
 
 impl QuarantineError {
     /// `Io` for `op` on `path`, from a rustix or std error.
-    pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(rustix::io::Errno) -> Self + 'a {
+    pub(crate) fn io<'a>(
+        op: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(rustix::io::Errno) -> Self + 'a {
         move |e| QuarantineError::Io {
             op,
             path: path.to_path_buf(),
@@ -119,7 +122,10 @@ impl QuarantineError {
         }
     }
 
-    pub(crate) fn std_io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
+    pub(crate) fn std_io<'a>(
+        op: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(io::Error) -> Self + 'a {
         move |source| QuarantineError::Io {
             op,
             path: path.to_path_buf(),
@@ -306,17 +312,14 @@ impl Quarantine {
     }
 
     fn new_id(&self) -> EntryId {
-        EntryId::generate(
-            SystemTime::now(),
-            self.made.fetch_add(1, Ordering::Relaxed),
-        )
+        EntryId::generate(SystemTime::now(), self.made.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Takes a lock on the vault through a handle of its own (a separate open
     /// file description, so each operation's lock is its own).
     fn lock(&self, kind: Lock) -> Result<OwnedFd> {
-        let fd = fsops::open_dir_at(&self.vault, ".")
-            .map_err(QuarantineError::io("open", &self.dir))?;
+        let fd =
+            fsops::open_dir_at(&self.vault, ".").map_err(QuarantineError::io("open", &self.dir))?;
         let op = match kind {
             Lock::Shared => FlockOperation::LockShared,
             Lock::Exclusive => FlockOperation::LockExclusive,

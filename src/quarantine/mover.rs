@@ -56,7 +56,9 @@ impl Quarantine {
         let (id, tmp) = self.begin_entry(&path, &found, detected)?;
         match rustix::fs::renameat(&parent, &name, &tmp, DATA) {
             Ok(()) => self.finish_rename(id, &tmp, &parent, &name, detected.identity),
-            Err(Errno::XDEV) => self.finish_copy(id, &tmp, &parent, &name, &path, detected.identity),
+            Err(Errno::XDEV) => {
+                self.finish_copy(id, &tmp, &parent, &name, &path, detected.identity)
+            }
             Err(e) => {
                 self.discard(&id, &tmp);
                 Err(QuarantineError::io("move", &path)(e))
@@ -141,7 +143,7 @@ impl Quarantine {
         }
         let sealed = (|| {
             let data = fsops::open_file_at(tmp, DATA)?;
-            rustix::fs::fchmod(&data, Mode::from_raw_mode(0o400))?;
+            fsops::seal(&data)?;
             fsops::sync_dir(parent)?;
             fsops::sync_dir(tmp)
         })();
@@ -201,7 +203,9 @@ impl Quarantine {
                 .map_err(QuarantineError::std_io("copy", path))?;
             let after = fsops::stat_fd(&src).map_err(QuarantineError::io("stat", path))?;
             if n != hashed.size || fsops::differs(&after, hashed).is_some() {
-                return Err(QuarantineError::Changed("it changed while being copied".into()));
+                return Err(QuarantineError::Changed(
+                    "it changed while being copied".into(),
+                ));
             }
             rustix::fs::fchmod(&dst, Mode::from_raw_mode(0o400))
                 .map_err(QuarantineError::io("chmod", &part_path))?;
@@ -265,7 +269,9 @@ impl Quarantine {
             let _ = fsops::remove_at(tmp, name);
         }
         let name = id.tmp_name();
-        if let Err(e) = rustix::fs::unlinkat(&self.vault, name.as_str(), rustix::fs::AtFlags::REMOVEDIR) {
+        if let Err(e) =
+            rustix::fs::unlinkat(&self.vault, name.as_str(), rustix::fs::AtFlags::REMOVEDIR)
+        {
             tracing::warn!(entry = %name, error = %e, "cannot remove a temporary quarantine entry; `vigil quarantine repair` will");
         }
     }

@@ -88,9 +88,17 @@ pub struct Record {
 
 impl Record {
     /// The record for `detected`, found at the absolute `path` as `st`.
-    pub(crate) fn new(id: &EntryId, path: &Path, st: &FileStat, detected: &Detected<'_>, host: &str) -> Self {
+    pub(crate) fn new(
+        id: &EntryId,
+        path: &Path,
+        st: &FileStat,
+        detected: &Detected<'_>,
+        host: &str,
+    ) -> Self {
         let json_path = JsonPath::new(path);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let now = Time {
             sec: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
             nsec: now.subsec_nanos(),
@@ -157,7 +165,10 @@ impl Record {
     pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let record: Record = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if record.version != VERSION {
-            return Err(format!("record version {} is not {VERSION}", record.version));
+            return Err(format!(
+                "record version {} is not {VERSION}",
+                record.version
+            ));
         }
         Ok(record)
     }
@@ -270,7 +281,10 @@ mod tests {
         assert_eq!(back, record);
         assert_eq!(back.original_path(), path);
         assert_eq!(back.mtime, Time { sec: 12, nsec: 13 });
-        assert_eq!(back.digests["sha256"], hash_bytes(Algorithm::Sha256, b"abc").to_hex());
+        assert_eq!(
+            back.digests["sha256"],
+            hash_bytes(Algorithm::Sha256, b"abc").to_hex()
+        );
         assert!(Record::from_json(b"{\"version\": 1}").is_err());
     }
 
@@ -280,10 +294,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"abc").unwrap();
-        assert!(record.content_matches(&mut File::open(&p).unwrap()).unwrap());
+        assert!(record
+            .content_matches(&mut File::open(&p).unwrap())
+            .unwrap());
         std::fs::write(&p, b"abd").unwrap();
-        assert!(!record.content_matches(&mut File::open(&p).unwrap()).unwrap());
+        assert!(!record
+            .content_matches(&mut File::open(&p).unwrap())
+            .unwrap());
         std::fs::write(&p, b"abcd").unwrap();
-        assert!(!record.content_matches(&mut File::open(&p).unwrap()).unwrap());
+        assert!(!record
+            .content_matches(&mut File::open(&p).unwrap())
+            .unwrap());
     }
 }

@@ -24,7 +24,7 @@ use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{Dir, Mode};
+use rustix::fs::Dir;
 use rustix::io::Errno;
 
 use super::fsops;
@@ -305,7 +305,7 @@ impl Quarantine {
             fsops::remove_at(&dir, PART)?;
             fsops::remove_at(&dir, PENDING)?;
             let data = fsops::open_file_at(&dir, DATA)?;
-            rustix::fs::fchmod(&data, Mode::from_raw_mode(0o400))?;
+            fsops::seal(&data)?;
             fsops::sync_dir(&dir)?;
             rustix::fs::renameat(&self.vault, name.as_str(), &self.vault, id.as_str())?;
             rustix::fs::fsync(&self.vault)

@@ -146,7 +146,8 @@ impl Quarantine {
         force: bool,
     ) -> Result<()> {
         let data_path = self.in_vault(&id.restore_name()).join(DATA);
-        let mut data = fsops::open_file_at(dir, DATA).map_err(QuarantineError::io("open", &data_path))?;
+        let mut data =
+            fsops::open_file_at(dir, DATA).map_err(QuarantineError::io("open", &data_path))?;
         let st = fsops::stat_fd(&data).map_err(QuarantineError::io("stat", &data_path))?;
         if !st.is_regular() || st.size != record.size {
             return Err(QuarantineError::Damaged {
@@ -165,7 +166,10 @@ impl Quarantine {
         };
         // One file system: give the content back its owner, mode and times
         // while it is still in the private vault, then rename it into place.
-        set_attributes(&data, record).map_err(QuarantineError::io("set owner, mode and times of", &data_path))?;
+        set_attributes(&data, record).map_err(QuarantineError::io(
+            "set owner, mode and times of",
+            &data_path,
+        ))?;
         hooks::fault("restore-attrs");
         match rustix::fs::renameat_with(dir, DATA, parent, name, flags) {
             Ok(()) => {
@@ -190,11 +194,16 @@ impl Quarantine {
                     reason: format!("read {n} bytes of its content, not {}", record.size),
                 });
             }
-            out.sync_all().map_err(QuarantineError::std_io("sync", &temp_path))?;
-            set_attributes(&out, record)
-                .map_err(QuarantineError::io("set owner, mode and times of", &temp_path))?;
-            out.sync_all().map_err(QuarantineError::std_io("sync", &temp_path))?;
-            rustix::fs::renameat_with(parent, temp.as_str(), parent, name, flags).map_err(placed)?;
+            out.sync_all()
+                .map_err(QuarantineError::std_io("sync", &temp_path))?;
+            set_attributes(&out, record).map_err(QuarantineError::io(
+                "set owner, mode and times of",
+                &temp_path,
+            ))?;
+            out.sync_all()
+                .map_err(QuarantineError::std_io("sync", &temp_path))?;
+            rustix::fs::renameat_with(parent, temp.as_str(), parent, name, flags)
+                .map_err(placed)?;
             fsops::sync_dir(parent).map_err(QuarantineError::io("sync", target))
         })();
         if copied.is_err() {
@@ -251,8 +260,9 @@ impl Quarantine {
             .map_err(QuarantineError::io("rename", &self.in_vault(id.as_str())))?;
         self.sync_vault()?;
         hooks::fault("delete-begin");
-        let dir = fsops::open_dir_at(&self.vault, id.delete_name())
-            .map_err(QuarantineError::io("open", &self.in_vault(&id.delete_name())))?;
+        let dir = fsops::open_dir_at(&self.vault, id.delete_name()).map_err(
+            QuarantineError::io("open", &self.in_vault(&id.delete_name())),
+        )?;
         self.remove_entry(&id.delete_name(), &dir)
     }
 
