@@ -25,6 +25,13 @@
 //! leaves the file in at least one place; `repair` finishes or rolls back
 //! what a crash left (see `repair.rs`). Moves, restores and deletes hold a
 //! shared `flock` on the vault, `repair` an exclusive one.
+//!
+//! A long-running caller (the daemon's `action = "quarantine"`) opens the
+//! vault once with `Quarantine::open(quarantine_dir)` and hands it to the
+//! engine (`Engine::quarantine`), which calls `move_detected` for each
+//! detection and reports the entry's id with it (`Detection::moved`), or an
+//! error if the file was not moved. `Changed` means the file is no longer
+//! the one that was hashed: it is left alone and should be scanned again.
 
 mod command;
 mod fsops;
