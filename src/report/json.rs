@@ -44,9 +44,10 @@ impl JsonPath {
     }
 }
 
+/// One JSON line. The daemon's event log (`events`) writes the same records.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Record<'a> {
+pub(crate) enum Record<'a> {
     Detection {
         #[serde(flatten)]
         path: JsonPath,
@@ -80,6 +81,26 @@ enum Record<'a> {
     },
 }
 
+impl<'a> Record<'a> {
+    /// The record for an event; clean files have none.
+    pub(crate) fn of(event: &Event<'a>) -> Option<Self> {
+        match *event {
+            Event::Detection(d) => Some(Record::Detection {
+                path: JsonPath::new(d.path),
+                size: d.size,
+                signature: d.signature,
+                algorithm: d.digest.algorithm().name(),
+                digest: d.digest.to_hex(),
+            }),
+            Event::Clean { .. } => None,
+            Event::Error { path, reason } => Some(Record::Error {
+                path: JsonPath::new(path),
+                error: reason,
+            }),
+        }
+    }
+}
+
 impl JsonSink {
     pub fn stdio(show_summary: bool) -> Self {
         Self::new(Box::new(io::stdout()), show_summary)
@@ -108,19 +129,8 @@ impl JsonSink {
 
 impl Sink for JsonSink {
     fn event(&self, event: &Event<'_>) {
-        match event {
-            Event::Detection(d) => self.write(&Record::Detection {
-                path: JsonPath::new(d.path),
-                size: d.size,
-                signature: d.signature,
-                algorithm: d.digest.algorithm().name(),
-                digest: d.digest.to_hex(),
-            }),
-            Event::Clean { .. } => {}
-            Event::Error { path, reason } => self.write(&Record::Error {
-                path: JsonPath::new(path),
-                error: reason,
-            }),
+        if let Some(record) = Record::of(event) {
+            self.write(&record);
         }
     }
 

@@ -4,6 +4,7 @@
 //! Sinks never act on files.
 
 mod escape;
+pub mod events;
 pub mod json;
 pub mod text;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::hash::Digest;
+use crate::source::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;
@@ -29,9 +31,14 @@ pub struct Detection<'a> {
 pub enum Event<'a> {
     Detection(Detection<'a>),
     /// A file that was examined and matched nothing (or matched the allow-list).
-    Clean { path: &'a Path },
+    Clean {
+        path: &'a Path,
+    },
     /// A path that could not be scanned, and why.
-    Error { path: &'a Path, reason: &'a str },
+    Error {
+        path: &'a Path,
+        reason: &'a str,
+    },
 }
 
 /// The end-of-scan totals.
@@ -61,6 +68,13 @@ impl Summary {
 /// Where verdicts go. Shared by every worker, so it must be `Sync`.
 pub trait Sink: Sync {
     fn event(&self, event: &Event<'_>);
+
+    /// An event, with the source whose request it answers. Sinks that name
+    /// the source (the daemon's event log) override this; others ignore it.
+    fn event_from(&self, origin: Origin, event: &Event<'_>) {
+        let _ = origin;
+        self.event(event);
+    }
 
     fn summary(&self, summary: &Summary);
 
