@@ -78,7 +78,10 @@ impl ScanConfig {
 
 /// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
 /// and `**/cache` any folder named cache.
-fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ConfigError> {
+pub(crate) fn globs(
+    option: &'static str,
+    patterns: &[String],
+) -> Result<Option<GlobSet>, ConfigError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -95,11 +98,14 @@ fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, C
             })?;
         builder.add(glob);
     }
-    builder.build().map(Some).map_err(|source| ConfigError::Glob {
-        option,
-        glob: patterns.join(", "),
-        source,
-    })
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| ConfigError::Glob {
+            option,
+            glob: patterns.join(", "),
+            source,
+        })
 }
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),

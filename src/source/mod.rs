@@ -3,7 +3,10 @@
 //! scan, `watcher` (with `dirty`, its coalescing set, and `coordinator`, the
 //! thread that moves settled paths into the queue) feeds the daemon.
 
+pub mod coordinator;
+pub mod dirty;
 pub mod walker;
+pub mod watcher;
 
 use std::path::PathBuf;
 
