@@ -59,11 +59,21 @@ pub enum WatchError {
     },
 }
 
-/// The current value of the watch-limit sysctl, as text.
+/// The current value of the watch-limit sysctl, as text, with the limit of
+/// this user namespace when that is lower.
 pub fn max_user_watches() -> String {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let global = read("/proc/sys/fs/inotify/max_user_watches");
+    let userns = read("/proc/sys/user/max_inotify_watches");
+    match (global, userns) {
+        (Some(g), Some(u)) if u < g => format!("{g}; {u} in this user namespace"),
+        (Some(g), _) => g.to_string(),
+        (None, _) => "unknown".into(),
+    }
 }
 
 /// What `watch_roots` found.
