@@ -562,3 +562,62 @@ fn issue_3_config_errors_name_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("watch_dirs"), "{err}");
 }
+
+#[test]
+fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
+    let probe = Command::new("unshare")
+        .args([
+            "-U",
+            "-r",
+            "sh",
+            "-c",
+            "echo 5 > /proc/sys/user/max_inotify_watches",
+        ])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        fs::create_dir(root.path().join(format!("d{i}"))).unwrap();
+    }
+    // 3 watches at start; room for 2 more.
+    let wrapper = [
+        "unshare",
+        "-U",
+        "-r",
+        "sh",
+        "-c",
+        "echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"",
+    ];
+    let args = watch_args(root.path(), &["--poll-interval", "1s"]);
+    let mut d = match Daemon::start_with(&wrapper, &args) {
+        Ok(d) => d,
+        Err((status, logs)) => panic!("{status}: {logs}"),
+    };
+    for i in 0..4 {
+        fs::create_dir(root.path().join(format!("new{i}"))).unwrap();
+    }
+    let err = d.wait_log("cannot watch");
+    assert_eq!(err["level"], "ERROR");
+    let msg = err["fields"]["message"].as_str().unwrap();
+    assert!(msg.contains("fs.inotify.max_user_watches"), "{msg}");
+    assert!(msg.contains(s(root.path())), "{msg}");
+    d.wait_idle();
+    // new3 has no watch: only the poll of the root can find this file.
+    let late = root.path().join("new3/late.com");
+    write(&late, EICAR);
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let ev = d.next_event(deadline.saturating_duration_since(Instant::now()));
+        let ev = ev.expect("the polled root finds the file");
+        if ev["path"] == s(&late) {
+            assert_eq!(ev["source"], "poll");
+            break;
+        }
+    }
+    let stats = d.stats();
+    assert!(stats["watch_limit_hits"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(d.stop().success());
+}
