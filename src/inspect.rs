@@ -64,6 +64,10 @@ thread_local! {
     });
 }
 
+/// The shared result for one inode with several links: filled by whichever
+/// name is scanned first, waited on by the others.
+type LinkResult = Arc<OnceLock<(FileResult, u64)>>;
+
 /// Scans files against one signature set. Shared by every worker.
 pub struct Inspector {
     /// The current set; replaced whole on reload, never changed in place.
@@ -72,7 +76,7 @@ pub struct Inspector {
     /// Results per inode for files with more than one link, so each is hashed
     /// once. `None` in a long-running process, where a file may change between
     /// two scans and the map would only grow.
-    hardlinks: Option<Mutex<HashMap<FileId, Arc<OnceLock<(FileResult, u64)>>>>>,
+    hardlinks: Option<Mutex<HashMap<FileId, LinkResult>>>,
 }
 
 impl Inspector {
