@@ -52,6 +52,14 @@ pub enum Error {
     Quarantine(#[from] crate::quarantine::QuarantineError),
     #[error("output error: {0}")]
     Output(#[source] io::Error),
+    #[error("{0}")]
+    Config(#[from] crate::daemon::config::ConfigError),
+    #[error("{0}")]
+    Watch(#[from] crate::source::watcher::WatchError),
+    #[error("cannot set up signal handling: {0}")]
+    Signals(#[source] io::Error),
+    #[error("cannot use NOTIFY_SOCKET: {0}")]
+    Notify(#[source] io::Error),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -1,9 +1,10 @@
 //! vigil: a parallel file scanner that hashes files and matches them against
 //! known-file signatures. One engine — sources, a bounded queue, a
-//! work-stealing pool and sinks — serves `vigil scan` and the later front ends.
+//! work-stealing pool and sinks — serves `vigil scan` and `vigil daemon`.
 //! See `DESIGN.md` in the shared folder for the architecture.
 
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod fileio;
@@ -35,5 +36,6 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
                 QuarantineConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             quarantine::run(&config)
         }
+        Command::Daemon(args) => daemon::run(args),
     }
 }

@@ -27,6 +27,90 @@ pub enum Command {
     /// Exit 0 on success; 2 on an error, or when `repair` left something for a
     /// person to look at.
     Quarantine(QuarantineArgs),
+    /// Watch folders and scan what changes, as a service (in the foreground).
+    ///
+    /// Settings come from `--config FILE` (TOML; see `systemd/vigil.toml`),
+    /// overridden by the options given here. Detections and errors are
+    /// written to stdout as JSON lines; logs go to stderr. SIGHUP reloads the
+    /// signatures and the configuration, SIGUSR1 logs statistics, SIGTERM or
+    /// SIGINT stops (a second one stops at once).
+    Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonArgs {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder to watch (recursively); repeat for more. Replaces `watch` in the file.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub watch: Vec<PathBuf>,
+
+    /// Signature database file or folder; repeat for more. Replaces
+    /// `databases` in the file. Without any, the built-in set is used.
+    #[arg(short = 'd', long = "database", value_name = "DB")]
+    pub databases: Vec<PathBuf>,
+
+    /// Control socket path (kept for the control-socket front end; not served yet).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Number of scan workers [default: the number of available cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Scan requests that may wait in the queue [default: 16 per worker].
+    #[arg(long, value_name = "N")]
+    pub queue_capacity: Option<usize>,
+
+    /// Quiet time after a file's last change before it is scanned (e.g. 250ms, 2s).
+    #[arg(long, value_name = "TIME")]
+    pub settle: Option<String>,
+
+    /// Skip files whose name or path matches GLOB; repeat for more. Replaces `exclude`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Do not enter folders whose name or path matches GLOB. Replaces `exclude_dir`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_dir: Vec<String>,
+
+    /// Skip files larger than SIZE (bytes, or with a K, M, G or T suffix).
+    #[arg(long, value_name = "SIZE")]
+    pub max_filesize: Option<String>,
+
+    /// Follow symbolic links inside watched folders.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
+    /// Do not descend into folders on other file systems when walking.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
+    /// Walk the watched folders at start (the default).
+    #[arg(long, overrides_with = "no_initial_scan")]
+    pub initial_scan: bool,
+
+    /// Do not walk the watched folders at start.
+    #[arg(long, overrides_with = "initial_scan")]
+    pub no_initial_scan: bool,
+
+    /// Folder for state (kept for later features; created by systemd's StateDirectory).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// How often a folder that could not be watched (watch limit) is walked (e.g. 60s).
+    #[arg(long, value_name = "TIME")]
+    pub poll_interval: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -135,7 +135,10 @@ impl ScanConfig {
 
 /// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
 /// and `**/cache` any folder named cache.
-fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ConfigError> {
+pub(crate) fn globs(
+    option: &'static str,
+    patterns: &[String],
+) -> Result<Option<GlobSet>, ConfigError> {
     if patterns.is_empty() {
         return Ok(None);
     }

@@ -4,7 +4,7 @@
 pub mod args;
 pub mod config;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, DaemonArgs};
 pub use config::{ConfigError, QuarantineConfig, ScanConfig};
 
 use clap::Parser;

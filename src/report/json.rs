@@ -50,15 +50,16 @@ impl JsonPath {
 /// Where a detected file was moved: the quarantine entry's id and the path
 /// of its content.
 #[derive(Serialize)]
-struct JsonMoved<'a> {
+pub(crate) struct JsonMoved<'a> {
     id: &'a str,
     #[serde(flatten)]
     path: JsonPath,
 }
 
+/// One JSON line. The daemon's event log (`events`) writes the same records.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Record<'a> {
+pub(crate) enum Record<'a> {
     Detection {
         #[serde(flatten)]
         path: JsonPath,
@@ -94,6 +95,30 @@ enum Record<'a> {
         mib_per_sec: f64,
         files_per_sec: f64,
     },
+}
+
+impl<'a> Record<'a> {
+    /// The record for an event; clean files have none.
+    pub(crate) fn of(event: &Event<'a>) -> Option<Self> {
+        match *event {
+            Event::Detection(d) => Some(Record::Detection {
+                path: JsonPath::new(d.path),
+                size: d.size,
+                signature: d.signature,
+                algorithm: d.digest.algorithm().name(),
+                digest: d.digest.to_hex(),
+                quarantine: d.moved.map(|m| JsonMoved {
+                    id: m.id,
+                    path: JsonPath::new(m.dest),
+                }),
+            }),
+            Event::Clean { .. } => None,
+            Event::Error { path, reason } => Some(Record::Error {
+                path: JsonPath::new(path),
+                error: reason,
+            }),
+        }
+    }
 }
 
 impl JsonSink {
@@ -134,23 +159,8 @@ impl JsonSink {
 
 impl Sink for JsonSink {
     fn event(&self, event: &Event<'_>) {
-        match event {
-            Event::Detection(d) => self.write(&Record::Detection {
-                path: JsonPath::new(d.path),
-                size: d.size,
-                signature: d.signature,
-                algorithm: d.digest.algorithm().name(),
-                digest: d.digest.to_hex(),
-                quarantine: d.moved.map(|m| JsonMoved {
-                    id: m.id,
-                    path: JsonPath::new(m.dest),
-                }),
-            }),
-            Event::Clean { .. } => {}
-            Event::Error { path, reason } => self.write(&Record::Error {
-                path: JsonPath::new(path),
-                error: reason,
-            }),
+        if let Some(record) = Record::of(event) {
+            self.write(&record);
         }
     }
 

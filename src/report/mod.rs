@@ -4,6 +4,7 @@
 //! Sinks never act on files.
 
 mod escape;
+pub mod events;
 pub mod json;
 pub mod text;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::hash::Digest;
+use crate::source::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;
@@ -78,6 +80,13 @@ impl Summary {
 /// Where verdicts go. Shared by every worker, so it must be `Sync`.
 pub trait Sink: Sync {
     fn event(&self, event: &Event<'_>);
+
+    /// An event, with the source whose request it answers. Sinks that name
+    /// the source (the daemon's event log) override this; others ignore it.
+    fn event_from(&self, origin: Origin, event: &Event<'_>) {
+        let _ = origin;
+        self.event(event);
+    }
 
     fn summary(&self, summary: &Summary);
 

@@ -199,7 +199,7 @@ impl SignatureSet {
             }
             if found.is_none() {
                 found = detected.map(|name| Match {
-                    name: &*self.names[name as usize],
+                    name: &self.names[name as usize],
                     digest: *digest,
                 });
             }
