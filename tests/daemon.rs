@@ -621,3 +621,52 @@ fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
     assert!(stats["watch_limit_hits"].as_u64().unwrap() >= 1, "{stats}");
     assert!(d.stop().success());
 }
+
+#[test]
+fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry() {
+    let root = tempfile::tempdir().unwrap();
+    // The vault sits inside the watched tree: the daemon must never scan it.
+    let vault = root.path().join("vault");
+    let d = Daemon::start(&watch_args(
+        root.path(),
+        &["--action", "quarantine", "--quarantine-dir", s(&vault)],
+    ));
+    let path = root.path().join("dropped.com");
+    write(&path, EICAR);
+    let ev = d.next_event(GUARD).expect("a detection");
+    assert_eq!(ev["type"], "detection", "{ev}");
+    assert_eq!(ev["path"], s(&path));
+    let id = ev["quarantine"]["id"]
+        .as_str()
+        .expect("a quarantine id")
+        .to_string();
+    let content = ev["quarantine"]["path"].as_str().unwrap().to_string();
+    assert!(!path.exists(), "the original was moved");
+    assert_eq!(fs::read(&content).unwrap(), EICAR);
+
+    // The vault's own files (written by the move) bring no events.
+    let clean = root.path().join("clean.txt");
+    write(&clean, b"nothing to see");
+    let mut d = d;
+    d.wait_idle();
+    assert!(
+        d.next_event(Duration::from_millis(500)).is_none(),
+        "no event from the vault or the clean file"
+    );
+    assert!(d.stop().success());
+
+    let out = vigil()
+        .args(["quarantine", "--dir", s(&vault), "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let entry: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "entry")
+        .expect("one entry");
+    assert_eq!(entry["id"], id.as_str());
+    assert_eq!(entry["path"], s(&path));
+    assert_eq!(entry["signature"], "Eicar-Test-Signature");
+}

@@ -111,6 +111,16 @@ pub struct DaemonArgs {
     /// How often a folder that could not be watched (watch limit) is walked (e.g. 60s).
     #[arg(long, value_name = "TIME")]
     pub poll_interval: Option<String>,
+
+    /// What to do with a detected file: report it, or move it into the
+    /// quarantine folder and report that. Replaces `action`.
+    #[arg(long, value_name = "ACTION", value_parser = ["report", "quarantine"])]
+    pub action: Option<String>,
+
+    /// The quarantine folder [default: STATE_DIR/quarantine, else
+    /// /var/lib/vigil/quarantine]. Replaces `quarantine_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub quarantine_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,19 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     poll_interval: Option<String>,
+    action: Option<Action>,
+    quarantine_dir: Option<PathBuf>,
+}
+
+/// What the daemon does with a detected file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Report it (an event), and leave it in place.
+    #[default]
+    Report,
+    /// Move it into `quarantine_dir`, then report it with the quarantine id.
+    Quarantine,
 }
 
 /// `max_filesize = 1048576` or `max_filesize = "100M"`.
@@ -77,6 +90,10 @@ pub struct DaemonConfig {
     /// A tracing filter; `None` means VIGIL_LOG, else `info`.
     pub log_level: Option<String>,
     pub poll_interval: Duration,
+    pub action: Action,
+    /// The quarantine folder, absolute (used with `action = "quarantine"`,
+    /// and then never walked or watched).
+    pub quarantine_dir: PathBuf,
 }
 
 /// A configuration that cannot be used.
@@ -148,6 +165,8 @@ impl DaemonConfig {
         check(self.state_dir != new.state_dir, "state_dir");
         check(self.log_format != new.log_format, "log_format");
         check(self.poll_interval != new.poll_interval, "poll_interval");
+        check(self.action != new.action, "action");
+        check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
         keys
     }
 }
@@ -249,7 +268,30 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
     let exclude = pick_list(&args.exclude, file.exclude);
-    let exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
+    let mut exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
+    let action = match args.action.as_deref() {
+        Some("quarantine") => Action::Quarantine,
+        Some(_) => Action::Report,
+        None => file.action.unwrap_or_default(),
+    };
+    let state_dir = args.state_dir.clone().or(file.state_dir);
+    let quarantine_dir = match args.quarantine_dir.clone().or(file.quarantine_dir) {
+        Some(dir) => dir,
+        None => match &state_dir {
+            Some(state) => state.join("quarantine"),
+            None => PathBuf::from(crate::quarantine::DEFAULT_DIR),
+        },
+    };
+    let quarantine_dir = std::path::absolute(&quarantine_dir).map_err(|e| {
+        bad(
+            "quarantine_dir",
+            format!("{}: {e}", quarantine_dir.display()),
+        )
+    })?;
+    if action == Action::Quarantine {
+        // The vault may sit inside a watched tree: never scan what it holds.
+        exclude_dir.push(globset::escape(&quarantine_dir.to_string_lossy()));
+    }
     let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
     let walk = WalkOptions {
         follow_symlinks: args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
@@ -287,10 +329,12 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         exclude_dir,
         initial_scan,
         socket: args.socket.clone().or(file.socket),
-        state_dir: args.state_dir.clone().or(file.state_dir),
+        state_dir,
         log_format,
         log_level,
         poll_interval,
+        action,
+        quarantine_dir,
     })
 }
 

@@ -40,6 +40,7 @@ use crate::engine::{Engine, Job};
 use crate::error::{Error, ExitStatus};
 use crate::inspect::Inspector;
 use crate::pool::{JobRunner, ScanPool};
+use crate::quarantine::Quarantine;
 use crate::queue::{self, QueueReceiver, QueueSender};
 use crate::report::events::EventLog;
 use crate::report::Sink;
@@ -51,7 +52,7 @@ use crate::source::watcher::{Watcher, WatcherCounts};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::Stats;
 use crate::walk::Walker;
-use config::DaemonConfig;
+use config::{Action, DaemonConfig};
 
 /// How long queued work may still run after SIGTERM before it is dropped.
 pub const DRAIN_BOUND: Duration = Duration::from_secs(2);
@@ -125,6 +126,12 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let notifier = sdnotify::Notifier::from_env().map_err(Error::Notify)?;
 
     let sigs = Arc::new(ArcSwap::from_pointee(load_signatures(&config.databases)?));
+    // With `action = "quarantine"`, a vault that cannot be opened is fatal:
+    // better not to start than to leave detections where they are unnoticed.
+    let vault = match config.action {
+        Action::Quarantine => Some(Quarantine::open(&config.quarantine_dir)?),
+        Action::Report => None,
+    };
     let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
     let stats = Stats::new(pool.threads());
     let quit = AtomicBool::new(false);
@@ -155,7 +162,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             walker,
             inspector: Inspector::live(sigs.clone(), config.max_filesize),
             sink: &sink,
-            quarantine: None,
+            quarantine: vault.as_ref(),
             stats: &stats,
             quit: &quit,
         },
