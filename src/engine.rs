@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::fileio::FileKind;
 use crate::inspect::{FileResult, Inspected, Inspector};
 use crate::pool::JobRunner;
 use crate::report::{Detection, Event, Sink};
 use crate::source::ScanRequest;
 use crate::stats::{add, bump, Stats};
 use crate::walk::{Candidate, DirJob, Found, SkipReason, Walker};
-use crate::fileio::FileKind;
 
 /// Files per batch: small enough that a directory of many files is shared
 /// out between workers, large enough that scheduling costs little.

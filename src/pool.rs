@@ -44,8 +44,13 @@ impl ScanPool {
     /// (and everything it fans out to) on the pool, with at most `in_flight`
     /// queued items admitted at once. Returns when all of it is done. Once
     /// `quit` is set, queued and fanned-out jobs are dropped unrun.
-    pub fn run<Q, R>(&self, queue: &QueueReceiver<Q>, runner: &R, quit: &AtomicBool, in_flight: usize)
-    where
+    pub fn run<Q, R>(
+        &self,
+        queue: &QueueReceiver<Q>,
+        runner: &R,
+        quit: &AtomicBool,
+        in_flight: usize,
+    ) where
         Q: Send,
         R: JobRunner,
         R::Job: From<Q>,
@@ -91,7 +96,12 @@ impl Drop for QuitOnPanic<'_> {
     }
 }
 
-fn execute<'s, R: JobRunner>(scope: &rayon::Scope<'s>, runner: &'s R, job: R::Job, quit: &'s AtomicBool) {
+fn execute<'s, R: JobRunner>(
+    scope: &rayon::Scope<'s>,
+    runner: &'s R,
+    job: R::Job,
+    quit: &'s AtomicBool,
+) {
     if quit.load(Ordering::Relaxed) {
         return;
     }

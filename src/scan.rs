@@ -60,7 +60,11 @@ pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
 
 /// Runs a scan with a given signature set and sink, and returns its totals'
 /// exit status. The bench drives this same function.
-pub fn scan_with(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<ExitStatus, Error> {
+pub fn scan_with(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<ExitStatus, Error> {
     let summary = scan_summary(config, sigs, sink)?;
     sink.summary(&summary);
     sink.flush();
@@ -75,7 +79,11 @@ pub fn scan_with(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) 
 }
 
 /// Runs the pipeline and returns its summary without printing it.
-pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<Summary, Error> {
+pub fn scan_summary(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<Summary, Error> {
     let file_list: Option<Box<dyn BufRead + Send>> = match &config.file_list {
         None => None,
         Some(path) => {

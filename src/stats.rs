@@ -47,7 +47,9 @@ pub struct Stats {
 impl Stats {
     pub fn new(workers: usize) -> Self {
         Stats {
-            shards: (0..=workers).map(|_| CachePadded::new(Counters::default())).collect(),
+            shards: (0..=workers)
+                .map(|_| CachePadded::new(Counters::default()))
+                .collect(),
         }
     }
 

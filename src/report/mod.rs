@@ -29,9 +29,14 @@ pub struct Detection<'a> {
 pub enum Event<'a> {
     Detection(Detection<'a>),
     /// A file that was examined and matched nothing (or matched the allow-list).
-    Clean { path: &'a Path },
+    Clean {
+        path: &'a Path,
+    },
     /// A path that could not be scanned, and why.
-    Error { path: &'a Path, reason: &'a str },
+    Error {
+        path: &'a Path,
+        reason: &'a str,
+    },
 }
 
 /// The end-of-scan totals.

@@ -36,7 +36,12 @@ impl TextSink {
     /// A sink on the process's stdout and stderr.
     pub fn stdio(opts: TextOptions) -> Self {
         let line_buffered = io::stdout().is_terminal();
-        Self::new(Box::new(io::stdout()), Box::new(io::stderr()), line_buffered, opts)
+        Self::new(
+            Box::new(io::stdout()),
+            Box::new(io::stderr()),
+            line_buffered,
+            opts,
+        )
     }
 
     pub fn new(
@@ -163,11 +168,7 @@ fn format_summary(s: &Summary) -> String {
         human_bytes(c.bytes_hashed),
         c.bytes_hashed
     );
-    text += &format!(
-        "Time: {secs:.3} sec ({} m {} s)\n",
-        whole / 60,
-        whole % 60
-    );
+    text += &format!("Time: {secs:.3} sec ({} m {} s)\n", whole / 60, whole % 60);
     text += &format!(
         "Throughput: {:.1} MiB/s, {:.0} files/s\n",
         s.mib_per_sec(),
@@ -217,7 +218,9 @@ mod tests {
             signature: "Sig",
             digest: &digest,
         }));
-        sink.event(&Event::Clean { path: Path::new("c") });
+        sink.event(&Event::Clean {
+            path: Path::new("c"),
+        });
         sink.event(&Event::Error {
             path: Path::new("d"),
             reason: "Permission denied",
