@@ -58,12 +58,15 @@ thread_local! {
     });
 }
 
+/// One result per inode, computed by whichever worker gets there first.
+type SharedResult = Arc<OnceLock<(FileResult, u64)>>;
+
 /// Scans files against one signature set. Shared by every worker.
 pub struct Inspector {
     sigs: Arc<SignatureSet>,
     max_filesize: Option<u64>,
     /// Results per inode for files with more than one link, so each is hashed once.
-    hardlinks: Mutex<HashMap<FileId, Arc<OnceLock<(FileResult, u64)>>>>,
+    hardlinks: Mutex<HashMap<FileId, SharedResult>>,
 }
 
 impl Inspector {
