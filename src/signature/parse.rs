@@ -64,7 +64,10 @@ pub enum Parsed<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineFault {
     #[error("expected {expected} fields separated by ':', found {found}")]
-    FieldCount { expected: &'static str, found: usize },
+    FieldCount {
+        expected: &'static str,
+        found: usize,
+    },
     #[error("unknown algorithm {0:?} (expected blake3, sha256, sha1 or md5)")]
     Algorithm(String),
     #[error("digest of {0} hex digits matches no algorithm (32 md5, 40 sha1, 64 sha256)")]
@@ -81,6 +84,8 @@ pub enum LineFault {
     Flevel(String),
     #[error("line is not valid UTF-8")]
     NotUtf8,
+    #[error("line longer than {0} bytes")]
+    TooLong(usize),
     #[error("a wildcard size (*) needs a minimum functionality level (MINFL) of at least 73, as in ClamAV")]
     WildcardWithoutFlevel,
 }
@@ -119,13 +124,23 @@ fn parse_native(line: &str) -> Result<SigLine<'_>, LineFault> {
 }
 
 fn parse_clamav(line: &str) -> Result<Parsed<'_>, LineFault> {
-    let fields: Vec<&str> = line.split(':').collect();
-    if !(3..=5).contains(&fields.len()) {
+    // Up to five fields, without allocating: this runs once per line of feeds
+    // with millions of lines.
+    let mut fields = [""; 5];
+    let mut count = 0;
+    for field in line.split(':') {
+        if let Some(slot) = fields.get_mut(count) {
+            *slot = field;
+        }
+        count += 1;
+    }
+    if !(3..=5).contains(&count) {
         return Err(LineFault::FieldCount {
             expected: "3 to 5 (HEX:SIZE:NAME[:MINFL[:MAXFL]])",
-            found: fields.len(),
+            found: count,
         });
     }
+    let fields = &fields[..count];
     let hex = fields[0].trim();
     let algo = Algorithm::from_clamav_hex_len(hex.len()).ok_or_else(|| {
         match hex.chars().find(|c| !c.is_ascii_hexdigit()) {
@@ -138,8 +153,16 @@ fn parse_clamav(line: &str) -> Result<Parsed<'_>, LineFault> {
         size: parse_size(fields[1])?,
         name: parse_name(fields[2])?,
     };
-    let min = fields.get(3).map(|f| parse_flevel(f)).transpose()?.flatten();
-    let max = fields.get(4).map(|f| parse_flevel(f)).transpose()?.flatten();
+    let min = fields
+        .get(3)
+        .map(|f| parse_flevel(f))
+        .transpose()?
+        .flatten();
+    let max = fields
+        .get(4)
+        .map(|f| parse_flevel(f))
+        .transpose()?
+        .flatten();
     if sig.size.is_none() && !min.is_some_and(|m| m >= 73) {
         return Err(LineFault::WildcardWithoutFlevel);
     }
@@ -168,7 +191,12 @@ fn parse_name(field: &str) -> Result<&str, LineFault> {
     if name.is_empty() {
         return Err(LineFault::EmptyName);
     }
-    if name.chars().any(char::is_control) {
+    let control = if name.is_ascii() {
+        name.bytes().any(|b| b.is_ascii_control())
+    } else {
+        name.chars().any(char::is_control)
+    };
+    if control {
         return Err(LineFault::NameControl);
     }
     Ok(name)
@@ -199,7 +227,10 @@ mod tests {
 
     #[test]
     fn native_line_with_size_and_wildcard() {
-        let s = sig(Format::Vsig, "md5:44D88612FEA8A8F36DE82E1278ABB02F:68:Eicar");
+        let s = sig(
+            Format::Vsig,
+            "md5:44D88612FEA8A8F36DE82E1278ABB02F:68:Eicar",
+        );
         assert_eq!(s.digest.algorithm(), Algorithm::Md5);
         assert_eq!(s.size, Some(68));
         assert_eq!(s.name, "Eicar");
@@ -210,7 +241,10 @@ mod tests {
 
     #[test]
     fn clamav_lines_pick_algorithm_by_length() {
-        let s = sig(Format::ClamHash, "3395856ce81f2b7382dee72602f798b642f14140:68:Eicar.Sha1");
+        let s = sig(
+            Format::ClamHash,
+            "3395856ce81f2b7382dee72602f798b642f14140:68:Eicar.Sha1",
+        );
         assert_eq!(s.digest.algorithm(), Algorithm::Sha1);
         let s = sig(
             Format::ClamHash,
@@ -223,11 +257,20 @@ mod tests {
     #[test]
     fn flevel_window_is_honoured() {
         let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:9999";
-        assert_eq!(parse_line(Format::ClamHash, line), Ok(Parsed::OutsideFlevel));
+        assert_eq!(
+            parse_line(Format::ClamHash, line),
+            Ok(Parsed::OutsideFlevel)
+        );
         let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:1:20";
-        assert_eq!(parse_line(Format::ClamHash, line), Ok(Parsed::OutsideFlevel));
+        assert_eq!(
+            parse_line(Format::ClamHash, line),
+            Ok(Parsed::OutsideFlevel)
+        );
         let line = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar:73:";
-        assert!(matches!(parse_line(Format::ClamHash, line), Ok(Parsed::Signature(_))));
+        assert!(matches!(
+            parse_line(Format::ClamHash, line),
+            Ok(Parsed::Signature(_))
+        ));
     }
 
     #[test]
@@ -235,7 +278,10 @@ mod tests {
         assert_eq!(parse_line(Format::Vsig, b"  # hi"), Ok(Parsed::Nothing));
         assert_eq!(parse_line(Format::Vsig, b"\r"), Ok(Parsed::Nothing));
         let fault = |f, l: &str| parse_line(f, l.as_bytes()).unwrap_err();
-        assert!(matches!(fault(Format::Vsig, "md5:abc"), LineFault::FieldCount { .. }));
+        assert!(matches!(
+            fault(Format::Vsig, "md5:abc"),
+            LineFault::FieldCount { .. }
+        ));
         assert!(matches!(
             fault(Format::Vsig, "crc32:00:1:x"),
             LineFault::Algorithm(_)
@@ -257,7 +303,10 @@ mod tests {
             LineFault::Digest(HexError::NotHex('z'))
         ));
         assert!(matches!(
-            fault(Format::ClamHash, "44d88612fea8a8f36de82e1278abb02f:68:x:seven"),
+            fault(
+                Format::ClamHash,
+                "44d88612fea8a8f36de82e1278abb02f:68:x:seven"
+            ),
             LineFault::Flevel(_)
         ));
         assert_eq!(

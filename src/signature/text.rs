@@ -1,0 +1,269 @@
+//! Parsing text databases at scale. A database is read in blocks (never whole,
+//! so a 1 GB feed costs one block of memory, not a copy of the file); each
+//! block is cut at newlines into pieces that rayon parses in parallel. A piece
+//! keeps its own name table, borrowed from the block, so a line's name costs
+//! no allocation; the builder then interns each piece's distinct names once.
+//! Line numbers stay exact across pieces and blocks: every piece counts its
+//! newlines, and faults are numbered from the running total.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::db::{SigError, SigFault};
+use super::parse::{parse_line, Format, LineFault, Parsed};
+use super::table::{NameInterner, MAX_NAMES};
+use super::{tag, PendingSet, SignatureSetBuilder};
+
+/// Bytes read from a database at a time. A line must fit in one block.
+pub(crate) const BLOCK: usize = 8 << 20;
+/// Bytes per piece parsed by one task.
+const PIECE: usize = 64 << 10;
+
+/// What one piece of a database parsed to.
+#[derive(Default)]
+pub(crate) struct Chunk<'a> {
+    /// Records; a name id below `first_new` is the builder's, from
+    /// `first_new` on it is `first_new` + an index into `new_names`.
+    pub records: PendingSet,
+    pub first_new: u32,
+    /// Names the builder did not know, in order of first appearance.
+    pub new_names: Vec<&'a str>,
+    /// Faults, with the 0-based line number within the piece.
+    pub errors: Vec<(usize, LineFault)>,
+    /// Lines of the piece that ended with a newline.
+    pub newlines: usize,
+    pub outside_flevel: usize,
+}
+
+/// Parses a whole database from `reader` into `builder`; faults go to
+/// `errors`, named `file:line`. Fails only if reading fails.
+pub(crate) fn load(
+    builder: &mut SignatureSetBuilder,
+    file: &Path,
+    format: Format,
+    mut reader: impl Read,
+    errors: &mut Vec<SigError>,
+) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
+    // Lines wholly consumed before `buf[0]`.
+    let mut lines_before = 0usize;
+    // Discarding the rest of a line longer than a block.
+    let mut skipping = false;
+    loop {
+        let want = BLOCK - buf.len();
+        let got = reader.by_ref().take(want as u64).read_to_end(&mut buf)?;
+        let eof = got < want;
+        if skipping {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    buf.drain(..=i);
+                    lines_before += 1;
+                    skipping = false;
+                }
+                None => buf.clear(),
+            }
+            if eof && (skipping || buf.is_empty()) {
+                return Ok(());
+            }
+            continue;
+        }
+        let end = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => {
+                    errors.push(SigError {
+                        file: file.to_path_buf(),
+                        line: Some(lines_before + 1),
+                        fault: SigFault::Line(LineFault::TooLong(BLOCK)),
+                    });
+                    buf.clear();
+                    skipping = true;
+                    continue;
+                }
+            }
+        };
+        lines_before += parse_region(builder, file, format, &buf[..end], lines_before, errors);
+        buf.drain(..end);
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+/// Parses whole lines in parallel; returns the number of newlines in `region`.
+fn parse_region(
+    builder: &mut SignatureSetBuilder,
+    file: &Path,
+    format: Format,
+    region: &[u8],
+    lines_before: usize,
+    errors: &mut Vec<SigError>,
+) -> usize {
+    let pieces = split_pieces(region, PIECE);
+    let mut chunks: Vec<Chunk<'_>> = if pieces.len() == 1 {
+        vec![parse_piece(format, pieces[0], &builder.names)]
+    } else {
+        let known = &builder.names;
+        pieces
+            .par_iter()
+            .map(|p| parse_piece(format, p, known))
+            .collect()
+    };
+    let mut base = lines_before;
+    for c in &mut chunks {
+        for (i, fault) in c.errors.drain(..) {
+            errors.push(SigError {
+                file: file.to_path_buf(),
+                line: Some(base + i + 1),
+                fault: SigFault::Line(fault),
+            });
+        }
+        base += c.newlines;
+    }
+    builder.add_chunks(&mut chunks);
+    base - lines_before
+}
+
+/// Cuts `region` into pieces of about `size` bytes that end at a newline
+/// (or at the end of the region).
+fn split_pieces(region: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(region.len() / size + 1);
+    let mut start = 0;
+    while start < region.len() {
+        let mut end = (start + size).min(region.len());
+        if end < region.len() {
+            end = memchr::memchr(b'\n', &region[end..]).map_or(region.len(), |i| end + i + 1);
+        }
+        pieces.push(&region[start..end]);
+        start = end;
+    }
+    pieces
+}
+
+/// Parses every line of a piece. Names are looked up in `known` (shared,
+/// read-only); only names it lacks go into the piece's own table.
+fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chunk<'a> {
+    let first_new = known.len() as u32;
+    let mut chunk = Chunk {
+        first_new,
+        ..Chunk::default()
+    };
+    let mut ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    // Feeds often repeat one name on consecutive lines.
+    let mut last: Option<(&str, u32)> = None;
+    let allow = format.is_allow();
+    let mut rest = piece;
+    let mut line_no = 0;
+    while !rest.is_empty() {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                chunk.newlines += 1;
+                (&rest[..i], &rest[i + 1..])
+            }
+            None => (rest, &rest[rest.len()..]),
+        };
+        match parse_line(format, line) {
+            Ok(Parsed::Nothing) => {}
+            Ok(Parsed::OutsideFlevel) => chunk.outside_flevel += 1,
+            Ok(Parsed::Signature(sig)) => {
+                let id = match last {
+                    Some((name, id)) if name == sig.name => id,
+                    _ => {
+                        let names = &mut chunk.new_names;
+                        let id = known.find(sig.name).unwrap_or_else(|| {
+                            *ids.entry(sig.name).or_insert_with(|| {
+                                names.push(sig.name);
+                                let id = first_new as usize + names.len() - 1;
+                                assert!(id < MAX_NAMES, "fewer than 2^31 distinct names");
+                                id as u32
+                            })
+                        });
+                        last = Some((sig.name, id));
+                        id
+                    }
+                };
+                chunk.records.push(&sig.digest, sig.size, tag(id, allow));
+            }
+            Err(fault) => chunk.errors.push((line_no, fault)),
+        }
+        line_no += 1;
+        rest = next;
+    }
+    chunk
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_end_at_newlines_and_cover_everything() {
+        let text = b"aaaa\nbb\ncccccc\nd";
+        for size in 1..text.len() + 2 {
+            let pieces = split_pieces(text, size);
+            assert_eq!(pieces.concat(), text.to_vec(), "size {size}");
+            for p in &pieces[..pieces.len() - 1] {
+                assert_eq!(p.last(), Some(&b'\n'));
+            }
+        }
+        assert!(split_pieces(b"", 4).is_empty());
+    }
+
+    /// The parallel path numbers lines exactly as a serial reading would.
+    #[test]
+    fn line_numbers_are_exact_across_pieces_and_blocks() {
+        let good = "44d88612fea8a8f36de82e1278abb02f:68:Eicar\n";
+        let mut text = String::new();
+        let mut bad_lines = Vec::new();
+        // Enough lines to span many pieces and more than one block.
+        let n = BLOCK / good.len() + 5000;
+        for i in 1..=n {
+            if i % 9973 == 0 || i == n {
+                text.push_str("bad line\n");
+                bad_lines.push(i);
+            } else {
+                text.push_str(good);
+            }
+        }
+        let mut builder = SignatureSetBuilder::new();
+        let mut errors = Vec::new();
+        load(
+            &mut builder,
+            Path::new("x.hdb"),
+            Format::ClamHash,
+            text.as_bytes(),
+            &mut errors,
+        )
+        .unwrap();
+        let got: Vec<usize> = errors.iter().map(|e| e.line.unwrap()).collect();
+        assert_eq!(got, bad_lines);
+        assert_eq!(builder.build().stats().detections[0], 1);
+    }
+
+    #[test]
+    fn an_overlong_line_is_one_fault_and_reading_goes_on() {
+        let mut text = vec![b'x'; BLOCK + 10];
+        text.extend_from_slice(b"\n44d88612fea8a8f36de82e1278abb02f:68:Eicar\nbad");
+        let mut builder = SignatureSetBuilder::new();
+        let mut errors = Vec::new();
+        load(
+            &mut builder,
+            Path::new("x.hdb"),
+            Format::ClamHash,
+            &text[..],
+            &mut errors,
+        )
+        .unwrap();
+        let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(1), Some(3)]);
+        assert!(matches!(
+            errors[0].fault,
+            SigFault::Line(LineFault::TooLong(_))
+        ));
+        assert_eq!(builder.build().stats().total_detections(), 1);
+    }
+}
