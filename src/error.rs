@@ -50,6 +50,12 @@ pub enum Error {
     Usage(String),
     #[error("output error: {0}")]
     Output(#[source] io::Error),
+    #[error("cannot write index {}: {}", path.display(), io_reason(source))]
+    WriteIndex {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -15,11 +15,12 @@ pub mod queue;
 pub mod report;
 pub mod scan;
 pub mod signature;
+pub mod sigs;
 pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, ScanConfig};
+use cli::{Cli, Command, ScanConfig, SigsConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -28,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Scan(args) => {
             let config = ScanConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             scan::run(&config)
+        }
+        Command::Sigs(args) => {
+            let config = SigsConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
+            sigs::run(&config)
         }
     }
 }

@@ -4,8 +4,8 @@
 pub mod args;
 pub mod config;
 
-pub use args::{Cli, Command};
-pub use config::{ConfigError, ScanConfig};
+pub use args::{Cli, Command, SigsArgs, SigsCommand};
+pub use config::{ConfigError, ScanConfig, SigsConfig};
 
 use clap::Parser;
 
