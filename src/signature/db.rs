@@ -285,7 +285,9 @@ mod tests {
             "# comment\n44d88612fea8a8f36de82e1278abb02f:68:Ok\nnot-a-line\n\n44d8:1:x\r\n",
         )
         .unwrap();
-        let err = load_databases(std::slice::from_ref(&db)).err().expect("load fails");
+        let err = load_databases(std::slice::from_ref(&db))
+            .err()
+            .expect("load fails");
         let lines: Vec<_> = err.0.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(3), Some(5)]);
         let text = err.to_string();

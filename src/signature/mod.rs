@@ -487,4 +487,50 @@ mod tests {
         assert_eq!(set.names.len(), 1);
         assert_eq!(set.stats().detections[Algorithm::Md5.index()], 2);
     }
+
+    /// Reload readiness: a new set is built on another thread while lookups
+    /// go on against the current one, then swapped in as an `Arc`; scans
+    /// that hold the old `Arc` finish on it.
+    #[test]
+    fn a_new_set_builds_beside_the_old_and_swaps_as_an_arc() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<SignatureSet>();
+
+        let eicar = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let current = Mutex::new(Arc::new(crate::signature::load_builtin()));
+        let done = AtomicBool::new(false);
+        let lookups = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("new.vsig");
+        let md5 = hash_bytes(Algorithm::Md5, eicar).to_hex();
+        let mut text = format!("md5:{md5}:68:Reloaded\n");
+        for i in 0..20_000u32 {
+            let hex = hash_bytes(Algorithm::Sha256, &i.to_le_bytes()).to_hex();
+            text.push_str(&format!("sha256:{hex}:*:Filler\n"));
+        }
+        std::fs::write(&db, text).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let d = digests(eicar, AlgoSet::all());
+                while !done.load(Ordering::Relaxed) {
+                    // A scan takes the current set once and keeps it.
+                    let set = current.lock().unwrap().clone();
+                    assert!(matches!(set.lookup(&d, 68), Lookup::Detected(_)));
+                    lookups.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            s.spawn(|| {
+                let new = crate::signature::load_databases(&[db.clone()]).unwrap().set;
+                let old = std::mem::replace(&mut *current.lock().unwrap(), Arc::new(new));
+                drop(old);
+                done.store(true, Ordering::Relaxed);
+            });
+        });
+        assert!(lookups.load(Ordering::Relaxed) > 0);
+        let d = digests(eicar, AlgoSet::all());
+        let set = current.lock().unwrap().clone();
+        assert!(matches!(set.lookup(&d, 68), Lookup::Detected(m) if m.name == "Reloaded"));
+    }
 }

@@ -266,4 +266,68 @@ mod tests {
         ));
         assert_eq!(builder.build().stats().total_detections(), 1);
     }
+
+    /// The parallel loader builds the very set that adding the lines one by
+    /// one (the serial path) builds: same records, same name ids.
+    #[test]
+    fn parallel_and_serial_loading_agree() {
+        use crate::hash::{hash_bytes, AlgoSet, Algorithm, MultiHasher};
+        let mut text = String::new();
+        let mut samples = Vec::new();
+        // A few MB: many pieces, names that repeat and names that do not.
+        for i in 0..60_000u32 {
+            let data = i.to_le_bytes();
+            let algo = Algorithm::ALL[(i % 4) as usize];
+            let hex = hash_bytes(algo, &data).to_hex();
+            let size = if i % 3 == 0 {
+                "*".to_string()
+            } else {
+                "4".to_string()
+            };
+            let name = if i % 5 == 0 {
+                format!("Unique.{i}")
+            } else {
+                format!("Family.{}", i % 97)
+            };
+            text.push_str(&format!("{algo}:{hex}:{size}:{name}\n"));
+            if i % 7 == 0 {
+                // The same digest again under another name.
+                text.push_str(&format!("{algo}:{hex}:{size}:Again.{}\n", i % 13));
+            }
+            if i % 50 == 0 {
+                samples.push(data);
+            }
+        }
+        let mut parallel = SignatureSetBuilder::new();
+        let mut errors = Vec::new();
+        load(
+            &mut parallel,
+            Path::new("p.vsig"),
+            Format::Vsig,
+            text.as_bytes(),
+            &mut errors,
+        )
+        .unwrap();
+        assert!(errors.is_empty());
+        let mut serial = SignatureSetBuilder::new();
+        for line in text.lines() {
+            if let Ok(Parsed::Signature(sig)) = parse_line(Format::Vsig, line.as_bytes()) {
+                serial.add(&sig, false);
+            }
+        }
+        let (parallel, serial) = (parallel.build(), serial.build());
+        assert_eq!(parallel.stats(), serial.stats());
+        for id in 0..serial.names.len() as u32 {
+            assert_eq!(parallel.names.get(id), serial.names.get(id));
+        }
+        assert_eq!(parallel.sha256.any.as_bytes(), serial.sha256.any.as_bytes());
+        assert_eq!(parallel.md5.sized.as_bytes(), serial.md5.sized.as_bytes());
+        for data in samples {
+            let mut h = MultiHasher::new(AlgoSet::all());
+            h.update(&data);
+            let d = h.finish();
+            assert_eq!(parallel.lookup(&d, 4), serial.lookup(&d, 4));
+            assert_ne!(parallel.lookup(&d, 4), crate::signature::Lookup::Clean);
+        }
+    }
 }
