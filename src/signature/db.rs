@@ -205,8 +205,7 @@ fn load_one(
     match kind {
         Kind::Text(format) => {
             builder.note_file();
-            let read =
-                File::open(path).and_then(|file| text::load(builder, path, format, file, errors));
+            let read = text::load_file(builder, path, format, errors);
             if let Err(e) = read {
                 errors.push(fault(SigFault::Io(e)));
             }

@@ -522,7 +522,9 @@ mod tests {
                 }
             });
             s.spawn(|| {
-                let new = crate::signature::load_databases(std::slice::from_ref(&db)).unwrap().set;
+                let new = crate::signature::load_databases(std::slice::from_ref(&db))
+                    .unwrap()
+                    .set;
                 let old = std::mem::replace(&mut *current.lock().unwrap(), Arc::new(new));
                 drop(old);
                 done.store(true, Ordering::Relaxed);

@@ -8,6 +8,7 @@
 
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::mpsc;
 
 use rayon::prelude::*;
 
@@ -17,7 +18,7 @@ use super::table::{NameInterner, MAX_NAMES};
 use super::{tag, PendingSet, SignatureSetBuilder};
 
 /// Bytes read from a database at a time. A line must fit in one block.
-pub(crate) const BLOCK: usize = 8 << 20;
+pub(crate) const BLOCK: usize = 4 << 20;
 /// Bytes per piece parsed by one task.
 const PIECE: usize = 64 << 10;
 
@@ -46,50 +47,178 @@ pub(crate) fn load(
     mut reader: impl Read,
     errors: &mut Vec<SigError>,
 ) -> io::Result<()> {
+    let mut lines = Lines::new(builder, file, format, errors);
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
-    // Lines wholly consumed before `buf[0]`.
-    let mut lines_before = 0usize;
-    // Discarding the rest of a line longer than a block.
-    let mut skipping = false;
     loop {
-        let want = BLOCK - buf.len();
-        let got = reader.by_ref().take(want as u64).read_to_end(&mut buf)?;
-        let eof = got < want;
-        if skipping {
-            match memchr::memchr(b'\n', &buf) {
-                Some(i) => {
-                    buf.drain(..=i);
-                    lines_before += 1;
-                    skipping = false;
+        buf.clear();
+        let got = reader.by_ref().take(BLOCK as u64).read_to_end(&mut buf)?;
+        lines.push(&buf);
+        if got < BLOCK {
+            lines.finish();
+            return Ok(());
+        }
+    }
+}
+
+/// Like `load`, for a file: a second thread reads the next block while this
+/// one parses the last, so that copying the file in overlaps parsing.
+pub(crate) fn load_file(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    format: Format,
+    errors: &mut Vec<SigError>,
+) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    // Blocks in flight: one being parsed, one read ahead; emptied ones go back.
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, bool)>>(1);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("vigil-sigread".into())
+            .spawn_scoped(scope, move || {
+                let mut spare = 2;
+                loop {
+                    let mut buf = match empty_rx.try_recv() {
+                        Ok(buf) => buf,
+                        Err(_) if spare > 0 => {
+                            spare -= 1;
+                            Vec::with_capacity(BLOCK)
+                        }
+                        Err(_) => match empty_rx.recv() {
+                            Ok(buf) => buf,
+                            Err(_) => return,
+                        },
+                    };
+                    buf.clear();
+                    let read = file.by_ref().take(BLOCK as u64).read_to_end(&mut buf);
+                    let last = !matches!(read, Ok(n) if n == BLOCK);
+                    if full_tx.send(read.map(|_| (buf, last))).is_err() || last {
+                        return;
+                    }
                 }
-                None => buf.clear(),
-            }
-            if eof && (skipping || buf.is_empty()) {
+            })
+            .expect("spawn signature reader thread");
+        let mut lines = Lines::new(builder, path, format, errors);
+        for block in full_rx {
+            let (buf, last) = block?;
+            lines.push(&buf);
+            if last {
+                lines.finish();
                 return Ok(());
             }
-            continue;
+            // The reader may have stopped early; then the buffer is not needed.
+            let _ = empty_tx.send(buf);
         }
-        let end = if eof {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf) {
-                Some(i) => i + 1,
-                None => {
-                    errors.push(SigError {
-                        file: file.to_path_buf(),
-                        line: Some(lines_before + 1),
-                        fault: SigFault::Line(LineFault::TooLong(BLOCK)),
-                    });
-                    buf.clear();
-                    skipping = true;
-                    continue;
-                }
+        Ok(())
+    })
+}
+
+/// Cuts a stream of blocks into whole lines and parses them, region by
+/// region, keeping the running line count. A line cut by a block boundary is
+/// carried into the next block; a line longer than `BLOCK` is one fault.
+struct Lines<'b, 'e> {
+    builder: &'b mut SignatureSetBuilder,
+    file: &'b Path,
+    format: Format,
+    errors: &'e mut Vec<SigError>,
+    /// Lines wholly parsed so far.
+    lines_before: usize,
+    /// The start of a line whose end is in a later block.
+    carry: Vec<u8>,
+    /// Discarding the rest of an over-long line.
+    skipping: bool,
+}
+
+impl<'b, 'e> Lines<'b, 'e> {
+    fn new(
+        builder: &'b mut SignatureSetBuilder,
+        file: &'b Path,
+        format: Format,
+        errors: &'e mut Vec<SigError>,
+    ) -> Self {
+        Lines {
+            builder,
+            file,
+            format,
+            errors,
+            lines_before: 0,
+            carry: Vec::new(),
+            skipping: false,
+        }
+    }
+
+    fn parse(&mut self, region: &[u8]) {
+        self.lines_before += parse_region(
+            self.builder,
+            self.file,
+            self.format,
+            region,
+            self.lines_before,
+            self.errors,
+        );
+    }
+
+    fn parse_carry(&mut self) {
+        let carry = std::mem::take(&mut self.carry);
+        self.parse(&carry);
+        self.carry = carry;
+        self.carry.clear();
+    }
+
+    fn push(&mut self, block: &[u8]) {
+        let mut rest = block;
+        if self.skipping {
+            let Some(i) = memchr::memchr(b'\n', rest) else {
+                return;
+            };
+            rest = &rest[i + 1..];
+            self.lines_before += 1;
+            self.skipping = false;
+        }
+        if !self.carry.is_empty() {
+            let Some(i) = memchr::memchr(b'\n', rest) else {
+                self.carry.extend_from_slice(rest);
+                self.check_length();
+                return;
+            };
+            self.carry.extend_from_slice(&rest[..=i]);
+            rest = &rest[i + 1..];
+            self.check_length();
+            if !self.skipping {
+                self.parse_carry();
+            } else {
+                // The over-long line ended within this block.
+                self.skipping = false;
+                self.lines_before += 1;
             }
-        };
-        lines_before += parse_region(builder, file, format, &buf[..end], lines_before, errors);
-        buf.drain(..end);
-        if eof {
-            return Ok(());
+        }
+        match memchr::memrchr(b'\n', rest) {
+            Some(i) => {
+                self.parse(&rest[..=i]);
+                self.carry.extend_from_slice(&rest[i + 1..]);
+            }
+            None => self.carry.extend_from_slice(rest),
+        }
+        self.check_length();
+    }
+
+    /// A line longer than a block is a fault, and the rest of it is skipped.
+    fn check_length(&mut self) {
+        if self.carry.len() > BLOCK {
+            self.errors.push(SigError {
+                file: self.file.to_path_buf(),
+                line: Some(self.lines_before + 1),
+                fault: SigFault::Line(LineFault::TooLong(BLOCK)),
+            });
+            self.carry = Vec::new();
+            self.skipping = true;
+        }
+    }
+
+    /// The last line, if it has no newline.
+    fn finish(&mut self) {
+        if !self.skipping && !self.carry.is_empty() {
+            self.parse_carry();
         }
     }
 }
