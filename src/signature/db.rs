@@ -322,4 +322,38 @@ mod tests {
             SigFault::Io(_)
         ));
     }
+
+    #[test]
+    fn every_hash_extension_loads_with_its_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let md5 = "44d88612fea8a8f36de82e1278abb02f";
+        let sha1 = "3395856ce81f2b7382dee72602f798b642f14140";
+        for ext in ["hdb", "hsb", "hdu", "hsu"] {
+            fs::write(
+                dir.path().join(format!("d.{ext}")),
+                format!("{md5}:68:{ext}\n"),
+            )
+            .unwrap();
+        }
+        for ext in ["fp", "sfp"] {
+            fs::write(
+                dir.path().join(format!("a.{ext}")),
+                format!("{sha1}:68:{ext}\n"),
+            )
+            .unwrap();
+        }
+        fs::write(dir.path().join("n.vsig"), format!("md5:{md5}:*:vsig\n")).unwrap();
+        fs::write(
+            dir.path().join("n.vallow"),
+            format!("sha1:{sha1}:*:vallow\n"),
+        )
+        .unwrap();
+        let set = load_databases(&[dir.path().to_path_buf()]).unwrap().set;
+        let s = set.stats();
+        assert_eq!(s.files, 8);
+        assert_eq!(s.detections[Algorithm::Md5.index()], 5);
+        assert_eq!(s.detections_any_size[Algorithm::Md5.index()], 1);
+        assert_eq!(s.allows[Algorithm::Sha1.index()], 3);
+        assert_eq!(s.names, 8);
+    }
 }

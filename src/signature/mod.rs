@@ -242,8 +242,16 @@ impl<const N: usize> Pending<N> {
     }
 
     fn append(&mut self, other: &mut Pending<N>) {
-        self.sized.append(&mut other.sized);
-        self.any.append(&mut other.any);
+        fn take<T>(to: &mut Vec<T>, from: &mut Vec<T>) {
+            if to.is_empty() {
+                // No copy (and no second buffer) when there is nothing yet.
+                std::mem::swap(to, from);
+            } else {
+                to.append(from);
+            }
+        }
+        take(&mut self.sized, &mut other.sized);
+        take(&mut self.any, &mut other.any);
     }
 
     fn build(mut self) -> (Table<N>, TableCounts) {

@@ -98,6 +98,9 @@ pub(crate) fn load_file(
                 }
             })
             .expect("spawn signature reader thread");
+        // Owned here, so that leaving this closure (even by a panic) closes
+        // both channels and the reader thread ends instead of waiting.
+        let (full_rx, empty_tx) = (full_rx, empty_tx);
         let mut lines = Lines::new(builder, path, format, errors);
         for block in full_rx {
             let (buf, last) = block?;
