@@ -205,6 +205,13 @@ proptest! {
         // Behind a header that parses, and behind the index magic.
         load_as(dir.path(), "y.cvd", &container(&bytes));
         load_as(dir.path(), "y.cld", &container(&bytes));
+        // A gzip stream of garbage, and garbage that claims to be gzip.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        load_as(dir.path(), "g.cvd", &container(&gz.finish().unwrap()));
+        let mut fake = vec![0x1f, 0x8b];
+        fake.extend_from_slice(&bytes);
+        load_as(dir.path(), "g.cld", &container(&fake));
         let mut idx = b"VIGILIDX".to_vec();
         idx.extend_from_slice(&bytes);
         prop_assert!(!load_as(dir.path(), "y.vidx", &idx));
