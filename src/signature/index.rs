@@ -340,7 +340,9 @@ pub(crate) fn open(path: &Path) -> Result<SignatureSet, IndexFault> {
         });
     }
     let header = parse_header(&head, file_len)?;
+    let started = std::time::Instant::now();
     let map = Arc::new(fileio::map_file(&file)?);
+    let mapped = started.elapsed();
     if map.len() as u64 != file_len || map.get(..HEADER_LEN) != Some(&head[..]) {
         return Err(layout("the file changed while it was being opened"));
     }
@@ -349,6 +351,7 @@ pub(crate) fn open(path: &Path) -> Result<SignatureSet, IndexFault> {
     if body.finalize().as_bytes()[..] != head[24..56] {
         return Err(IndexFault::BodyChecksum);
     }
+    tracing::debug!(?mapped, checked = ?started.elapsed(), bytes = file_len, "index mapped and checksummed");
     let s = header.sections;
     let stats = header.stats;
     fn table<const N: usize>(
