@@ -218,6 +218,22 @@ fn import_turns_a_hash_list_into_vsig() {
     let line = format!("sha256:{EICAR_SHA256}:*:Feed.Sha256\n");
     assert_eq!(stdout(&o), line.repeat(2));
 
+    // `-` reads the list from standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["sigs", "import", "--algo", "blake3", "--name", "Piped", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{EICAR_BLAKE3}\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), format!("blake3:{EICAR_BLAKE3}:*:Piped\n"));
+
     // The algorithm follows from the length when not given.
     env.write("md5.txt", format!("{EICAR_MD5}\n"));
     let o = env.vigil(&[&"sigs", &"import", &"--name", &"F", &"md5.txt"]);
