@@ -32,9 +32,10 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
         SigsConfig::Import {
             algo,
             name,
+            numbered,
             output,
             list,
-        } => import(*algo, name, output.as_deref(), list, &mut out),
+        } => import(*algo, name, *numbered, output.as_deref(), list, &mut out),
         SigsConfig::Compile { output, databases } => compile(databases, output, &mut out),
     };
     let flushed = out.flush();
@@ -361,6 +362,7 @@ fn import_line(line: &str, algo: Option<Algorithm>) -> Result<Option<Digest>, St
 fn import(
     algo: Option<Algorithm>,
     name: &str,
+    numbered: bool,
     output_path: Option<&Path>,
     list: &Path,
     out: &mut impl Write,
@@ -381,7 +383,7 @@ fn import(
         }
     };
     match output_path {
-        None => import_to(input, algo, name, list, out),
+        None => import_to(input, algo, name, numbered, list, out),
         Some(path) => {
             let tmp = temp_beside(path);
             let mut file = match File::create(&tmp) {
@@ -395,7 +397,7 @@ fn import(
                     return Ok(ExitStatus::Error);
                 }
             };
-            let status = import_to(input, algo, name, list, &mut file);
+            let status = import_to(input, algo, name, numbered, list, &mut file);
             let finished = file
                 .into_inner()
                 .map_err(|e| e.into_error())
@@ -426,6 +428,7 @@ fn import_to(
     mut input: impl BufRead,
     algo: Option<Algorithm>,
     name: &str,
+    numbered: bool,
     list: &Path,
     out: &mut impl Write,
 ) -> Result<ExitStatus, Error> {
@@ -452,6 +455,9 @@ fn import_to(
             .and_then(|line| import_line(line, algo));
         match parsed {
             Ok(None) => {}
+            Ok(Some(d)) if numbered => {
+                writeln!(out, "{}:{d}:*:{name}.{line_no}", d.algorithm()).map_err(output)?
+            }
             Ok(Some(d)) => writeln!(out, "{}:{d}:*:{name}", d.algorithm()).map_err(output)?,
             Err(reason) => {
                 faults += 1;

@@ -218,6 +218,12 @@ fn import_turns_a_hash_list_into_vsig() {
     let line = format!("sha256:{EICAR_SHA256}:*:Feed.Sha256\n");
     assert_eq!(stdout(&o), line.repeat(2));
 
+    let o = env.vigil(&[&"sigs", &"import", &"--name", &"Feed", &"--numbered", &list]);
+    assert_eq!(
+        stdout(&o),
+        format!("sha256:{EICAR_SHA256}:*:Feed.2\nsha256:{EICAR_SHA256}:*:Feed.4\n")
+    );
+
     // `-` reads the list from standard input.
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["sigs", "import", "--algo", "blake3", "--name", "Piped", "-"])

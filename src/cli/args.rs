@@ -75,6 +75,10 @@ pub enum SigsCommand {
         /// Name given to every signature (feeds repeat names; one name costs one entry).
         #[arg(long, value_name = "NAME")]
         name: String,
+        /// Name each signature NAME.LINE (its line in the list) instead: one name per
+        /// signature, which costs memory for every one.
+        #[arg(long)]
+        numbered: bool,
         /// Write to FILE (atomically, only if the whole list is valid) instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,

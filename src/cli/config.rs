@@ -69,6 +69,8 @@ pub enum SigsConfig {
         /// `None`: by hex length, as in ClamAV databases.
         algo: Option<Algorithm>,
         name: String,
+        /// Append `.LINE` to the name.
+        numbered: bool,
         output: Option<PathBuf>,
         list: PathBuf,
     },
@@ -138,6 +140,7 @@ impl SigsConfig {
             SigsCommand::Import {
                 algo,
                 name,
+                numbered,
                 output,
                 list,
             } => {
@@ -145,6 +148,7 @@ impl SigsConfig {
                 SigsConfig::Import {
                     algo: algo.as_deref().map(algorithm).transpose()?,
                     name,
+                    numbered,
                     output,
                     list,
                 }
