@@ -194,13 +194,45 @@ impl SizeIndex {
         !self.any && self.sizes.as_slice().is_empty()
     }
 
-    fn build(any: bool, mut sizes: Vec<U64>) -> Self {
-        sizes.par_sort_unstable_by_key(|s| s.get());
-        sizes.dedup();
-        sizes.shrink_to_fit();
+    /// The index of the sizes `sizes()` yields (a pass that can be run
+    /// again). When they span a range no wider than 64 per size, a bitmap
+    /// of the range finds the distinct ones in two passes, without sorting
+    /// and in at most the memory a list of them all would take; otherwise
+    /// they are collected, sorted and de-duplicated.
+    fn build<I: Iterator<Item = u64>>(any: bool, sizes: impl Fn() -> I) -> Self {
+        let (mut count, mut min, mut max) = (0u64, u64::MAX, 0u64);
+        for s in sizes() {
+            count += 1;
+            min = min.min(s);
+            max = max.max(s);
+        }
+        let mut out: Vec<U64> = Vec::new();
+        if count > 0 && (max - min) / 64 < count {
+            let mut bits = vec![0u64; ((max - min) / 64 + 1) as usize];
+            for s in sizes() {
+                let at = s - min;
+                bits[(at / 64) as usize] |= 1 << (at % 64);
+            }
+            let distinct = bits.iter().map(|w| w.count_ones() as usize).sum();
+            out.reserve_exact(distinct);
+            for (i, word) in bits.iter().enumerate() {
+                let mut word = *word;
+                while word != 0 {
+                    out.push(U64::new(
+                        min + i as u64 * 64 + u64::from(word.trailing_zeros()),
+                    ));
+                    word &= word - 1;
+                }
+            }
+        } else if count > 0 {
+            out = sizes().map(U64::new).collect();
+            out.par_sort_unstable_by_key(|s| s.get());
+            out.dedup();
+            out.shrink_to_fit();
+        }
         SizeIndex {
             any,
-            sizes: Store::Owned(sizes),
+            sizes: Store::Owned(out),
         }
     }
 }
@@ -231,21 +263,26 @@ impl<const N: usize> Table<N> {
     /// Freezes sorted, de-duplicated records into a table and builds its size indexes.
     pub fn build(sized: Vec<SizedRec<N>>, any: Vec<AnyRec<N>>) -> (Self, TableCounts) {
         let mut counts = TableCounts::default();
-        let (mut detect_sizes, mut allow_sizes) = (Vec::new(), Vec::new());
-        for r in &sized {
-            if r.is_allow() {
-                counts.allow_sized += 1;
-                allow_sizes.push(r.size);
-            } else {
-                counts.detect_sized += 1;
-                detect_sizes.push(r.size);
-            }
-        }
+        counts.allow_sized = sized.iter().filter(|r| r.is_allow()).count();
+        counts.detect_sized = sized.len() - counts.allow_sized;
         counts.allow_any = any.iter().filter(|r| r.is_allow()).count();
         counts.detect_any = any.len() - counts.allow_any;
+        let sizes = |allow: bool| {
+            let sized = &sized;
+            move || {
+                sized
+                    .iter()
+                    .filter(move |r| r.is_allow() == allow)
+                    .map(|r| r.size.get())
+            }
+        };
+        let (detect, allow) = rayon::join(
+            || SizeIndex::build(counts.detect_any > 0, sizes(false)),
+            || SizeIndex::build(counts.allow_any > 0, sizes(true)),
+        );
         let table = Table {
-            detect: SizeIndex::build(counts.detect_any > 0, detect_sizes),
-            allow: SizeIndex::build(counts.allow_any > 0, allow_sizes),
+            detect,
+            allow,
             sized: Store::Owned(sized),
             any: Store::Owned(any),
         };
@@ -454,9 +491,32 @@ mod tests {
 
     #[test]
     fn size_index_finds_listed_sizes() {
-        let idx = SizeIndex::build(false, vec![U64::new(9), U64::new(3), U64::new(9)]);
+        let sizes = |v: Vec<u64>| SizeIndex::build(false, move || v.clone().into_iter());
+        let listed = |idx: &SizeIndex| {
+            idx.sizes
+                .as_slice()
+                .iter()
+                .map(|s| s.get())
+                .collect::<Vec<_>>()
+        };
+        // Narrow range: the bitmap path.
+        let idx = sizes(vec![9, 3, 9, 70, 3]);
         assert!(idx.could_match(3) && idx.could_match(9) && !idx.could_match(4));
-        assert_eq!(idx.sizes.as_slice().len(), 2);
-        assert!(SizeIndex::build(true, Vec::new()).could_match(12345));
+        assert_eq!(listed(&idx), vec![3, 9, 70]);
+        // Wide range: the sorting path, extremes included.
+        let idx = sizes(vec![u64::MAX - 1, 0, 1 << 40, 0]);
+        assert_eq!(listed(&idx), vec![0, 1 << 40, u64::MAX - 1]);
+        assert!(sizes(vec![]).sizes.as_slice().is_empty());
+        assert!(SizeIndex::build(true, std::iter::empty).could_match(12345));
+        // Both paths agree on many sizes.
+        let many: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 3001 + 1000).collect();
+        let mut want = many.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(listed(&sizes(many.clone())), want);
+        let mut spread = many;
+        spread.push(1 << 50);
+        want.push(1 << 50);
+        assert_eq!(listed(&sizes(spread)), want);
     }
 }
