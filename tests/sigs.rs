@@ -429,3 +429,59 @@ fn usage_errors_exit_2() {
     assert_eq!(code(&o), 2);
     assert!(!Path::new(&env.path("x.vidx")).exists());
 }
+
+/// A container built by ClamAV's own `sigtool` loads, and its header MD5 is
+/// the one vigil computes. Skipped where ClamAV is not installed.
+#[test]
+fn a_container_built_by_sigtool_loads() {
+    if Command::new("sigtool").arg("--version").output().is_err() {
+        eprintln!("sigtool not installed; skipped");
+        return;
+    }
+    let env = TestEnv::new();
+    env.write(
+        "build/test.hdb",
+        format!("{EICAR_MD5}:68:Eicar.FromSigtool\n"),
+    );
+    env.write("build/test.ndb", "Sig.Ndb:0:*:414243\n");
+    env.write("build/COPYING", "test\n");
+    let mut child = Command::new("sigtool")
+        .args(["--build=test.cud", "--unsigned"])
+        .arg(format!("--datadir={}", env.path("build").display()))
+        .current_dir(env.path("build"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // sigtool asks for a version number and a builder name.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"1\ntester\n")
+        .unwrap();
+    let built = child.wait_with_output().unwrap();
+    let cud = env.path("build/test.cud");
+    assert!(
+        cud.exists(),
+        "sigtool failed: {}{}",
+        stdout(&built),
+        stderr(&built)
+    );
+    fs::create_dir(env.path("db")).unwrap();
+    fs::copy(&cud, env.path("db/test.cud")).unwrap();
+    // As a .cvd the header MD5 is checked (the RSA signature is not).
+    fs::copy(&cud, env.path("db/same.cvd")).unwrap();
+    let sample = env.write("eicar.com", EICAR);
+    let o = env.vigil(&[&"scan", &"-d", &"db", &"--no-summary", &sample]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stdout(&o).contains("Eicar.FromSigtool FOUND"));
+    let o = env.vigil(&[&"sigs", &"stats", &"--json", &"db"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    // test.info, test.ndb and COPYING are skipped in each container.
+    assert_eq!(
+        (v["containers"].as_u64(), v["skipped_members"].as_u64()),
+        (Some(2), Some(6))
+    );
+}
