@@ -60,6 +60,12 @@ pub enum Error {
     Signals(#[source] io::Error),
     #[error("cannot use NOTIFY_SOCKET: {0}")]
     Notify(#[source] io::Error),
+    #[error("cannot write index {}: {}", path.display(), io_reason(source))]
+    WriteIndex {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

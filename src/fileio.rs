@@ -3,6 +3,9 @@
 //! symlink nor a FIFO swapped in after the walk can redirect or block it) and
 //! the handle is re-checked with `fstat`. Reads go through the caller's reused
 //! buffer and must deliver exactly the size `fstat` reported.
+//!
+//! It also maps compiled signature indexes into memory (`map_file`): the
+//! crate's only `unsafe` code.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
@@ -208,6 +211,52 @@ pub fn hash_stream(
             }
         }
     }
+}
+
+/// A whole file mapped read-only into memory.
+pub struct Mapping {
+    map: memmap2::Mmap,
+}
+
+impl std::ops::Deref for Mapping {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapping({} bytes)", self.map.len())
+    }
+}
+
+/// Maps the whole of `file` read-only and private (`MAP_PRIVATE`), with its
+/// pages read in up front (`MAP_POPULATE`): the caller checksums every byte
+/// next, and populated pages make that pass faster.
+pub fn map_file(file: &File) -> io::Result<Mapping> {
+    // SAFETY: memmap2 marks mapping `unsafe` because Rust hands out `&[u8]`
+    // into memory that another process could change or cut short:
+    // - if the file is truncated while mapped, touching a page past its new
+    //   end raises SIGBUS and kills the process;
+    // - if it is rewritten in place, the bytes behind the slice change under
+    //   us (`MAP_PRIVATE` copies pages only when *we* write, which we never
+    //   do, so it does not shield us from other writers).
+    // vigil only maps its compiled indexes, and its own writer
+    // (`signature::write_index`) never rewrites one: it writes a new file and
+    // `rename`s it over the old path, so a process holding the old mapping
+    // keeps the old, unlinked inode, intact. The README states the same rule
+    // for anyone who updates indexes by other means. Everything read from the
+    // mapping is validated (checksums, bounds) before use, and all access is
+    // through safe slices, so a *consistent* corrupt file is refused rather
+    // than misread.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .populate()
+            .map_copy_read_only(file)?
+    };
+    Ok(Mapping { map })
 }
 
 #[cfg(test)]

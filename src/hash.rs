@@ -150,9 +150,21 @@ impl Digest {
                 want,
             });
         }
+        // Table look-ups without a branch per digit: random hex digits make
+        // a digit-or-letter branch mispredict often, and feeds hold millions.
         let mut bytes = [0u8; 32];
-        for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
-            bytes[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        let mut bad = 0u8;
+        for (out, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            bad |= hi | lo;
+            *out = (hi << 4) | (lo & 0xf);
+        }
+        if bad & 0xf0 != 0 {
+            let c = hex.chars().find(|c| !c.is_ascii_hexdigit()).unwrap_or('?');
+            return Err(HexError::NotHex(c));
         }
         Ok(Digest { algo, bytes })
     }
@@ -178,14 +190,22 @@ impl Digest {
     }
 }
 
-fn hex_val(c: u8) -> Result<u8, HexError> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(HexError::NotHex(c as char)),
+/// The value of each hex digit byte; 0xff for bytes that are not hex digits.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

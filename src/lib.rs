@@ -17,11 +17,12 @@ pub mod queue;
 pub mod report;
 pub mod scan;
 pub mod signature;
+pub mod sigs;
 pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, QuarantineConfig, ScanConfig};
+use cli::{Cli, Command, QuarantineConfig, ScanConfig, SigsConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -37,5 +38,9 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             quarantine::run(&config)
         }
         Command::Daemon(args) => daemon::run(args),
+        Command::Sigs(args) => {
+            let config = SigsConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
+            sigs::run(&config)
+        }
     }
 }

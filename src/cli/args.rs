@@ -35,6 +35,7 @@ pub enum Command {
     /// signatures and the configuration, SIGUSR1 logs statistics, SIGTERM or
     /// SIGINT stops (a second one stops at once).
     Daemon(DaemonArgs),
+    Sigs(SigsArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -121,6 +122,77 @@ pub struct DaemonArgs {
     /// /var/lib/vigil/quarantine]. Replaces `quarantine_dir`.
     #[arg(long, value_name = "DIR")]
     pub quarantine_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SigsArgs {
+    #[command(subcommand)]
+    pub command: SigsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigsCommand {
+    /// Load databases and report every fault as FILE:LINE: REASON (exit 1 if any).
+    ///
+    /// A compiled index is also checked record by record.
+    Check {
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+    },
+    /// Count the signatures of databases: per algorithm, sized and any-size,
+    /// distinct names, and the memory the loaded set takes.
+    Stats {
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print signature lines (`ALGO:HEX:SIZE:NAME`) for sample files, like `sigtool --sha256`.
+    Add {
+        /// Algorithm to hash with; repeat for more [default: sha256].
+        #[arg(long = "algo", value_name = "ALGO")]
+        algos: Vec<String>,
+        /// Signature name [default: the file's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Print ClamAV `.hdb`/`.hsb` lines (`HEX:SIZE:NAME`; md5, sha1, sha256 only).
+        #[arg(long)]
+        clamav: bool,
+        /// Sample files.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Turn a plain list of hashes (one per line, `#` comments) into `.vsig` lines.
+    Import {
+        /// Algorithm of the hashes [default: by length: 32 md5, 40 sha1, 64 sha256].
+        #[arg(long, value_name = "ALGO")]
+        algo: Option<String>,
+        /// Name given to every signature (feeds repeat names; one name costs one entry).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Name each signature NAME.LINE (its line in the list) instead: one name per
+        /// signature, which costs memory for every one.
+        #[arg(long)]
+        numbered: bool,
+        /// Write to FILE (atomically, only if the whole list is valid) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The list; `-` reads standard input.
+        #[arg(value_name = "LIST")]
+        list: PathBuf,
+    },
+    /// Compile databases into one binary index that `-d` maps in place.
+    Compile {
+        /// The index to write (by convention `.vidx`); replaced atomically.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,8 @@
 pub mod args;
 pub mod config;
 
-pub use args::{Cli, Command, DaemonArgs};
-pub use config::{ConfigError, QuarantineConfig, ScanConfig};
+pub use args::{Cli, Command, DaemonArgs, SigsArgs, SigsCommand};
+pub use config::{ConfigError, QuarantineConfig, ScanConfig, SigsConfig};
 
 use clap::Parser;
 
