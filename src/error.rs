@@ -60,6 +60,10 @@ pub enum Error {
     Signals(#[source] io::Error),
     #[error("cannot use NOTIFY_SOCKET: {0}")]
     Notify(#[source] io::Error),
+    #[error("{0}")]
+    Control(#[from] crate::control::ServerError),
+    #[error("{0}")]
+    Ctl(#[from] crate::control::client::ClientError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

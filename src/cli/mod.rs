@@ -5,7 +5,7 @@ pub mod args;
 pub mod config;
 
 pub use args::{Cli, Command, DaemonArgs};
-pub use config::{ConfigError, QuarantineConfig, ScanConfig};
+pub use config::{ConfigError, CtlConfig, QuarantineConfig, ScanConfig};
 
 use clap::Parser;
 
