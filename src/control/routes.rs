@@ -97,12 +97,14 @@ impl Pending {
         }
         match event {
             Event::Detection(d) => {
+                // SCAN stops at the first detection: only one worker, the
+                // first to cancel, reports one.
+                if self.kind == ScanKind::Scan && self.cancelled.swap(true, Ordering::AcqRel) {
+                    return;
+                }
                 self.files.fetch_add(1, Ordering::Relaxed);
                 self.detections.fetch_add(1, Ordering::Relaxed);
                 self.send(protocol::found(&protocol::display_path(path), d.signature));
-                if self.kind == ScanKind::Scan {
-                    self.cancel(); // SCAN stops at the first detection
-                }
             }
             Event::Clean { .. } => {
                 self.files.fetch_add(1, Ordering::Relaxed);

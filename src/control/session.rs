@@ -49,6 +49,7 @@ pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), stream: &Un
         fds: Vec::new(),
         eof: false,
         next_id: None,
+        last_delimiter: Delimiter::Newline,
     };
     if let Err(e) = session.run() {
         tracing::debug!("control connection ended: {e}");
@@ -77,6 +78,8 @@ struct Session<'s, 'a> {
     eof: bool,
     /// Inside an IDSESSION: the id of the next command's replies.
     next_id: Option<u64>,
+    /// How the last command was delimited.
+    last_delimiter: Delimiter,
 }
 
 /// What came instead of a command.
@@ -117,6 +120,7 @@ impl Session<'_, '_> {
                     return self.send(p::UNCLAIMED_FD, d);
                 }
             };
+            self.last_delimiter = delimiter;
             if self.next_id.is_some() && delimiter == Delimiter::Bare {
                 return self.send(p::BARE_IN_SESSION, delimiter);
             }
@@ -166,11 +170,13 @@ impl Session<'_, '_> {
         Ok(Flow::Continue)
     }
 
-    /// The delimiter of the command being read, for a reply that ends it.
+    /// The delimiter of the command being read (else of the last one), for
+    /// a reply that ends the connection.
     fn pending_delimiter(&self) -> Delimiter {
         match self.buf.first() {
             Some(b'z') => Delimiter::Nul,
-            _ => Delimiter::Newline,
+            Some(_) => Delimiter::Newline,
+            None => self.last_delimiter,
         }
     }
 
