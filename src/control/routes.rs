@@ -32,8 +32,18 @@ const REPLY_BACKLOG: usize = 4096;
 pub enum Reply {
     /// One reply line's body (`PATH: NAME FOUND`, `PATH: REASON ERROR`).
     Line(String),
-    /// The request is complete; `ok` says whether to end with `PATH: OK`.
-    Done { ok: bool },
+    /// The request is complete; `ok` says whether to end with `PATH: OK`;
+    /// `dropped` that replies were lost to a client that read too slowly.
+    Done { ok: bool, dropped: bool },
+}
+
+/// Where a request's replies arrive: lines as they are found, and the end
+/// on a channel of its own, so that sending it never waits (a pool worker
+/// never waits on a client). When `done` has arrived, every line is already
+/// in `lines`.
+pub struct Replies {
+    pub lines: Receiver<Reply>,
+    pub done: Receiver<Reply>,
 }
 
 /// One path scan in flight.
@@ -41,6 +51,7 @@ pub struct Pending {
     kind: ScanKind,
     root: PathBuf,
     tx: Sender<Reply>,
+    done_tx: Sender<Reply>,
     /// Jobs admitted or fanned out and not yet run; the request is complete
     /// when it falls to 0.
     outstanding: AtomicI64,
@@ -49,6 +60,8 @@ pub struct Pending {
     errors: AtomicU64,
     /// Set to skip the rest of the request's jobs and drop its verdicts.
     cancelled: AtomicBool,
+    /// A reply did not fit in the backlog.
+    dropped: AtomicBool,
     /// The peer's access checks (with `check_peer_access`), and the folders
     /// already named as refused.
     access: Option<Mutex<(Access, HashSet<PathBuf>)>>,
@@ -67,7 +80,10 @@ impl Pending {
         match self.tx.try_send(Reply::Line(line)) {
             Ok(()) => {}
             // The client reads too slowly (or is gone): give up on it.
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.cancel(),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.store(true, Ordering::Relaxed);
+                self.cancel();
+            }
         }
     }
 
@@ -132,8 +148,8 @@ impl Pending {
         let errors = self.errors.load(Ordering::Relaxed);
         let total = self.files.load(Ordering::Relaxed) + errors;
         let ok = detections == 0 && errors < total && !self.is_cancelled();
-        // Done is sent even past the backlog bound: it is one message.
-        let _ = self.tx.send(Reply::Done { ok });
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let _ = self.done_tx.try_send(Reply::Done { ok, dropped });
     }
 }
 
@@ -157,22 +173,25 @@ impl Routes {
         kind: ScanKind,
         root: &Path,
         access: Option<Access>,
-    ) -> (RequestId, Arc<Pending>, Receiver<Reply>) {
+    ) -> (RequestId, Arc<Pending>, Replies) {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = crossbeam_channel::bounded(REPLY_BACKLOG);
+        let (tx, lines) = crossbeam_channel::bounded(REPLY_BACKLOG);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
         let pending = Arc::new(Pending {
             kind,
             root: root.to_path_buf(),
             tx,
+            done_tx,
             outstanding: AtomicI64::new(1),
             files: AtomicU64::new(0),
             detections: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
+            dropped: AtomicBool::new(false),
             access: access.map(|a| Mutex::new((a, HashSet::new()))),
         });
         self.write().insert(id, pending.clone());
-        (id, pending, rx)
+        (id, pending, Replies { lines, done })
     }
 
     /// Forgets a request (its connection is done with it). Jobs of it that
@@ -326,6 +345,10 @@ mod tests {
         }
     }
 
+    fn collect(r: &Replies) -> Vec<Reply> {
+        r.lines.try_iter().chain(r.done.try_iter()).collect()
+    }
+
     fn run_all(runner: &impl JobRunner<Job = Job>, first: Job) {
         let mut work = vec![first];
         while let Some(job) = work.pop() {
@@ -354,15 +377,50 @@ mod tests {
                 id,
             }),
         );
-        let replies: Vec<Reply> = rx.try_iter().collect();
+        let replies = collect(&rx);
         // 3 → 2 2, each 2 → 1 1, each 1 → 0: detections at /3 and four /1.
         let found = replies
             .iter()
             .filter(|r| matches!(r, Reply::Line(_)))
             .count();
         assert_eq!(found, 5);
-        assert_eq!(replies.last(), Some(&Reply::Done { ok: false }));
+        assert_eq!(
+            replies.last(),
+            Some(&Reply::Done {
+                ok: false,
+                dropped: false
+            })
+        );
         assert!(matches!(&replies[0], Reply::Line(l) if l == "/3: Sig FOUND"));
+    }
+
+    #[test]
+    fn a_client_that_reads_too_slowly_has_its_request_cancelled() {
+        let routes = Routes::new();
+        let (_, pending, rx) = routes.register(ScanKind::ContScan, Path::new("/"), None);
+        let digest = hash_bytes(Algorithm::Md5, b"x");
+        for i in 0..REPLY_BACKLOG + 10 {
+            let p = PathBuf::from(format!("/{i}"));
+            pending.event(&Event::Detection(Detection {
+                path: &p,
+                size: 1,
+                signature: "Sig",
+                digest: &digest,
+                moved: None,
+            }));
+        }
+        assert!(pending.is_cancelled());
+        assert!(pending.job_done(0));
+        pending.finish();
+        let replies = collect(&rx);
+        assert_eq!(replies.len(), REPLY_BACKLOG + 1);
+        assert_eq!(
+            replies.last(),
+            Some(&Reply::Done {
+                ok: false,
+                dropped: true
+            })
+        );
     }
 
     #[test]
@@ -384,12 +442,15 @@ mod tests {
                 id,
             }),
         );
-        let replies: Vec<Reply> = rx.try_iter().collect();
+        let replies = collect(&rx);
         assert_eq!(
             replies,
             vec![
                 Reply::Line("/3: Sig FOUND".into()),
-                Reply::Done { ok: false }
+                Reply::Done {
+                    ok: false,
+                    dropped: false
+                }
             ]
         );
         let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
@@ -401,8 +462,11 @@ mod tests {
             }),
         );
         assert_eq!(
-            rx.try_iter().collect::<Vec<_>>(),
-            vec![Reply::Done { ok: true }]
+            collect(&rx),
+            vec![Reply::Done {
+                ok: true,
+                dropped: false
+            }]
         );
         // A forgotten request's jobs are dropped.
         let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
@@ -414,6 +478,6 @@ mod tests {
                 id,
             }),
         );
-        assert!(rx.try_iter().next().is_none());
+        assert!(collect(&rx).is_empty());
     }
 }

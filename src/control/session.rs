@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use crossbeam_channel::RecvTimeoutError;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 
 use super::peer::{Access, Denied, Peer};
@@ -333,26 +332,38 @@ impl Session<'_, '_> {
             return Ok(Flow::Close);
         }
         loop {
-            match replies.recv_timeout(WAIT_TICK) {
-                Ok(Reply::Line(line)) => {
-                    if let Err(e) = self.send(&line, d) {
-                        pending.cancel();
-                        return Err(e);
+            crossbeam_channel::select! {
+                recv(replies.lines) -> line => {
+                    if let Ok(Reply::Line(line)) = line {
+                        if let Err(e) = self.send(&line, d) {
+                            pending.cancel();
+                            return Err(e);
+                        }
                     }
                 }
-                Ok(Reply::Done { ok }) => {
-                    if ok {
-                        self.send(&p::ok(&name), d)?;
+                recv(replies.done) -> done => {
+                    // Every line came before the end: send what is left.
+                    for line in replies.lines.try_iter() {
+                        if let Reply::Line(line) = line {
+                            self.send(&line, d)?;
+                        }
+                    }
+                    match done {
+                        Ok(Reply::Done { dropped: true, .. }) => {
+                            let reason = "Replies were not read in time; scan cancelled.";
+                            self.send(&p::error(&name, reason), d)?;
+                        }
+                        Ok(Reply::Done { ok: true, .. }) => self.send(&p::ok(&name), d)?,
+                        _ => {}
                     }
                     return Ok(Flow::Continue);
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                default(WAIT_TICK) => {
                     if self.server.is_stopping() || hung_up(self.stream) {
                         pending.cancel();
                         return Ok(Flow::Close);
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return Ok(Flow::Close),
             }
         }
     }

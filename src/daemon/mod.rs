@@ -219,7 +219,11 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
                     &daemon_stats,
                     &loaded_at,
                 )
-                .map_err(Error::Pool)?,
+                .map_err(|source| control::ServerError::Io {
+                    path: listener.path().to_path_buf(),
+                    what: "cannot set up the server",
+                    source,
+                })?,
             )
         }
         None => None,
