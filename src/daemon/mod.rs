@@ -277,18 +277,23 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
                 }
             })
             .expect("spawn signal thread");
-        let server_thread = server
-            .as_ref()
-            .zip(listener.as_ref())
-            .map(|(server, listener)| {
+        // `control_admission` holds one end of the queue: it must be dropped
+        // (by the server's thread when it ends, or here) for the queue to close.
+        let server_thread = match (&server, &listener) {
+            (Some(server), Some(listener)) => Some(
                 std::thread::Builder::new()
                     .name("vigil-control".into())
                     .spawn_scoped(s, move || {
                         server.run(listener, &control_admission);
-                        drop(control_admission); // its end of the queue
+                        drop(control_admission);
                     })
-                    .expect("spawn control thread")
-            });
+                    .expect("spawn control thread"),
+            ),
+            _ => {
+                drop(control_admission);
+                None
+            }
+        };
 
         notifier.ready(&status);
         let mut main = Main {
