@@ -40,6 +40,18 @@ impl From<ScanRequest> for Job {
     }
 }
 
+impl Job {
+    /// The source whose request this job serves.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Job::Request(ScanRequest::Path(_) | ScanRequest::Stdin) => Origin::Command,
+            Job::Request(ScanRequest::Watched { origin, .. }) => *origin,
+            Job::Request(ScanRequest::Control { id, .. }) => Origin::Control(*id),
+            Job::Dir(_, origin) | Job::Files(_, origin) => *origin,
+        }
+    }
+}
+
 /// Runs jobs against one walker, inspector and sink.
 pub struct Engine<'a> {
     pub walker: Walker,
@@ -72,6 +84,10 @@ impl JobRunner for Engine<'_> {
                         if e.kind() == std::io::ErrorKind::NotFound => {}
                     found => self.found(found, origin, spawn),
                 }
+            }
+            Job::Request(ScanRequest::Control { path, id }) => {
+                let found = self.walker.root(path);
+                self.found(found, Origin::Control(id), spawn);
             }
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),
             Job::Files(files, origin) => {

@@ -66,6 +66,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("{0}")]
+    Control(#[from] crate::control::ServerError),
+    #[error("{0}")]
+    Ctl(#[from] crate::control::client::ClientError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -148,6 +148,41 @@ impl Inspector {
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
             Err(e) => return (FileResult::Failed(e.to_string()), 0),
         };
+        self.hash_open(sigs, &mut file, &meta)
+    }
+
+    /// Scans a file that is already open (a descriptor a client passed):
+    /// only a regular file is read, sized by its `fstat`, as for a path.
+    pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
+        let (result, bytes) = match file.metadata() {
+            Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+            Ok(meta) if !meta.file_type().is_file() => {
+                (FileResult::NotRegular(FileKind::of(meta.file_type())), 0)
+            }
+            Ok(meta) if self.max_filesize.is_some_and(|max| meta.len() > max) => {
+                (FileResult::TooLarge, 0)
+            }
+            Ok(meta) => {
+                // From the start, wherever the client left the offset.
+                match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
+                    Ok(_) => self.hash_open(&self.sigs.load(), file, &meta),
+                    Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+                }
+            }
+        };
+        Inspected {
+            result,
+            bytes,
+            reused: false,
+        }
+    }
+
+    fn hash_open(
+        &self,
+        sigs: &SignatureSet,
+        file: &mut std::fs::File,
+        meta: &std::fs::Metadata,
+    ) -> (FileResult, u64) {
         // The size may have changed since the walk: decide again on what is open.
         let size = meta.len();
         let algos = sigs.algorithms_for_size(size);
@@ -160,12 +195,12 @@ impl Inspector {
         SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
             scratch.hasher.reset(algos);
-            match fileio::hash_file(&mut file, size, &mut scratch.buf, &mut scratch.hasher) {
+            match fileio::hash_file(file, size, &mut scratch.buf, &mut scratch.hasher) {
                 Ok(bytes) => {
                     let digests = scratch.hasher.finish();
                     let mut result = verdict(sigs, &digests, size);
                     if let FileResult::Detected { identity, .. } = &mut result {
-                        *identity = Some(Identity::of(&meta));
+                        *identity = Some(Identity::of(meta));
                     }
                     (result, bytes)
                 }

@@ -1,9 +1,11 @@
 //! vigil: a parallel file scanner that hashes files and matches them against
 //! known-file signatures. One engine — sources, a bounded queue, a
-//! work-stealing pool and sinks — serves `vigil scan` and `vigil daemon`.
+//! work-stealing pool and sinks — serves `vigil scan`, `vigil daemon` and the
+//! daemon's control socket (`vigil ctl`, clamd clients).
 //! See `DESIGN.md` in the shared folder for the architecture.
 
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod error;
@@ -22,7 +24,7 @@ pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, QuarantineConfig, ScanConfig, SigsConfig};
+use cli::{Cli, Command, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -42,5 +44,6 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             let config = SigsConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             sigs::run(&config)
         }
+        Command::Ctl(args) => control::client::run(&CtlConfig::from_args(args)),
     }
 }

@@ -35,7 +35,58 @@ pub enum Command {
     /// signatures and the configuration, SIGUSR1 logs statistics, SIGTERM or
     /// SIGINT stops (a second one stops at once).
     Daemon(DaemonArgs),
+    /// Check, count, write and compile signature databases.
     Sigs(SigsArgs),
+    /// Talk to a running `vigil daemon` through its control socket.
+    ///
+    /// The daemon speaks clamd's protocol there (`socket` in its
+    /// configuration). `scan` prints as `vigil scan` does and exits alike:
+    /// 0 nothing found, 1 something found, 2 errors and nothing found. Any
+    /// other command exits 0 on success and 2 when the daemon cannot be reached.
+    Ctl(CtlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The daemon's control socket [default: /run/vigil/vigil.sock].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Check that the daemon answers (prints PONG).
+    Ping,
+    /// Print the daemon's version, signature count and when they were loaded.
+    Version,
+    /// Print the daemon's statistics.
+    Stats,
+    /// Reload signatures and configuration, as SIGHUP does.
+    Reload,
+    /// Stop the daemon, as SIGTERM does.
+    Shutdown,
+    /// Scan files and folders with the daemon's engine.
+    ///
+    /// The daemon reads the paths itself, unless --stream or --fdpass is given:
+    /// then this command reads each file and sends its content (INSTREAM) or
+    /// its open descriptor (FILDES), for files the daemon may not read.
+    Scan {
+        /// Send each file's content over the socket.
+        #[arg(long, conflicts_with = "fdpass")]
+        stream: bool,
+        /// Pass each file's open descriptor to the daemon.
+        #[arg(long)]
+        fdpass: bool,
+        /// Do not print the summary at the end.
+        #[arg(long)]
+        no_summary: bool,
+        /// Files and folders to scan.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -53,7 +104,7 @@ pub struct DaemonArgs {
     #[arg(short = 'd', long = "database", value_name = "DB")]
     pub databases: Vec<PathBuf>,
 
-    /// Control socket path (kept for the control-socket front end; not served yet).
+    /// Control socket (clamd protocol, `vigil ctl`); replaces `socket` in the file.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 

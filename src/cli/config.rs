@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::args::{QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs, SigsCommand};
+use super::args::{
+    CtlArgs, CtlCommand, QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs, SigsCommand,
+};
 use crate::hash::Algorithm;
 use crate::quarantine::{EntryId, QuarantineError, RestoreOptions, DEFAULT_DIR};
 use crate::walk::WalkOptions;
@@ -75,6 +77,72 @@ impl QuarantineConfig {
             dir: args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
             action,
         })
+    }
+}
+
+/// A `vigil ctl` command, checked.
+#[derive(Debug, Clone)]
+pub struct CtlConfig {
+    pub socket: PathBuf,
+    pub action: CtlAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum CtlAction {
+    Ping,
+    Version,
+    Stats,
+    Reload,
+    Shutdown,
+    Scan {
+        mode: CtlScanMode,
+        paths: Vec<PathBuf>,
+        show_summary: bool,
+    },
+}
+
+/// How `vigil ctl scan` gets a file to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtlScanMode {
+    /// The daemon reads the path (MULTISCAN).
+    Path,
+    /// The content is sent (INSTREAM).
+    Stream,
+    /// The open descriptor is passed (FILDES).
+    Fdpass,
+}
+
+impl CtlConfig {
+    pub fn from_args(args: CtlArgs) -> Self {
+        let action = match args.command {
+            CtlCommand::Ping => CtlAction::Ping,
+            CtlCommand::Version => CtlAction::Version,
+            CtlCommand::Stats => CtlAction::Stats,
+            CtlCommand::Reload => CtlAction::Reload,
+            CtlCommand::Shutdown => CtlAction::Shutdown,
+            CtlCommand::Scan {
+                stream,
+                fdpass,
+                no_summary,
+                paths,
+            } => CtlAction::Scan {
+                mode: if stream {
+                    CtlScanMode::Stream
+                } else if fdpass {
+                    CtlScanMode::Fdpass
+                } else {
+                    CtlScanMode::Path
+                },
+                paths,
+                show_summary: !no_summary,
+            },
+        };
+        CtlConfig {
+            socket: args
+                .socket
+                .unwrap_or_else(|| PathBuf::from(crate::control::DEFAULT_SOCKET)),
+            action,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ pub mod args;
 pub mod config;
 
 pub use args::{Cli, Command, DaemonArgs, SigsArgs, SigsCommand};
-pub use config::{ConfigError, QuarantineConfig, ScanConfig, SigsConfig};
+pub use config::{ConfigError, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
 
 use clap::Parser;
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::cli::config::{default_threads, globs, parse_size};
 use crate::cli::DaemonArgs;
+use crate::control::ControlSettings;
 use crate::walk::WalkOptions;
 
 /// Queue slots per worker, unless `queue_capacity` says otherwise.
@@ -31,6 +32,13 @@ struct FileConfig {
     one_file_system: Option<bool>,
     initial_scan: Option<bool>,
     socket: Option<PathBuf>,
+    socket_mode: Option<ModeValue>,
+    socket_group: Option<GroupValue>,
+    check_peer_access: Option<bool>,
+    max_connections: Option<usize>,
+    command_timeout: Option<String>,
+    read_timeout: Option<String>,
+    stream_max_length: Option<SizeValue>,
     state_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -56,6 +64,22 @@ pub enum Action {
 enum SizeValue {
     Bytes(u64),
     Text(String),
+}
+
+/// `socket_mode = 0o660` or `socket_mode = "0660"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ModeValue {
+    Bits(u32),
+    Text(String),
+}
+
+/// `socket_group = "vigil"` or `socket_group = 123`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum GroupValue {
+    Id(u32),
+    Name(String),
 }
 
 /// How logs on stderr are written.
@@ -85,6 +109,8 @@ pub struct DaemonConfig {
     pub exclude_dir: Vec<String>,
     pub initial_scan: bool,
     pub socket: Option<PathBuf>,
+    /// How the control socket behaves (`socket_mode`, `socket_group`, ...).
+    pub control: ControlSettings,
     pub state_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     /// A tracing filter; `None` means VIGIL_LOG, else `info`.
@@ -162,6 +188,10 @@ impl DaemonConfig {
             "one_file_system",
         );
         check(self.socket != new.socket, "socket");
+        check(
+            self.control != new.control,
+            "socket_mode, socket_group, check_peer_access, ...",
+        );
         check(self.state_dir != new.state_dir, "state_dir");
         check(self.log_format != new.log_format, "log_format");
         check(self.poll_interval != new.poll_interval, "poll_interval");
@@ -216,6 +246,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         key: key.to_string(),
         message,
     };
+    let control = control_settings(&file, &bad)?;
     let watch: Vec<PathBuf> = pick_list(&args.watch, file.watch);
     if watch.is_empty() {
         return Err(ConfigError::NoRoots);
@@ -329,6 +360,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         exclude_dir,
         initial_scan,
         socket: args.socket.clone().or(file.socket),
+        control,
         state_dir,
         log_format,
         log_level,
@@ -336,6 +368,76 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         action,
         quarantine_dir,
     })
+}
+
+/// The control socket's keys, with their defaults.
+fn control_settings(
+    file: &FileConfig,
+    bad: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ControlSettings, ConfigError> {
+    let mut c = ControlSettings::default();
+    match &file.socket_mode {
+        Some(ModeValue::Bits(bits)) if *bits <= 0o7777 => c.mode = *bits,
+        Some(ModeValue::Text(text)) => {
+            c.mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| {
+                    bad(
+                        "socket_mode",
+                        format!("bad mode {text:?} (expected e.g. \"0660\")"),
+                    )
+                })?;
+        }
+        Some(ModeValue::Bits(bits)) => {
+            return Err(bad("socket_mode", format!("bad mode {bits:o}")));
+        }
+        None => {}
+    }
+    c.group = match &file.socket_group {
+        Some(GroupValue::Id(gid)) => Some(*gid),
+        Some(GroupValue::Name(name)) => Some(
+            crate::control::resolve_group(name)
+                .ok_or_else(|| bad("socket_group", format!("no group {name:?}")))?,
+        ),
+        None => None,
+    };
+    if let Some(check) = file.check_peer_access {
+        c.check_peer_access = check;
+    }
+    match file.max_connections {
+        Some(0) => return Err(bad("max_connections", "must be at least 1".into())),
+        Some(n) => c.max_connections = n,
+        None => {}
+    }
+    for (key, text, field) in [
+        (
+            "command_timeout",
+            &file.command_timeout,
+            &mut c.command_timeout,
+        ),
+        ("read_timeout", &file.read_timeout, &mut c.read_timeout),
+    ] {
+        if let Some(text) = text {
+            *field = parse_duration(text).map_err(|m| bad(key, m))?;
+            if field.is_zero() {
+                return Err(bad(key, "must be more than 0".into()));
+            }
+        }
+    }
+    match &file.stream_max_length {
+        Some(SizeValue::Bytes(n)) => c.stream_max_length = *n,
+        Some(SizeValue::Text(text)) => {
+            c.stream_max_length = parse_size(text).map_err(|_| {
+                bad(
+                    "stream_max_length",
+                    format!("bad size {text:?} (expected e.g. 4096, 512K, 100M or 2G)"),
+                )
+            })?;
+        }
+        None => {}
+    }
+    Ok(c)
 }
 
 /// Parses "250ms", "2s", "1.5s", "1m" (a number and a unit).
@@ -397,6 +499,13 @@ mod tests {
             one_file_system = true
             initial_scan = false
             socket = "/run/vigil/vigil.sock"
+            socket_mode = "0600"
+            socket_group = 0
+            check_peer_access = false
+            max_connections = 5
+            command_timeout = "3s"
+            read_timeout = "4s"
+            stream_max_length = "1M"
             state_dir = "/var/lib/vigil"
             log_format = "json"
             log_level = "debug"
@@ -411,6 +520,24 @@ mod tests {
         assert!(c.walk.follow_symlinks && c.walk.one_file_system && !c.initial_scan);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.poll_interval, Duration::from_secs(120));
+        let k = &c.control;
+        assert_eq!(
+            (k.mode, k.group, k.check_peer_access),
+            (0o600, Some(0), false)
+        );
+        assert_eq!(k.max_connections, 5);
+        assert_eq!(k.command_timeout, Duration::from_secs(3));
+        assert_eq!(k.read_timeout, Duration::from_secs(4));
+        assert_eq!(k.stream_max_length, 1 << 20);
+        let d = from_toml("watch = [\"/a\"]\nsocket_mode = 0o640\n").unwrap();
+        assert_eq!(d.control.mode, 0o640);
+        assert_eq!(
+            d.control,
+            ControlSettings {
+                mode: 0o640,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -430,6 +557,12 @@ mod tests {
         assert!(e.starts_with("vigil.toml: threads: "), "{e}");
         let e = err("watch = [\"/a\"]\nexclude = [\"a[\"]\n");
         assert!(e.starts_with("vigil.toml: exclude: "), "{e}");
+        let e = err("watch = [\"/a\"]\nsocket_mode = \"rw\"\n");
+        assert!(e.starts_with("vigil.toml: socket_mode: "), "{e}");
+        let e = err("watch = [\"/a\"]\nsocket_group = \"no-such-group-here\"\n");
+        assert!(e.starts_with("vigil.toml: socket_group: "), "{e}");
+        let e = err("watch = [\"/a\"]\nmax_connections = 0\n");
+        assert!(e.starts_with("vigil.toml: max_connections: "), "{e}");
         let e = err("watch = \"/a\"\n");
         assert!(e.starts_with("vigil.toml: watch: "), "{e}");
         assert!(matches!(

@@ -18,9 +18,17 @@
 //!   or has finished a job since the last one: a stuck pool gets the service
 //!   restarted.
 //!
+//! With `socket` set, the control socket (`control::Server`) takes clamd
+//! commands: its path scans go into the same queue as the watcher's (through
+//! a second `Admission`), its verdicts come back through the sink (`Router`),
+//! and RELOAD/SHUTDOWN reach the main thread as SIGHUP/SIGTERM would. At
+//! shutdown the server is stopped and joined first, since it holds one end of
+//! the queue.
+//!
 //! Threads: the scan pool's workers (joined when `ScanPool` drops), the pool's
 //! admission thread, the coordinator, notify's event loop (waited for through
-//! its callback), and the signal thread; all are joined before `run` returns.
+//! its callback), the signal thread, and the control server with one thread
+//! per connection; all are joined before `run` returns.
 
 pub mod config;
 mod logging;
@@ -36,6 +44,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::cli::DaemonArgs;
+use crate::control::{self, ControlSignal, DaemonStats, Listener, Routed, Router, Routes};
 use crate::engine::{Engine, Job};
 use crate::error::{Error, ExitStatus};
 use crate::inspect::Inspector;
@@ -72,7 +81,8 @@ struct Progress {
 
 /// The engine, plus the bookkeeping the daemon needs around each job.
 struct Tracked<'a> {
-    engine: Engine<'a>,
+    /// The engine, counting (and skipping cancelled) control requests' jobs.
+    engine: Routed<'a, Engine<'a>>,
     shared: &'a Shared,
     progress: &'a Progress,
 }
@@ -132,10 +142,19 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         Action::Quarantine => Some(Quarantine::open(&config.quarantine_dir)?),
         Action::Report => None,
     };
+    let loaded_at = AtomicU64::new(control::now_secs());
+    let listener = match &config.socket {
+        Some(path) => Some(Listener::bind(path, &config.control)?),
+        None => None,
+    };
     let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
     let stats = Stats::new(pool.threads());
     let quit = AtomicBool::new(false);
-    let sink = EventLog::stdout();
+    let routes = Routes::new();
+    let sink = Router {
+        inner: EventLog::stdout(),
+        routes: &routes,
+    };
     let walker = Walker::new(config.walk.clone());
     let shared = Arc::new(Shared::new(DirtySet::new(
         config.watch.clone(),
@@ -157,24 +176,65 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
     }
     let progress = Progress::default();
+    let started = Instant::now();
     let runner = Tracked {
-        engine: Engine {
-            walker,
-            inspector: Inspector::live(sigs.clone(), config.max_filesize),
-            sink: &sink,
-            quarantine: vault.as_ref(),
-            stats: &stats,
-            quit: &quit,
+        engine: Routed {
+            inner: Engine {
+                walker,
+                inspector: Inspector::live(sigs.clone(), config.max_filesize),
+                sink: &sink,
+                quarantine: vault.as_ref(),
+                stats: &stats,
+                quit: &quit,
+            },
+            routes: &routes,
         },
         shared: &shared,
         progress: &progress,
     };
     let (tx, rx) = queue::bounded(config.queue_capacity);
+    let control_admission = Admission {
+        tx: tx.clone(),
+        progress: &progress,
+    };
     let admission = Admission {
         tx,
         progress: &progress,
     };
-    let started = Instant::now();
+    let threads = pool.threads();
+    let daemon_stats = || DaemonStats {
+        threads,
+        queue_depth: rx.depth(),
+        outstanding: progress.outstanding.load(Ordering::Relaxed),
+        counts: stats.snapshot(),
+        signatures: sigs.load().stats().total_detections(),
+        uptime: started.elapsed(),
+        rss_kib: rss_kib(),
+    };
+    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    let server = match &listener {
+        Some(listener) => {
+            tracing::info!(path = %listener.path().display(), "control socket: listening");
+            Some(
+                control::Server::new(
+                    config.control.clone(),
+                    Inspector::live(sigs.clone(), config.max_filesize),
+                    &routes,
+                    &sink,
+                    &stats,
+                    control_tx,
+                    &daemon_stats,
+                    &loaded_at,
+                )
+                .map_err(|source| control::ServerError::Io {
+                    path: listener.path().to_path_buf(),
+                    what: "cannot set up the server",
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
     let status = format!(
         "watching {} folders under {} roots with {} signatures",
         report.folders,
@@ -224,6 +284,23 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
                 }
             })
             .expect("spawn signal thread");
+        // `control_admission` holds one end of the queue: it must be dropped
+        // (by the server's thread when it ends, or here) for the queue to close.
+        let server_thread = match (&server, &listener) {
+            (Some(server), Some(listener)) => Some(
+                std::thread::Builder::new()
+                    .name("vigil-control".into())
+                    .spawn_scoped(s, move || {
+                        server.run(listener, &control_admission);
+                        drop(control_admission);
+                    })
+                    .expect("spawn control thread"),
+            ),
+            _ => {
+                drop(control_admission);
+                None
+            }
+        };
 
         notifier.ready(&status);
         let mut main = Main {
@@ -238,11 +315,16 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             notifier: &notifier,
             log: &log,
             started,
+            loaded_at: &loaded_at,
         };
-        main.serve(&sig_rx, &stopping);
+        main.serve(&sig_rx, &control_rx, &stopping);
 
-        // Shutdown.
+        // Shutdown. The control server first: it holds one end of the queue.
         notifier.stopping();
+        if let Some((server, thread)) = server.as_ref().zip(server_thread) {
+            server.stop();
+            let _ = thread.join();
+        }
         tracing::info!("stopping: no new work; finishing queued scans for at most {DRAIN_BOUND:?}");
         shared.stop();
         if let Err(RecvTimeoutError::Timeout) = pool_done_rx.recv_timeout(DRAIN_BOUND) {
@@ -262,6 +344,8 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             tracing::info!(abandoned, "changed paths not scanned at shutdown (an initial scan at the next start covers them)");
         }
     });
+    drop(server);
+    drop(listener); // removes the socket
     if !pool_owned.join(WATCHER_STOP_BOUND) {
         tracing::warn!("scan workers did not end in time");
     }
@@ -283,11 +367,20 @@ struct Main<'a> {
     notifier: &'a sdnotify::Notifier,
     log: &'a logging::LogControl,
     started: Instant,
+    /// When the current signatures were loaded, for the control socket's VERSION.
+    loaded_at: &'a AtomicU64,
 }
 
 impl Main<'_> {
-    /// Handles signals and the watchdog until TERM/INT.
-    fn serve(&mut self, signals: &crossbeam_channel::Receiver<i32>, stopping: &AtomicBool) {
+    /// Handles signals, the control socket's RELOAD/SHUTDOWN and the
+    /// watchdog until TERM/INT or SHUTDOWN.
+    fn serve(
+        &mut self,
+        signals: &crossbeam_channel::Receiver<i32>,
+        control: &crossbeam_channel::Receiver<ControlSignal>,
+        stopping: &AtomicBool,
+    ) {
+        let mut control = control.clone();
         let watchdog = sdnotify::watchdog_interval()
             .filter(|_| self.notifier.is_enabled())
             .map(|interval| crossbeam_channel::tick(interval / 2))
@@ -302,6 +395,14 @@ impl Main<'_> {
                     Ok(SIGHUP) => self.reload(),
                     Ok(SIGUSR1) => self.log_stats("stats"),
                     Ok(_) | Err(_) => return, // TERM, INT
+                },
+                recv(control) -> signal => match signal {
+                    Ok(ControlSignal::Reload) => self.reload(),
+                    Ok(ControlSignal::Shutdown) => {
+                        tracing::info!("SHUTDOWN requested on the control socket");
+                        return;
+                    }
+                    Err(_) => control = crossbeam_channel::never(),
                 },
                 recv(watchdog) -> _ => {
                     let finished = self.progress.finished.load(Ordering::Relaxed);
@@ -329,6 +430,7 @@ impl Main<'_> {
             Ok((set, config)) => {
                 let count = set.stats().total_detections();
                 self.sigs.store(Arc::new(set));
+                self.loaded_at.store(control::now_secs(), Ordering::Relaxed);
                 self.shared.set_settle(Settle::from_quiet(config.settle));
                 self.log.set_level(config.log_level.as_deref());
                 let restart = self.started_with.needs_restart(&config);

@@ -22,7 +22,13 @@ pub enum ScanRequest {
     /// itself, and a path that has gone by the time it is scanned is passed
     /// over quietly: it was short-lived, and its removal was seen too.
     Watched { path: PathBuf, origin: Origin },
+    /// A file or a folder (walked recursively) that a control-socket client
+    /// asked to scan; its verdicts go back to that client as well.
+    Control { path: PathBuf, id: RequestId },
 }
+
+/// Names one control-socket request while it is in flight.
+pub type RequestId = u64;
 
 /// Which source asked for a scan. The daemon's events name it as `source`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +44,8 @@ pub enum Origin {
     Rescan,
     /// A subtree that could not be watched (watch limit), walked on a timer.
     Poll,
+    /// A control-socket client (`SCAN`, `INSTREAM`, ...), by request.
+    Control(RequestId),
 }
 
 impl Origin {
@@ -49,6 +57,7 @@ impl Origin {
             Origin::Watch => "watch",
             Origin::Rescan => "rescan",
             Origin::Poll => "poll",
+            Origin::Control(_) => "control",
         }
     }
 }

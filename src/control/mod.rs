@@ -1,0 +1,127 @@
+//! The control socket: clamd's protocol on a Unix socket, so that `clamdscan`,
+//! mail filters and clamd client libraries can use vigil's engine, and
+//! `vigil ctl`, vigil's own client.
+//!
+//! - `protocol`: pure parsing of commands and INSTREAM chunks, and replies.
+//! - `server`: the socket's life (bind, mode, group, stale sockets, removal)
+//!   and the accept loop with its bound on connections.
+//! - `session`: one connection: commands, timeouts, INSTREAM, FILDES.
+//! - `routes`: path scans in flight through the shared queue and pool.
+//! - `peer`: the client's credentials and what it may read.
+//! - `client`: `vigil ctl`.
+//!
+//! The server never reaches into the pool: a path scan is admitted to the
+//! daemon's bounded queue like the watcher's requests, and its verdicts come
+//! back through the sink.
+
+pub mod client;
+pub mod peer;
+pub mod protocol;
+pub mod routes;
+pub mod server;
+mod session;
+
+use std::time::Duration;
+
+pub use routes::{Routed, Router, Routes};
+pub use server::{Listener, Server, ServerError};
+
+use crate::stats::Snapshot;
+
+/// Where `vigil ctl` looks for the daemon when not told.
+pub const DEFAULT_SOCKET: &str = "/run/vigil/vigil.sock";
+
+/// How the control socket behaves (the daemon's configuration keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// `socket_mode`: permission bits of the socket file.
+    pub mode: u32,
+    /// `socket_group`: group of the socket file (default: the daemon's).
+    pub group: Option<u32>,
+    /// `check_peer_access`: answer SCAN only for what the client could read.
+    pub check_peer_access: bool,
+    /// `max_connections`: connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// `command_timeout`: the time a client has to send a whole command
+    /// (also the idle time allowed between commands of an IDSESSION).
+    pub command_timeout: Duration,
+    /// `read_timeout`: the time a client may leave between two reads of
+    /// INSTREAM data, and that a reply may wait to be written.
+    pub read_timeout: Duration,
+    /// `stream_max_length`: the most INSTREAM content accepted.
+    pub stream_max_length: u64,
+    /// The longest command (a path of PATH_MAX bytes and the command name).
+    pub max_command_length: usize,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        ControlSettings {
+            mode: 0o660,
+            group: None,
+            check_peer_access: true,
+            max_connections: 64,
+            command_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
+            stream_max_length: 100 << 20,
+            max_command_length: 4096 + 64,
+        }
+    }
+}
+
+/// The daemon's state for `STATS`.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonStats {
+    pub threads: usize,
+    pub queue_depth: usize,
+    /// Jobs admitted or fanned out and not yet run.
+    pub outstanding: i64,
+    pub counts: Snapshot,
+    pub signatures: usize,
+    pub uptime: Duration,
+    pub rss_kib: u64,
+}
+
+/// What a client asks of the daemon as a whole; the daemon's main thread
+/// acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlSignal {
+    /// `RELOAD`: as SIGHUP.
+    Reload,
+    /// `SHUTDOWN`: as SIGTERM.
+    Shutdown,
+}
+
+/// Seconds since the epoch, now (for `Server::loaded_at`).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Reads a group for `socket_group`: a number, or a name in `/etc/group`.
+pub fn resolve_group(name: &str) -> Option<u32> {
+    if let Ok(gid) = name.parse() {
+        return Some(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name)
+            .then(|| fields.nth(1)?.parse().ok())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_number_or_name() {
+        assert_eq!(resolve_group("123"), Some(123));
+        assert_eq!(resolve_group("root"), Some(0));
+        assert_eq!(resolve_group("no-such-group-here"), None);
+    }
+}

@@ -1,0 +1,364 @@
+//! The control socket's life and its accept loop.
+//!
+//! - **Binding.** A socket left by a crash is replaced only if it is a socket
+//!   and nothing answers on it (`connect` is refused); anything else at the
+//!   path (a live daemon, a file, a link) is an error. The new socket is
+//!   bound under a temporary name in the same folder, given its mode and
+//!   group, and renamed into place, so it is never reachable with other
+//!   permissions. At exit it is removed, if the path still names it.
+//! - **Connections** are served each on its own thread, at most
+//!   `max_connections` at once; the accept loop waits for a free slot, so
+//!   further clients wait in the kernel's listen queue (their `connect`
+//!   blocks or succeeds; none is refused by vigil).
+//! - **Stopping** wakes the accept loop through a pipe, shuts every open
+//!   connection down (which ends their reads at once), cancels their scans,
+//!   and joins every thread before `run` returns.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_channel::Sender;
+use rustix::event::{poll, PollFd, PollFlags};
+
+use super::routes::Routes;
+use super::{ControlSettings, ControlSignal, DaemonStats};
+use crate::inspect::Inspector;
+use crate::report::Sink;
+use crate::source::coordinator::Admit;
+use crate::stats::Stats;
+
+/// Why the control socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("control socket {}: another process is listening on it (is vigil already running?)", .0.display())]
+    InUse(PathBuf),
+    #[error("control socket {}: something that is not a socket is in the way; not replacing it", .0.display())]
+    NotASocket(PathBuf),
+    #[error("control socket {}: {what}: {}", path.display(), crate::error::io_reason(source))]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A bound control socket. Dropping it removes the socket file, if the path
+/// still names this socket.
+#[derive(Debug)]
+pub struct Listener {
+    listener: UnixListener,
+    path: PathBuf,
+    /// The socket file's (device, inode), to recognise it at removal.
+    id: (u64, u64),
+}
+
+impl Listener {
+    /// Binds `path` with the mode and group of `settings`, replacing a
+    /// stale socket.
+    pub fn bind(path: &Path, settings: &ControlSettings) -> Result<Self, ServerError> {
+        let io = |what, source| ServerError::Io {
+            path: path.to_path_buf(),
+            what,
+            source,
+        };
+        let path = std::path::absolute(path).map_err(|e| io("cannot resolve", e))?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_socket() => match UnixStream::connect(&path) {
+                Ok(_) => return Err(ServerError::InUse(path)),
+                // Stale: left by a process that is gone. Replaced below.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(io("cannot check the existing socket", e)),
+            },
+            Ok(_) => return Err(ServerError::NotASocket(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot check the path", e)),
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        if fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = fs::remove_file(&tmp);
+        }
+        let listener = UnixListener::bind(&tmp).map_err(|e| io("cannot bind", e))?;
+        let placed = (|| {
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(settings.mode & 0o7777))
+                .map_err(|e| io("cannot set the socket's mode", e))?;
+            if let Some(gid) = settings.group {
+                std::os::unix::fs::lchown(&tmp, None, Some(gid))
+                    .map_err(|e| io("cannot set the socket's group", e))?;
+            }
+            fs::rename(&tmp, &path).map_err(|e| io("cannot put the socket in place", e))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| io("cannot set up the socket", e))?;
+            let m = fs::symlink_metadata(&path).map_err(|e| io("cannot check the socket", e))?;
+            Ok((m.dev(), m.ino()))
+        })();
+        match placed {
+            Ok(id) => Ok(Listener { listener, path, id }),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let ours = fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Everything a connection needs from the daemon.
+pub struct Server<'a> {
+    pub settings: ControlSettings,
+    /// Scans INSTREAM content and passed descriptors, with the daemon's
+    /// current signature set.
+    pub inspector: Inspector,
+    pub routes: &'a Routes,
+    /// Where verdicts of streams and descriptors are logged (the daemon's sink).
+    pub sink: &'a dyn Sink,
+    /// The daemon's counters (streams and descriptors are counted too).
+    pub stats: &'a Stats,
+    /// RELOAD and SHUTDOWN go to the daemon's main thread.
+    pub signals: Sender<ControlSignal>,
+    /// The daemon's state for STATS.
+    pub daemon_stats: &'a (dyn Fn() -> DaemonStats + Sync),
+    /// When the current signatures were loaded (seconds since the epoch).
+    pub loaded_at: &'a AtomicU64,
+    state: State,
+}
+
+/// The accept loop's own state.
+struct State {
+    /// Set once, by `stop`.
+    stopping: AtomicBool,
+    /// Written to by `stop` to wake the accept loop's `poll`.
+    wake_rx: OwnedFd,
+    wake_tx: OwnedFd,
+    /// Connections being served, by number, so `stop` can shut them down.
+    live: Mutex<HashMap<u64, Arc<UnixStream>>>,
+    /// Connections being served, against `max_connections`; signalled when
+    /// one ends or on stop.
+    active: Mutex<usize>,
+    slot_free: Condvar,
+}
+
+impl<'a> Server<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: ControlSettings,
+        inspector: Inspector,
+        routes: &'a Routes,
+        sink: &'a dyn Sink,
+        stats: &'a Stats,
+        signals: Sender<ControlSignal>,
+        daemon_stats: &'a (dyn Fn() -> DaemonStats + Sync),
+        loaded_at: &'a AtomicU64,
+    ) -> io::Result<Self> {
+        let (wake_rx, wake_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        Ok(Server {
+            settings,
+            inspector,
+            routes,
+            sink,
+            stats,
+            signals,
+            daemon_stats,
+            loaded_at,
+            state: State {
+                stopping: AtomicBool::new(false),
+                wake_rx,
+                wake_tx,
+                live: Mutex::new(HashMap::new()),
+                active: Mutex::new(0),
+                slot_free: Condvar::new(),
+            },
+        })
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.state.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        *lock(&self.state.active)
+    }
+
+    /// Asks `run` to end: no new connections, open ones shut down, their
+    /// scans cancelled. Returns at once; `run` returns when all have ended.
+    pub fn stop(&self) {
+        self.state.stopping.store(true, Ordering::Relaxed);
+        let _ = rustix::io::write(&self.state.wake_tx, &[1]);
+        self.state.slot_free.notify_all();
+        self.routes.cancel_all();
+        for conn in lock(&self.state.live).values() {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Serves connections until `stop`. Path scans are admitted through
+    /// `admit`, which is dropped by the caller after this returns (it holds
+    /// one end of the scan queue).
+    pub fn run(&self, listener: &Listener, admit: &(dyn Admit + Sync)) {
+        let max = self.settings.max_connections.max(1);
+        let mut next_conn = 0u64;
+        std::thread::scope(|scope| {
+            while !self.is_stopping() {
+                {
+                    let active = lock(&self.state.active);
+                    let _full = self
+                        .state
+                        .slot_free
+                        .wait_while(active, |n| *n >= max && !self.is_stopping())
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                if self.is_stopping() || !self.wait_readable(listener) {
+                    break;
+                }
+                let stream = match listener.listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // Out of descriptors, most likely: let some close.
+                        tracing::warn!("control socket: cannot accept a connection: {e}");
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                if let Err(e) = stream.set_nonblocking(false) {
+                    tracing::warn!("control socket: cannot set up a connection: {e}");
+                    continue;
+                }
+                next_conn += 1;
+                let n = next_conn;
+                let stream = Arc::new(stream);
+                *lock(&self.state.active) += 1;
+                lock(&self.state.live).insert(n, stream.clone());
+                let conn = stream.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("vigil-control".into())
+                    .spawn_scoped(scope, move || {
+                        super::session::serve(self, admit, &conn);
+                        self.release(n);
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!("control socket: cannot start a thread for a connection: {e}");
+                    let _ = (&*stream).write_all(b"Too many connections. ERROR\n");
+                    self.release(n);
+                }
+            }
+            self.stop();
+        });
+    }
+
+    /// Forgets connection `n` and frees its slot.
+    fn release(&self, n: u64) {
+        lock(&self.state.live).remove(&n);
+        *lock(&self.state.active) -= 1;
+        self.state.slot_free.notify_all();
+    }
+
+    /// Waits until a connection can be accepted (true) or `stop` (false).
+    fn wait_readable(&self, listener: &Listener) -> bool {
+        loop {
+            let mut fds = [
+                PollFd::new(&listener.listener, PollFlags::IN),
+                PollFd::new(&self.state.wake_rx, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    tracing::error!("control socket: poll failed: {e}");
+                    return false;
+                }
+            }
+            if self.is_stopping() || !fds[1].revents().is_empty() {
+                return false;
+            }
+            if !fds[0].revents().is_empty() {
+                return true;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a peer has closed its end of `stream` entirely (a client that
+/// only shut down its writing side still waits for replies).
+pub(super) fn hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream, PollFlags::empty())];
+    match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+        Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let settings = ControlSettings::default();
+        // A socket nobody listens on any more.
+        drop(UnixListener::bind(&path).unwrap());
+        let first = Listener::bind(&path, &settings).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o660);
+        // A live one is left alone.
+        assert!(matches!(
+            Listener::bind(&path, &settings),
+            Err(ServerError::InUse(_))
+        ));
+        drop(first);
+        assert!(!path.exists(), "removed at exit");
+        // Anything but a socket is never replaced.
+        fs::write(&path, b"x").unwrap();
+        assert!(matches!(
+            Listener::bind(&path, &settings),
+            Err(ServerError::NotASocket(_))
+        ));
+        assert_eq!(fs::read(&path).unwrap(), b"x");
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/nowhere", &path).unwrap();
+        assert!(matches!(
+            Listener::bind(&path, &settings),
+            Err(ServerError::NotASocket(_))
+        ));
+    }
+
+    #[test]
+    fn a_socket_replaced_by_another_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let first = Listener::bind(&path, &ControlSettings::default()).unwrap();
+        fs::remove_file(&path).unwrap();
+        let _other = UnixListener::bind(&path).unwrap();
+        drop(first);
+        assert!(path.exists());
+    }
+}

@@ -1,0 +1,556 @@
+//! One control connection, as clamd serves it: a command, its reply, and the
+//! connection is closed — or, after `IDSESSION`, commands and `ID: ` replies
+//! until `END`. Every read uses `recvmsg`, so descriptors a client passes
+//! (FILDES) are received whenever they come; any the protocol does not claim
+//! are closed. A whole command must arrive within `command_timeout`; INSTREAM
+//! data and replies may each take `read_timeout`. Any fault ends this
+//! connection only.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+
+use super::peer::{Access, Denied, Peer};
+use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKind};
+use super::routes::Reply;
+use super::server::{hung_up, Server};
+use super::ControlSignal;
+use crate::inspect::{FileResult, Inspected};
+use crate::report::{Detection, Event};
+use crate::source::coordinator::Admit;
+use crate::source::{Origin, ScanRequest};
+use crate::stats::{add, bump};
+
+/// Bytes read from the socket at once.
+const READ_CHUNK: usize = 64 * 1024;
+/// Descriptors accepted in one message (more are closed by the kernel).
+const MAX_FDS: usize = 4;
+/// How often a connection waiting for a scan checks on its client.
+const WAIT_TICK: Duration = Duration::from_millis(200);
+
+/// Serves one connection until it is done.
+pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), stream: &UnixStream) {
+    let peer = Peer::of(stream).ok();
+    let _ = stream.set_write_timeout(Some(server.settings.read_timeout));
+    let mut session = Session {
+        server,
+        admit,
+        stream,
+        peer,
+        buf: Vec::new(),
+        fds: Vec::new(),
+        eof: false,
+        next_id: None,
+        last_delimiter: Delimiter::Newline,
+    };
+    if let Err(e) = session.run() {
+        tracing::debug!("control connection ended: {e}");
+    }
+}
+
+/// What to do after a command.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// One connection's state.
+struct Session<'s, 'a> {
+    server: &'s Server<'a>,
+    admit: &'s (dyn Admit + Sync),
+    stream: &'s UnixStream,
+    /// The client's credentials; `None` if they could not be read (then
+    /// path scans are refused when peer checks are on).
+    peer: Option<Peer>,
+    /// Bytes received and not yet used.
+    buf: Vec<u8>,
+    /// Descriptors received and not yet claimed by FILDES.
+    fds: Vec<OwnedFd>,
+    /// The client has closed its writing side.
+    eof: bool,
+    /// Inside an IDSESSION: the id of the next command's replies.
+    next_id: Option<u64>,
+    /// How the last command was delimited.
+    last_delimiter: Delimiter,
+}
+
+/// What came instead of a command.
+enum NoCommand {
+    Closed,
+    TimedOut,
+    TooLong,
+    /// Descriptors came that no FILDES among the commands received claims.
+    Unclaimed,
+}
+
+/// Why INSTREAM content stopped short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamFault {
+    Limit,
+    Disconnected,
+    TimedOut,
+}
+
+impl Session<'_, '_> {
+    fn run(&mut self) -> io::Result<()> {
+        loop {
+            let deadline = Instant::now() + self.server.settings.command_timeout;
+            let (text, delimiter) = match self.next_command(deadline)? {
+                Ok(command) => command,
+                Err(NoCommand::Closed) => return Ok(()),
+                Err(NoCommand::TimedOut) => {
+                    let d = self.pending_delimiter();
+                    return self.send(p::COMMAND_TIMEOUT, d);
+                }
+                Err(NoCommand::TooLong) => {
+                    let d = self.pending_delimiter();
+                    return self.send(p::COMMAND_TOO_LONG, d);
+                }
+                Err(NoCommand::Unclaimed) => {
+                    self.fds.clear();
+                    let d = self.pending_delimiter();
+                    return self.send(p::UNCLAIMED_FD, d);
+                }
+            };
+            self.last_delimiter = delimiter;
+            if self.next_id.is_some() && delimiter == Delimiter::Bare {
+                return self.send(p::BARE_IN_SESSION, delimiter);
+            }
+            let command = match p::parse_command(&text, delimiter) {
+                Ok(c) => c,
+                Err(p::UnknownCommand) => return self.send(p::UNKNOWN_COMMAND, delimiter),
+            };
+            if self.next_id.is_some() && !command.is_allowed_in_session() {
+                return self.send(p::INVALID_IN_SESSION, delimiter);
+            }
+            let flow = self.command(command, delimiter)?;
+            match (&flow, &mut self.next_id) {
+                (Flow::Continue, Some(id)) => *id += 1,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command, d: Delimiter) -> io::Result<Flow> {
+        match command {
+            Command::Ping => self.send("PONG", d)?,
+            Command::Version => self.send(&self.version(), d)?,
+            Command::VersionCommands => self.send(&p::version_commands(&self.version()), d)?,
+            Command::Stats => self.send(&self.stats(), d)?,
+            Command::Reload => {
+                let _ = self.server.signals.send(ControlSignal::Reload);
+                self.send("RELOADING", d)?;
+                return Ok(Flow::Close);
+            }
+            Command::Shutdown => {
+                let _ = self.server.signals.send(ControlSignal::Shutdown);
+                return Ok(Flow::Close);
+            }
+            Command::IdSession => {
+                self.next_id = Some(0); // the next command is number 1
+            }
+            Command::End => {
+                if self.next_id.is_none() {
+                    self.send(p::UNKNOWN_COMMAND, d)?;
+                }
+                return Ok(Flow::Close);
+            }
+            Command::Scan { kind, path } => return self.scan(kind, path, d),
+            Command::Instream => return self.instream(d),
+            Command::Fildes => return self.fildes(d),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The delimiter of the command being read (else of the last one), for
+    /// a reply that ends the connection.
+    fn pending_delimiter(&self) -> Delimiter {
+        match self.buf.first() {
+            Some(b'z') => Delimiter::Nul,
+            Some(_) => Delimiter::Newline,
+            None => self.last_delimiter,
+        }
+    }
+
+    /// Writes one reply, with the session's id if inside one.
+    fn send(&self, body: &str, d: Delimiter) -> io::Result<()> {
+        let id = self.next_id.filter(|&id| id > 0);
+        (&*self.stream).write_all(&p::reply(id, body, d))
+    }
+
+    /// Waits for the next whole command.
+    fn next_command(
+        &mut self,
+        deadline: Instant,
+    ) -> io::Result<Result<(Vec<u8>, Delimiter), NoCommand>> {
+        loop {
+            match p::next_command(&self.buf, self.server.settings.max_command_length, true) {
+                Frame::Command {
+                    text,
+                    delimiter,
+                    consumed,
+                } => {
+                    let text = text.to_vec();
+                    self.buf.drain(..consumed);
+                    return Ok(Ok((text, delimiter)));
+                }
+                Frame::TooLong => return Ok(Err(NoCommand::TooLong)),
+                Frame::Incomplete => {}
+            }
+            // Every command received has been served: a descriptor now
+            // belongs to none (a FILDES takes the one that follows it).
+            if !self.fds.is_empty() {
+                return Ok(Err(NoCommand::Unclaimed));
+            }
+            if self.eof {
+                return Ok(Err(NoCommand::Closed));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Err(NoCommand::TimedOut));
+            }
+            match self.fill(left) {
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => return Ok(Err(NoCommand::TimedOut)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads once (waiting at most `timeout`) into `buf`, keeping any
+    /// descriptors that came along. Returns the bytes read; 0 at the end.
+    fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let start = self.buf.len();
+        self.buf.resize(start + READ_CHUNK, 0);
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let result = loop {
+            let mut iov = [io::IoSliceMut::new(&mut self.buf[start..])];
+            match rustix::net::recvmsg(self.stream, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)
+            {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other,
+            }
+        };
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                self.fds.extend(fds);
+            }
+        }
+        let n = match result {
+            Ok(msg) => msg.bytes,
+            Err(e) => {
+                self.buf.truncate(start);
+                return Err(e.into());
+            }
+        };
+        self.buf.truncate(start + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+
+    fn version(&self) -> String {
+        let count = self
+            .server
+            .inspector
+            .signatures()
+            .stats()
+            .total_detections();
+        let secs = self.server.loaded_at.load(Ordering::Relaxed);
+        p::version(count, UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    /// clamd's STATS layout, with vigil's pool and counters.
+    fn stats(&self) -> String {
+        let s = (self.server.daemon_stats)();
+        let c = &s.counts;
+        let busy = s.outstanding > 0;
+        let rss = s.rss_kib as f64 / 1024.0;
+        format!(
+            "POOLS: 1\n\nSTATE: VALID PRIMARY\n\
+             THREADS: live {t}  idle {idle} max {t} idle-timeout 0\n\
+             QUEUE: {q} items\n\
+             VIGIL: signatures {sigs} files {files} hashed {hashed} bytes {bytes} detections {det} errors {err} \
+             outstanding {out} connections {conns} uptime {up}\n\n\
+             MEMSTATS: heap N/A mmap N/A used {rss:.3}M free N/A releasable N/A pools 1 pools_used {rss:.3}M pools_total {rss:.3}M\n\
+             END",
+            t = s.threads,
+            idle = if busy { 0 } else { s.threads },
+            q = s.queue_depth,
+            sigs = s.signatures,
+            files = c.files,
+            hashed = c.hashed,
+            bytes = c.bytes_hashed,
+            det = c.detections,
+            err = c.errors,
+            out = s.outstanding.max(0),
+            conns = self.server.connections(),
+            up = s.uptime.as_secs(),
+        )
+    }
+
+    /// SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN: through the daemon's queue
+    /// and pool; detections and errors are sent as they are found.
+    fn scan(&mut self, kind: ScanKind, path: PathBuf, d: Delimiter) -> io::Result<Flow> {
+        let name = p::display_path(&path);
+        if !path.is_absolute() {
+            self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
+            return Ok(Flow::Continue);
+        }
+        let access = match (&self.peer, self.server.settings.check_peer_access) {
+            (_, false) => None,
+            (Some(peer), true) if peer.is_root() => None,
+            (Some(peer), true) => Some(Access::new(peer.clone())),
+            (None, true) => {
+                self.send(&p::error(&name, "Access denied."), d)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let mut access = access;
+        if let Some(a) = &mut access {
+            if let Err(Denied(at)) = a.check_root(&path) {
+                self.send(&p::error(&p::display_path(&at), "Access denied."), d)?;
+                return Ok(Flow::Continue);
+            }
+        }
+        let routes = self.server.routes;
+        let (id, pending, replies) = routes.register(kind, &path, access);
+        let _forget = Forget(routes, id);
+        if !self.admit.admit(ScanRequest::Control { path, id }) {
+            self.send(&p::error(&name, "vigil is stopping."), d)?;
+            return Ok(Flow::Close);
+        }
+        loop {
+            crossbeam_channel::select! {
+                recv(replies.lines) -> line => {
+                    if let Ok(Reply::Line(line)) = line {
+                        if let Err(e) = self.send(&line, d) {
+                            pending.cancel();
+                            return Err(e);
+                        }
+                    }
+                }
+                recv(replies.done) -> done => {
+                    // Every line came before the end: send what is left.
+                    for line in replies.lines.try_iter() {
+                        if let Reply::Line(line) = line {
+                            self.send(&line, d)?;
+                        }
+                    }
+                    match done {
+                        Ok(Reply::Done { dropped: true, .. }) => {
+                            let reason = "Replies were not read in time; scan cancelled.";
+                            self.send(&p::error(&name, reason), d)?;
+                        }
+                        Ok(Reply::Done { ok: true, .. }) => self.send(&p::ok(&name), d)?,
+                        _ => {}
+                    }
+                    return Ok(Flow::Continue);
+                }
+                default(WAIT_TICK) => {
+                    if self.server.is_stopping() || hung_up(self.stream) {
+                        pending.cancel();
+                        return Ok(Flow::Close);
+                    }
+                }
+            }
+        }
+    }
+
+    /// INSTREAM: the content is hashed as it arrives, on this thread (a
+    /// pool worker never waits on a client), with no temporary file.
+    fn instream(&mut self, d: Delimiter) -> io::Result<Flow> {
+        let server = self.server;
+        let mut reader = StreamReader {
+            decoder: ChunkDecoder::new(server.settings.stream_max_length),
+            fault: None,
+            session: self,
+        };
+        let inspected = server.inspector.inspect_stream(&mut reader);
+        let fault = reader.fault;
+        match fault {
+            Some(StreamFault::Limit) => {
+                self.send(p::INSTREAM_LIMIT, d)?;
+                return Ok(Flow::Close);
+            }
+            Some(StreamFault::TimedOut) => {
+                self.send(p::COMMAND_TIMEOUT, d)?;
+                return Ok(Flow::Close);
+            }
+            Some(StreamFault::Disconnected) => return Ok(Flow::Close),
+            None => {}
+        }
+        self.verdict("stream", &inspected, d)?;
+        Ok(Flow::Continue)
+    }
+
+    /// FILDES: the descriptor comes with (at least) one more byte.
+    fn fildes(&mut self, d: Delimiter) -> io::Result<Flow> {
+        let deadline = Instant::now() + self.server.settings.read_timeout;
+        while self.buf.is_empty() && self.fds.is_empty() && !self.eof {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.fill(left) {
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.buf.is_empty() {
+            self.buf.remove(0); // the byte that carried the descriptor
+        }
+        let mut fds = std::mem::take(&mut self.fds).into_iter();
+        let Some(fd) = fds.next() else {
+            self.send(p::NO_FD, d)?;
+            return Ok(Flow::Close);
+        };
+        drop(fds); // only one descriptor per FILDES
+        let mut file = File::from(fd);
+        let name = format!("fd[{}]", file.as_raw_fd());
+        let inspected = self.server.inspector.inspect_open(&mut file);
+        drop(file);
+        self.verdict(&name, &inspected, d)?;
+        Ok(Flow::Continue)
+    }
+
+    /// Counts, logs and replies the verdict on a stream or a descriptor.
+    fn verdict(&self, name: &str, inspected: &Inspected, d: Delimiter) -> io::Result<()> {
+        let stats = self.server.stats.local();
+        let origin = Origin::Control(0);
+        let sink = self.server.sink;
+        let path = Path::new(name);
+        if inspected.bytes > 0 {
+            bump(&stats.hashed);
+            add(&stats.bytes_hashed, inspected.bytes);
+        }
+        let body = match &inspected.result {
+            FileResult::Detected {
+                size,
+                signature,
+                digest,
+                ..
+            } => {
+                bump(&stats.files);
+                bump(&stats.detections);
+                sink.event_from(
+                    origin,
+                    &Event::Detection(Detection {
+                        path,
+                        size: *size,
+                        signature,
+                        digest,
+                        moved: None,
+                    }),
+                );
+                p::found(name, signature)
+            }
+            FileResult::Clean { .. } | FileResult::Cleared => {
+                bump(&stats.files);
+                p::ok(name)
+            }
+            FileResult::TooLarge => {
+                bump(&stats.skipped_too_large);
+                p::ok(name)
+            }
+            FileResult::NotRegular(_) => {
+                bump(&stats.skipped_special);
+                p::error(name, "Not a regular file")
+            }
+            FileResult::Failed(reason) => {
+                bump(&stats.errors);
+                sink.event_from(origin, &Event::Error { path, reason });
+                p::error(name, reason)
+            }
+        };
+        self.send(&body, d)
+    }
+}
+
+/// Forgets a request when its connection is done with it.
+struct Forget<'r>(&'r super::Routes, u64);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
+/// INSTREAM content as a `Read`: chunks are decoded from what the session
+/// has received, reading more as needed; the end chunk is the end of input.
+struct StreamReader<'x, 's, 'a> {
+    session: &'x mut Session<'s, 'a>,
+    decoder: ChunkDecoder,
+    fault: Option<StreamFault>,
+}
+
+impl Read for StreamReader<'_, '_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.decoder.is_done() {
+                return Ok(0);
+            }
+            let buf = &mut self.session.buf;
+            if !buf.is_empty() {
+                let window = &buf[..buf.len().min(out.len())];
+                let (used, chunk) = match self.decoder.feed(window) {
+                    Ok(fed) => fed,
+                    Err(limit) => {
+                        self.fault = Some(StreamFault::Limit);
+                        return Err(io::Error::other(limit));
+                    }
+                };
+                let n = match chunk {
+                    p::Chunk::Data(data) => {
+                        out[..data.len()].copy_from_slice(data);
+                        data.len()
+                    }
+                    p::Chunk::End | p::Chunk::NeedMore => 0,
+                };
+                buf.drain(..used);
+                if n > 0 || self.decoder.is_done() {
+                    return Ok(n);
+                }
+                continue;
+            }
+            if self.session.eof {
+                self.fault = Some(StreamFault::Disconnected);
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let timeout = self.session.server.settings.read_timeout;
+            match self.session.fill(timeout) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.fault = Some(if is_timeout(&e) {
+                        StreamFault::TimedOut
+                    } else {
+                        StreamFault::Disconnected
+                    });
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

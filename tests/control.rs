@@ -1,0 +1,771 @@
+//! The control socket end to end (issue 4): the real daemon, the real
+//! `clamdscan` client (Debian's `clamdscan`, installed by `.ci/run`; if it is
+//! missing these tests fail, they do not skip), raw sockets for bad and heavy
+//! input, and `vigil ctl`. Each test starts its own daemon, waits for
+//! `READY=1` on a `NOTIFY_SOCKET`, and asserts on replies; timeouts are only
+//! hang guards.
+
+mod testenv;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use testenv::{run, vigil_bin, Run, TestEnv, EICAR, EICAR_NAME, NOBODY};
+
+/// Hang guard for anything that should take well under a second.
+const GUARD: Duration = Duration::from_secs(60);
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    env: TestEnv,
+    clamd_conf: PathBuf,
+    _notify_dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `vigil daemon` watching `env/watch`, serving `env/v.sock`, with
+    /// `extra` TOML lines, and waits for READY=1.
+    fn start(extra: &str) -> Daemon {
+        Self::try_start(TestEnv::new(), extra).unwrap_or_else(|(status, err)| {
+            panic!("daemon exited with {status} before READY=1:\n{err}")
+        })
+    }
+
+    fn try_start(env: TestEnv, extra: &str) -> Result<Daemon, (ExitStatus, String)> {
+        let watch = env.mkdir("watch");
+        let socket = env.path("v.sock");
+        let config = env.write(
+            "vigil.toml",
+            format!(
+                "watch = [{watch:?}]\nsocket = {socket:?}\ninitial_scan = false\n{extra}\n",
+                watch = watch.to_str().unwrap(),
+                socket = socket.to_str().unwrap(),
+            ),
+        );
+        let clamd_conf = env.write(
+            "clamd.conf",
+            format!("LocalSocket {}\n", socket.to_str().unwrap()),
+        );
+        let notify_dir = tempfile::tempdir().unwrap();
+        let notify_path = notify_dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut child = Command::new(vigil_bin())
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("VIGIL_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + GUARD;
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(n) = notify.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+                {
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                return Err((status, err));
+            }
+            assert!(Instant::now() < deadline, "no READY=1 within {GUARD:?}");
+        }
+        // Keep stderr drained so the daemon never blocks on it.
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Ok(Daemon {
+            child,
+            socket,
+            env,
+            clamd_conf,
+            _notify_dir: notify_dir,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(&self.socket).expect("connect to the control socket");
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        s
+    }
+
+    /// Sends `bytes` on a new connection and returns everything received
+    /// until the daemon closes it.
+    fn exchange(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = self.connect();
+        // The daemon may answer and close before it has read everything.
+        if let Err(e) = s.write_all(bytes) {
+            let k = e.kind();
+            assert!(
+                k == std::io::ErrorKind::BrokenPipe || k == std::io::ErrorKind::ConnectionReset,
+                "sending a request: {e}"
+            );
+        }
+        read_all(&mut s)
+    }
+
+    /// `clamdscan --config-file=CONF ARGS...`.
+    fn clamdscan(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("clamdscan");
+        cmd.arg(format!("--config-file={}", self.clamd_conf.display()))
+            .args(args);
+        run(cmd, None)
+    }
+
+    /// `vigil ctl --socket SOCK ARGS...`.
+    fn ctl(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.arg("ctl").arg("--socket").arg(&self.socket).args(args);
+        run(cmd, None)
+    }
+
+    fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) }, 0);
+        self.wait_exit()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_all(s: &mut UnixStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        // The daemon may close with our unread data in its buffer.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("reading replies: {e} (after {out:?})"),
+    }
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// INSTREAM chunks for `content`, in pieces of `piece` bytes, and the end.
+fn chunks(content: &[u8], piece: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for part in content.chunks(piece) {
+        v.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        v.extend_from_slice(part);
+    }
+    v.extend_from_slice(&[0, 0, 0, 0]);
+    v
+}
+
+/// `PATH: NAME FOUND` lines of some output, sorted.
+fn found_lines(out: &str) -> BTreeSet<String> {
+    out.lines()
+        .filter(|l| l.ends_with(" FOUND"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A tree with detections at several depths, clean files, and a name with a
+/// space, outside the watched folder; returns its (real) path.
+fn tree(env: &TestEnv) -> PathBuf {
+    env.write("data/t/eicar.com", EICAR);
+    env.write("data/t/a/b/deep eicar", EICAR);
+    env.write("data/t/a/clean.txt", b"nothing to see here\n");
+    env.write("data/t/a/b/c/clean2", vec![7u8; 10_000]);
+    env.write("data/t/a/same-size", vec![b'x'; EICAR.len()]);
+    fs::canonicalize(env.path("data/t")).unwrap()
+}
+
+#[test]
+fn issue_4_clamdscan_finds_what_vigil_scan_finds() {
+    let d = Daemon::start("");
+    let root = tree(&d.env);
+    let r = |p: &str| root.join(p).to_str().unwrap().to_string();
+    let expected = d
+        .env
+        .scan(["--no-summary", "-i", root.to_str().unwrap()])
+        .stdout();
+    let expected = found_lines(&expected);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+
+    // A whole tree, spread over the pool.
+    let multi = d.clamdscan(&["--multiscan", "--no-summary", root.to_str().unwrap()]);
+    multi.assert_code(1);
+    assert_eq!(found_lines(&multi.stdout()), expected, "{}", multi.dump());
+    // The same tree as CONTSCAN (clamdscan's default for a folder).
+    let cont = d.clamdscan(&["--no-summary", root.to_str().unwrap()]);
+    assert_eq!(found_lines(&cont.stdout()), expected, "{}", cont.dump());
+
+    // One file, by path, by content and by descriptor; and a clean one.
+    let eicar = r("eicar.com");
+    let one: BTreeSet<String> = [format!("{eicar}: {EICAR_NAME} FOUND")].into();
+    for mode in [None, Some("--stream"), Some("--fdpass")] {
+        let mut args = vec!["--no-summary"];
+        args.extend(mode);
+        let hit = d.clamdscan(&[&args[..], &[eicar.as_str()]].concat());
+        hit.assert_code(1);
+        assert_eq!(found_lines(&hit.stdout()), one, "{mode:?}\n{}", hit.dump());
+        let clean = r("a/clean.txt");
+        let miss = d.clamdscan(&[&args[..], &[clean.as_str()]].concat());
+        miss.assert_code(0);
+        assert_eq!(miss.stdout(), format!("{clean}: OK\n"), "{mode:?}");
+    }
+    // A tree by content and by descriptor (an IDSESSION per tree).
+    for mode in ["--stream", "--fdpass"] {
+        let run = d.clamdscan(&["--multiscan", mode, "--no-summary", root.to_str().unwrap()]);
+        run.assert_code(1);
+        assert_eq!(
+            found_lines(&run.stdout()),
+            expected,
+            "{mode}\n{}",
+            run.dump()
+        );
+    }
+}
+
+#[test]
+fn issue_4_clamdscan_ping_and_version() {
+    let d = Daemon::start("");
+    let ping = d.clamdscan(&["--ping", "1"]);
+    ping.assert_code(0);
+    assert_eq!(ping.stdout(), "PONG\n");
+    let version = d.clamdscan(&["--version"]);
+    version.assert_code(0);
+    let line = version.stdout();
+    assert!(
+        line.starts_with(&format!(
+            "ClamAV-compatible vigil {}/4/",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{line:?}"
+    );
+    // clamdscan --reload wants RELOADING.
+    d.clamdscan(&["--reload"]).assert_code(0);
+}
+
+#[test]
+fn issue_4_replies_are_clamd_shaped_in_every_form() {
+    let d = Daemon::start("");
+    let root = tree(&d.env);
+    let eicar = root.join("eicar.com");
+    let e = eicar.to_str().unwrap();
+    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
+    assert_eq!(d.exchange(b"nPING\n"), b"PONG\n");
+    assert_eq!(d.exchange(b"PING\n"), b"PONG\n");
+    assert_eq!(d.exchange(b"PING"), b"PONG\n");
+    assert_eq!(d.exchange(b"nRELOAD\n"), b"RELOADING\n");
+    let found = format!("{e}: {EICAR_NAME} FOUND");
+    assert_eq!(
+        text(&d.exchange(format!("zSCAN {e}\0").as_bytes())),
+        format!("{found}\0")
+    );
+    let clean = root.join("a/clean.txt");
+    let c = clean.to_str().unwrap();
+    assert_eq!(
+        text(&d.exchange(format!("nCONTSCAN {c}\n").as_bytes())),
+        format!("{c}: OK\n")
+    );
+    assert_eq!(
+        text(&d.exchange(format!("zALLMATCHSCAN {e}\0").as_bytes())),
+        format!("{found}\0")
+    );
+    // SCAN of a folder stops at the first detection; CONTSCAN does not.
+    let r = root.to_str().unwrap();
+    let scan = text(&d.exchange(format!("nSCAN {r}\n").as_bytes()));
+    assert_eq!(scan.lines().count(), 1, "{scan:?}");
+    assert!(scan.ends_with(&format!(": {EICAR_NAME} FOUND\n")));
+    let cont = text(&d.exchange(format!("nCONTSCAN {r}\n").as_bytes()));
+    assert_eq!(cont.lines().count(), 2, "{cont:?}");
+    // Missing paths and relative paths are errors, in clamd's shape.
+    assert_eq!(
+        text(&d.exchange(format!("zSCAN {r}/nope\0").as_bytes())),
+        format!("{r}/nope: No such file or directory ERROR\0")
+    );
+    assert_eq!(
+        d.exchange(b"zSCAN eicar.com\0"),
+        b"eicar.com: Relative paths are not allowed. ERROR\0"
+    );
+    // INSTREAM.
+    let mut stream = b"zINSTREAM\0".to_vec();
+    stream.extend(chunks(EICAR, 10));
+    assert_eq!(
+        text(&d.exchange(&stream)),
+        format!("stream: {EICAR_NAME} FOUND\0")
+    );
+    let mut stream = b"nINSTREAM\n".to_vec();
+    stream.extend(chunks(b"clean content", 4));
+    assert_eq!(d.exchange(&stream), b"stream: OK\n");
+    // VERSIONCOMMANDS and STATS.
+    let v = text(&d.exchange(b"nVERSIONCOMMANDS\n"));
+    assert!(
+        v.starts_with("ClamAV-compatible vigil ") && v.contains("| COMMANDS: SCAN QUIT RELOAD"),
+        "{v:?}"
+    );
+    let stats = text(&d.exchange(b"zSTATS\0"));
+    assert!(stats.starts_with("POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live "));
+    assert!(stats.ends_with("\nEND\0"), "{stats:?}");
+    // IDSESSION: numbered replies, commands on one connection, until END.
+    let mut s = d.connect();
+    let mut session = b"zIDSESSION\0zPING\0zVERSION\0".to_vec();
+    session.extend(format!("zSCAN {e}\0").as_bytes());
+    session.extend(b"zINSTREAM\0");
+    session.extend(chunks(EICAR, 30));
+    session.extend(b"zEND\0");
+    s.write_all(&session).unwrap();
+    let replies = text(&read_all(&mut s));
+    let replies: Vec<&str> = replies.split('\0').collect();
+    assert_eq!(replies[0], "1: PONG");
+    assert!(replies[1].starts_with("2: ClamAV-compatible vigil"));
+    assert_eq!(replies[2], format!("3: {found}"));
+    assert_eq!(replies[3], format!("4: stream: {EICAR_NAME} FOUND"));
+    assert_eq!(&replies[4..], [""]);
+    // Commands clamd refuses in a session end it.
+    assert_eq!(
+        d.exchange(b"zIDSESSION\0zPING\0zRELOAD\0"),
+        b"1: PONG\x002: Command invalid inside IDSESSION. ERROR\0"
+    );
+    assert_eq!(
+        d.exchange(b"zIDSESSION\0PING\n"),
+        b"1: Only new-line terminated nCMDS or NULL-terminated zCMDS are accepted inside IDSESSION. ERROR\n"
+    );
+}
+
+#[test]
+fn issue_4_bad_input_gets_an_error_and_never_takes_the_daemon_down() {
+    let d = Daemon::start(
+        "stream_max_length = 1000\ncommand_timeout = \"1s\"\nread_timeout = \"1s\"\nmax_connections = 4\n",
+    );
+    let fds_before = d.open_fds();
+    // Garbage.
+    assert_eq!(d.exchange(b"hello\n"), b"UNKNOWN COMMAND\n");
+    assert_eq!(d.exchange(b"zSCAN\0"), b"UNKNOWN COMMAND\0");
+    assert_eq!(d.exchange(b"nEND\n"), b"UNKNOWN COMMAND\n");
+    assert_eq!(d.exchange(b"INSTREAM\n"), b"UNKNOWN COMMAND\n");
+    assert_eq!(d.exchange(b"\xff\xfe\x00\x01garbage"), b"UNKNOWN COMMAND\n");
+    assert_eq!(d.exchange(b"\0\0\0\0"), b"UNKNOWN COMMAND\n");
+    // A command past the length limit, with and without its terminator.
+    let mut long = b"zSCAN /".to_vec();
+    long.extend(vec![b'a'; 100_000]);
+    assert_eq!(d.exchange(&long), b"Command too long. ERROR\0");
+    long.push(0);
+    assert_eq!(d.exchange(&long), b"Command too long. ERROR\0");
+    // INSTREAM: one chunk, or chunks adding up, past stream_max_length.
+    let mut huge = b"zINSTREAM\0".to_vec();
+    huge.extend(0xffff_ffffu32.to_be_bytes());
+    huge.extend(vec![0u8; 1000]);
+    assert_eq!(d.exchange(&huge), b"INSTREAM size limit exceeded. ERROR\0");
+    let mut many = b"zINSTREAM\0".to_vec();
+    many.extend(chunks(&[1u8; 1001], 100));
+    assert_eq!(d.exchange(&many), b"INSTREAM size limit exceeded. ERROR\0");
+    let mut exact = b"zINSTREAM\0".to_vec();
+    exact.extend(chunks(&[1u8; 1000], 300));
+    assert_eq!(d.exchange(&exact), b"stream: OK\0");
+    // A client that disconnects mid-stream, mid-header and mid-command.
+    for partial in [
+        &b"zINSTREAM\0\0\0\x01\0abc"[..],
+        b"zINSTREAM\0\0\0",
+        b"zSCAN /tm",
+    ] {
+        let mut s = d.connect();
+        s.write_all(partial).unwrap();
+        drop(s);
+    }
+    // A client that stops sending: the command timeout answers it.
+    let mut idle = d.connect();
+    idle.write_all(b"zPI").unwrap();
+    assert_eq!(read_all(&mut idle), b"COMMAND READ TIMED OUT\0");
+    let mut slow = d.connect();
+    slow.write_all(b"zINSTREAM\0\0\0\0\x10abc").unwrap();
+    assert_eq!(read_all(&mut slow), b"COMMAND READ TIMED OUT\0");
+    // FILDES without a descriptor, and a descriptor without FILDES.
+    assert_eq!(
+        d.exchange(b"zFILDES\0x"),
+        b"No file descriptor received. ERROR\0"
+    );
+    let file = fs::File::open(d.env.write("f", b"x")).unwrap();
+    let mut s = d.connect();
+    send_fd(&s, b"zPING\0", &file);
+    assert_eq!(read_all(&mut s), b"PONG\0", "the first command is served");
+    let mut s = d.connect();
+    s.write_all(b"zIDSESSION\0").unwrap();
+    send_fd(&s, b"zPING\0", &file);
+    assert_eq!(
+        read_all(&mut s),
+        b"1: PONG\x002: PROTOCOL ERROR: ancillary data sent without FILDES. ERROR\0"
+    );
+    // Random bytes, many times.
+    let mut rng = testenv::Rng::new(4);
+    for _ in 0..50 {
+        let len = rng.range(1, 200) as usize;
+        let mut s = d.connect();
+        let _ = s.write_all(&rng.bytes(len));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = read_all(&mut s);
+    }
+    // Still up, and every descriptor it opened for all that is closed again.
+    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
+    wait_for_fds(&d, fds_before);
+}
+
+/// Waits (bounded) until the daemon has `want` descriptors open again:
+/// connection threads close theirs as they end, just after their reply.
+fn wait_for_fds(d: &Daemon, want: usize) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let now = d.open_fds();
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "descriptor leak: {want} open before, {now} after"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `bytes` with `file`'s descriptor attached (SCM_RIGHTS).
+fn send_fd(s: &UnixStream, bytes: &[u8], file: &fs::File) {
+    use std::mem::MaybeUninit;
+    use std::os::fd::AsFd;
+    let fds = [file.as_fd()];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+    control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        s,
+        &[std::io::IoSlice::new(bytes)],
+        &mut control,
+        rustix::net::SendFlags::empty(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn issue_4_two_hundred_concurrent_clients_all_get_correct_replies() {
+    let d = Daemon::start("max_connections = 16\n");
+    let root = tree(&d.env);
+    let eicar = root.join("eicar.com");
+    let fds_before = d.open_fds();
+    let found = format!("{}: {EICAR_NAME} FOUND\0", eicar.display());
+    let barrier = std::sync::Barrier::new(200);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let (d, eicar, found, barrier) = (&d, &eicar, &found, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let (request, want) = match i % 4 {
+                        0 => (b"zPING\0".to_vec(), b"PONG\0".to_vec()),
+                        1 => {
+                            let mut r = b"zINSTREAM\0".to_vec();
+                            r.extend(chunks(EICAR, 7));
+                            (r, format!("stream: {EICAR_NAME} FOUND\0").into_bytes())
+                        }
+                        2 => (
+                            format!("zSCAN {}\0", eicar.display()).into_bytes(),
+                            found.clone().into_bytes(),
+                        ),
+                        _ => {
+                            let file = fs::File::open(eicar).unwrap();
+                            let mut s = d.connect();
+                            s.write_all(b"zFILDES\0").unwrap();
+                            send_fd(&s, b"\0", &file);
+                            let got = text(&read_all(&mut s));
+                            assert!(
+                                got.starts_with("fd[")
+                                    && got.ends_with(&format!("]: {EICAR_NAME} FOUND\0")),
+                                "client {i}: {got:?}"
+                            );
+                            return;
+                        }
+                    };
+                    let got = d.exchange(&request);
+                    assert_eq!(text(&got), text(&want), "client {i}");
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("every client got its reply");
+        }
+    });
+    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
+    wait_for_fds(&d, fds_before);
+}
+
+#[test]
+fn issue_4_peer_access_is_checked_as_the_connecting_user() {
+    let d = Daemon::start("socket_mode = \"0666\"\n");
+    let env = &d.env;
+    env.write("data/pub/eicar.com", EICAR);
+    env.write("data/pub/secret/eicar.com", EICAR);
+    env.write("data/pub/private.com", EICAR);
+    env.chmod("data/pub/secret", 0o700);
+    env.chmod("data/pub/private.com", 0o600);
+    let bin = env.path(".vigil-bin");
+    fs::copy(vigil_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups")
+            .arg(&bin)
+            .args(["ctl", "--socket"])
+            .arg(&d.socket)
+            .args(args);
+        run(cmd, None)
+    };
+    let p = |rel: &str| env.path(rel).to_str().unwrap().to_string();
+    // What nobody may read is scanned; what nobody may not is refused, and
+    // nothing inside a folder nobody may not list is named.
+    let pub_dir = p("data/pub");
+    let r = as_nobody(&["scan", "--no-summary", &pub_dir]);
+    r.assert_code(1);
+    assert_eq!(
+        r.stdout(),
+        format!("{pub_dir}/eicar.com: {EICAR_NAME} FOUND\n"),
+        "{}",
+        r.dump()
+    );
+    let mut errors = r.error_lines();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            format!("{pub_dir}/private.com: Access denied. ERROR"),
+            format!("{pub_dir}/secret: Access denied. ERROR"),
+        ]
+    );
+    for path in ["data/pub/private.com", "data/pub/secret/eicar.com"] {
+        let r = as_nobody(&["scan", "--no-summary", &p(path)]);
+        r.assert_code(2);
+        assert_eq!(r.stdout(), "");
+        assert!(
+            r.stderr().ends_with(": Access denied. ERROR\n"),
+            "{}",
+            r.dump()
+        );
+    }
+    // Root (the test) is answered for everything.
+    let all = d.ctl(&["scan", "--no-summary", &pub_dir]);
+    all.assert_code(1);
+    assert_eq!(found_lines(&all.stdout()).len(), 3, "{}", all.dump());
+    // A file nobody cannot open cannot be streamed or passed either, but one
+    // nobody can is, whoever the daemon is.
+    let r = as_nobody(&["scan", "--stream", "--no-summary", &p("data/pub/eicar.com")]);
+    r.assert_code(1);
+}
+
+#[test]
+fn issue_4_peer_checks_can_be_turned_off() {
+    let d = Daemon::start("socket_mode = 0o666\ncheck_peer_access = false\n");
+    let env = &d.env;
+    env.write("watch/private.com", EICAR);
+    env.chmod("watch/private.com", 0o600);
+    let bin = env.path(".vigil-bin");
+    fs::copy(vigil_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(&bin)
+        .args(["ctl", "--socket"])
+        .arg(&d.socket)
+        .args(["scan", "--no-summary"])
+        .arg(env.path("watch/private.com"));
+    run(cmd, None).assert_code(1);
+}
+
+#[test]
+fn issue_4_vigil_ctl_scan_prints_what_vigil_scan_prints() {
+    let d = Daemon::start("");
+    let root = tree(&d.env);
+    let r = root.to_str().unwrap();
+    let scan = d.env.scan(["--no-summary", "-i", r]);
+    scan.assert_code(1);
+    for mode in [None, Some("--stream"), Some("--fdpass")] {
+        let mut args = vec!["scan", "--no-summary"];
+        args.extend(mode);
+        args.push(r);
+        let ctl = d.ctl(&args);
+        ctl.assert_code(1);
+        assert_eq!(
+            found_lines(&ctl.stdout()),
+            found_lines(&scan.stdout()),
+            "{mode:?}\n{}",
+            ctl.dump()
+        );
+        assert_eq!(ctl.stderr(), "");
+    }
+    // Relative paths are printed as given, as vigil scan does.
+    let mut cmd = Command::new(vigil_bin());
+    cmd.current_dir(root.join("a"))
+        .args(["ctl", "--socket"])
+        .arg(&d.socket)
+        .args(["scan", "--no-summary", "b"]);
+    let rel = run(cmd, None);
+    rel.assert_code(1);
+    assert_eq!(rel.stdout(), format!("b/deep eicar: {EICAR_NAME} FOUND\n"));
+    // Clean, missing, and the summary.
+    let clean = d.ctl(&["scan", root.join("a/clean.txt").to_str().unwrap()]);
+    clean.assert_code(0);
+    assert!(
+        clean.stdout().contains("Infected files: 0"),
+        "{}",
+        clean.dump()
+    );
+    let missing = d.ctl(&["scan", "--no-summary", &format!("{r}/nope")]);
+    missing.assert_code(2);
+    assert_eq!(
+        missing.stderr(),
+        format!("{r}/nope: No such file or directory ERROR\n")
+    );
+    // The other commands.
+    let ping = d.ctl(&["ping"]);
+    ping.assert_code(0);
+    assert_eq!(ping.stdout(), "PONG\n");
+    assert!(d
+        .ctl(&["version"])
+        .stdout()
+        .starts_with("ClamAV-compatible vigil"));
+    assert!(d.ctl(&["stats"]).stdout().contains("QUEUE: "));
+    assert_eq!(d.ctl(&["reload"]).stdout(), "RELOADING\n");
+}
+
+#[test]
+fn issue_4_vigil_ctl_says_why_it_cannot_reach_the_daemon() {
+    let env = TestEnv::new();
+    let missing = env.path("none.sock");
+    let mut cmd = Command::new(vigil_bin());
+    cmd.args(["ctl", "--socket"]).arg(&missing).arg("ping");
+    let r = run(cmd, None);
+    r.assert_code(2);
+    assert!(r.stderr().contains("no such socket"), "{}", r.dump());
+    // A socket left by a daemon that is gone.
+    let stale = env.path("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    let mut cmd = Command::new(vigil_bin());
+    cmd.args(["ctl", "--socket"]).arg(&stale).arg("ping");
+    let r = run(cmd, None);
+    r.assert_code(2);
+    assert!(r.stderr().contains("nothing is listening"), "{}", r.dump());
+    // A socket this user may not use.
+    let d = Daemon::start("socket_mode = \"0600\"\n");
+    let bin = d.env.path(".vigil-bin");
+    fs::copy(vigil_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(&bin)
+        .args(["ctl", "--socket"])
+        .arg(&d.socket)
+        .arg("ping");
+    let r = run(cmd, None);
+    r.assert_code(2);
+    assert!(r.stderr().contains("permission denied"), "{}", r.dump());
+}
+
+#[test]
+fn issue_4_stale_socket_replaced_live_one_kept_and_removed_at_exit() {
+    // A socket left by a crash is replaced.
+    let env = TestEnv::new();
+    drop(UnixListener::bind(env.path("v.sock")).unwrap());
+    let mut d = Daemon::try_start(env, "").unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
+    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
+    let mode = fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    // A second daemon on the same socket refuses to start.
+    let mut cmd = Command::new(vigil_bin());
+    cmd.args(["daemon", "--watch"])
+        .arg(d.env.path("watch"))
+        .arg("--socket")
+        .arg(&d.socket);
+    let r = run(cmd, None);
+    r.assert_code(2);
+    assert!(
+        r.stderr().contains("another process is listening"),
+        "{}",
+        r.dump()
+    );
+    // Removed at exit.
+    assert!(d.terminate().success());
+    assert!(!d.socket.exists());
+    // Anything but a socket is left alone, and the daemon does not start.
+    let env = TestEnv::new();
+    env.write("v.sock", b"not a socket");
+    match Daemon::try_start(env, "") {
+        Ok(_) => panic!("started over a regular file"),
+        Err((status, err)) => {
+            assert_eq!(status.code(), Some(2));
+            assert!(err.contains("not a socket"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn issue_4_shutdown_over_the_socket_stops_the_daemon_cleanly() {
+    let mut d = Daemon::start("");
+    let r = d.ctl(&["shutdown"]);
+    r.assert_code(0);
+    assert!(d.wait_exit().success());
+    assert!(!d.socket.exists());
+}
+
+#[test]
+fn issue_4_clamdscan_reports_a_daemon_that_is_not_running() {
+    let env = TestEnv::new();
+    let conf = env.write(
+        "clamd.conf",
+        format!("LocalSocket {}\n", env.path("none.sock").display()),
+    );
+    let mut cmd = Command::new("clamdscan");
+    cmd.arg(format!("--config-file={}", conf.display()))
+        .args(["--no-summary"])
+        .arg(env.path("clamd.conf"));
+    let r = run(cmd, None);
+    assert_eq!(r.code(), 2, "{}", r.dump());
+    let _: &Path = env.root();
+}
