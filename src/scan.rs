@@ -92,7 +92,7 @@ pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sin
     let quit = AtomicBool::new(false);
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
-        inspector: Inspector::new(sigs.clone(), config.max_filesize),
+        inspector: Inspector::new(sigs.clone(), config.max_filesize).read_only(config.read_only),
         sink,
         stats: &stats,
         quit: &quit,

@@ -21,6 +21,9 @@ pub struct ScanConfig {
     pub max_filesize: Option<u64>,
     pub file_list: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
+    /// Read what would be hashed, hash nothing: `vigil bench`'s read-only
+    /// limit (see `Inspector::read_only`). `vigil scan` never sets it.
+    pub read_only: bool,
 }
 
 /// A bad option value.
@@ -72,6 +75,7 @@ impl ScanConfig {
             max_filesize,
             file_list: args.file_list,
             paths,
+            read_only: false,
         })
     }
 }
