@@ -5,6 +5,7 @@
 
 mod escape;
 pub mod json;
+mod null;
 pub mod text;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use crate::hash::Digest;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;
+pub use null::NullSink;
 
 /// A detection, as reported.
 #[derive(Clone, Copy, Debug)]
