@@ -50,6 +50,8 @@ pub enum Error {
     Usage(String),
     #[error("output error: {0}")]
     Output(#[source] io::Error),
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -3,6 +3,7 @@
 //! work-stealing pool and sinks — serves `vigil scan` and the later front ends.
 //! See `DESIGN.md` in the shared folder for the architecture.
 
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod error;
@@ -19,7 +20,7 @@ pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, ScanConfig};
+use cli::{BenchConfig, Cli, Command, ScanConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -28,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Scan(args) => {
             let config = ScanConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             scan::run(&config)
+        }
+        Command::Bench(args) => {
+            let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
+            bench::run(&config)
         }
     }
 }
