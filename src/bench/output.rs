@@ -255,9 +255,13 @@ impl Report {
             ),
         };
         out += &format!(
-            "runs     median [min-max] of {} timed run(s) per row, after one warm-up run; {} page cache\n\n",
+            "runs     median [min-max] of {} timed run(s) per row, after one warm-up run; page cache {}\n\n",
             self.repeat,
-            if self.cache == "cold" { "cold (dropped before each run)" } else { "warm" }
+            if self.cache == "cold" {
+                "dropped before each run (cold)"
+            } else {
+                "warm"
+            }
         );
 
         let header = [
