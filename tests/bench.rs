@@ -82,6 +82,7 @@ fn table_json_csv_and_plot_carry_the_documented_fields() {
 
     let j: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for key in [
+        "other_load",
         "vigil_version",
         "date",
         "machine",
@@ -121,6 +122,13 @@ fn table_json_csv_and_plot_carry_the_documented_fields() {
         [1, 2]
     );
     for r in rows {
+        // CPU time comes in 10 ms steps: a tiny run may show 0.
+        for stat in ["median", "min", "max"] {
+            assert!(
+                r["cpu_secs"][stat].as_f64().unwrap() >= 0.0,
+                "cpu_secs.{stat}: {r}"
+            );
+        }
         for spread in [
             "files_per_sec",
             "mib_per_sec",
@@ -163,6 +171,7 @@ fn table_json_csv_and_plot_carry_the_documented_fields() {
             "mib_per_sec_min",
             "mib_per_sec_max",
             "elapsed_secs_median",
+            "cpu_secs_median",
             "speedup",
             "efficiency",
             "read_only_mib_per_sec_median",

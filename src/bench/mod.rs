@@ -180,23 +180,29 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let hash_only = Algorithm::ALL.map(|a| {
         Spread::of((0..config.repeat).map(|_| measure::hash_only(a, HASH_ONLY_BUDGET))).median
     });
-    let mut runs = Vec::new();
-    for &threads in &config.threads {
-        note(&format!("{threads} worker(s), {} run(s)", config.repeat));
-        let mut scans = Vec::new();
-        let mut reads = Vec::new();
-        for _ in 0..config.repeat {
-            scans.push(timed(threads, false)?);
-            reads.push(timed(threads, true)?);
-        }
-        runs.push(output::Runs {
+    // Round-robin over the worker counts (and scan, then read-only, at each),
+    // so that a disturbance on a shared machine spreads over every row
+    // instead of spoiling one and skewing the speedups.
+    let mut runs: Vec<output::Runs> = config
+        .threads
+        .iter()
+        .map(|&threads| output::Runs {
             threads,
-            scans,
-            reads,
-        });
+            scans: Vec::new(),
+            reads: Vec::new(),
+        })
+        .collect();
+    let load = measure::LoadWatch::start();
+    for round in 1..=config.repeat {
+        note(&format!("round {round} of {}", config.repeat));
+        for row in &mut runs {
+            row.scans.push(timed(row.threads, false)?);
+            row.reads.push(timed(row.threads, true)?);
+        }
     }
 
-    let report = Report::new(config, &corpus, &sigs, hash_only, runs);
+    let mut report = Report::new(config, &corpus, &sigs, hash_only, runs);
+    report.other_load = load.others();
     print!("{}", report.table());
     if let Some(path) = &config.json {
         report

@@ -42,6 +42,9 @@ pub struct Report {
     pub limits: Limits,
     /// Files that could not be read, over all timed runs.
     pub errors: u64,
+    /// Share of all CPUs' time that other processes (and the hypervisor) used
+    /// during the timed runs: near 0 on a quiet machine.
+    pub other_load: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -86,6 +89,9 @@ pub struct Row {
     pub files_per_sec: Spread,
     pub mib_per_sec: Spread,
     pub elapsed_secs: Spread,
+    /// CPU seconds (user + system, all threads) per scan: flat across rows
+    /// when more workers add no overhead, whatever the wall time does.
+    pub cpu_secs: Option<Spread>,
     /// Median MiB/s over the one-worker median.
     pub speedup: f64,
     /// Speedup ÷ workers.
@@ -161,6 +167,12 @@ impl Report {
                     files_per_sec: spread(&r.scans, Sample::files_per_sec),
                     mib_per_sec: mib,
                     elapsed_secs: spread(&r.scans, |s| s.elapsed.as_secs_f64()),
+                    cpu_secs: r
+                        .scans
+                        .iter()
+                        .map(|s| s.cpu.map(|c| c.as_secs_f64()))
+                        .collect::<Option<Vec<f64>>>()
+                        .map(Spread::of),
                     speedup,
                     efficiency: speedup / r.threads as f64,
                     read_only_mib_per_sec: read_only,
@@ -216,6 +228,7 @@ impl Report {
                 hash_only_mib_per_sec: hash_only,
             },
             errors,
+            other_load: None,
         }
     }
 
@@ -254,8 +267,23 @@ impl Report {
                 self.signatures.databases.join(", ")
             ),
         };
+        match self.other_load {
+            Some(load) if load > 0.05 => {
+                out += &format!(
+                    "warning  other processes used {:.0}% of the CPUs during the runs: the figures, above all the speedups, are low; rerun on a quiet machine\n",
+                    load * 100.0
+                )
+            }
+            Some(load) => {
+                out += &format!(
+                    "machine  quiet: other processes used {:.0}% of the CPUs during the runs\n",
+                    load * 100.0
+                )
+            }
+            None => {}
+        }
         out += &format!(
-            "runs     median [min-max] of {} timed run(s) per row, after one warm-up run; page cache {}\n\n",
+            "runs     median [min-max] of {} timed run(s) per row, taken in turn across the rows after one warm-up run; page cache {}\n\n",
             self.repeat,
             if self.cache == "cold" {
                 "dropped before each run (cold)"
@@ -270,6 +298,7 @@ impl Report {
             "MiB/s",
             "speedup",
             "efficiency",
+            "CPU s",
             "|",
             "read-only",
             "hash-only xN",
@@ -284,6 +313,8 @@ impl Report {
                 spread_text(&r.mib_per_sec),
                 format!("{:.2}", r.speedup),
                 format!("{:.2}", r.efficiency),
+                r.cpu_secs
+                    .map_or("-".into(), |c| format!("{:.2}", c.median)),
                 "|".into(),
                 rate(r.read_only_mib_per_sec.median),
                 r.hash_bound_mib_per_sec.map_or("-".into(), rate),
@@ -305,7 +336,9 @@ impl Report {
         }
 
         let h = &self.limits.hash_only_mib_per_sec;
-        out += "\nlimits   MiB/s, medians, measured like the rows:\n";
+        out +=
+            "\nCPU s    user + system CPU seconds per scan, all workers together (10 ms steps)\n";
+        out += "limits   MiB/s, medians, measured like the rows:\n";
         out += "         read-only     the same walk and workers, every byte read, none hashed\n";
         match self.signatures.algorithm {
             Some(a) => {
@@ -333,11 +366,19 @@ impl Report {
                 None => "mixed signature set",
             };
             out += &format!(
-                "verdict  at {} worker(s): {bound}; vigil reaches {:.0}% of the limit; parallel efficiency {:.2}\n",
+                "verdict  at {} worker(s): {bound}; vigil reaches {:.0}% of the limit; parallel efficiency {:.2}",
                 top.threads,
                 top.of_limit * 100.0,
                 top.efficiency
             );
+            let one = self.rows.iter().find(|r| r.threads == 1);
+            if let (Some(c1), Some(cn)) = (one.and_then(|r| r.cpu_secs), top.cpu_secs) {
+                out += &format!(
+                    "; CPU time x{:.2} that of one worker",
+                    cn.median / c1.median
+                );
+            }
+            out.push('\n');
         }
         out
     }
@@ -352,7 +393,7 @@ impl Report {
     pub const CSV_HEADER: &'static str = "threads,files,bytes,\
         files_per_sec_median,files_per_sec_min,files_per_sec_max,\
         mib_per_sec_median,mib_per_sec_min,mib_per_sec_max,\
-        elapsed_secs_median,speedup,efficiency,\
+        elapsed_secs_median,cpu_secs_median,speedup,efficiency,\
         read_only_mib_per_sec_median,read_only_mib_per_sec_min,read_only_mib_per_sec_max,\
         hash_bound_mib_per_sec,read_plus_hash_mib_per_sec,of_limit";
 
@@ -362,13 +403,15 @@ impl Report {
         for r in &self.rows {
             let s = |x: &Spread| format!("{:.1},{:.1},{:.1}", x.median, x.min, x.max);
             text += &format!(
-                "{},{},{},{},{},{:.4},{:.3},{:.3},{},{},{},{:.3}\n",
+                "{},{},{},{},{},{:.4},{},{:.3},{:.3},{},{},{},{:.3}\n",
                 r.threads,
                 self.corpus.files,
                 self.corpus.bytes,
                 s(&r.files_per_sec),
                 s(&r.mib_per_sec),
                 r.elapsed_secs.median,
+                r.cpu_secs
+                    .map_or(String::new(), |c| format!("{:.2}", c.median)),
                 r.speedup,
                 r.efficiency,
                 s(&r.read_only_mib_per_sec),

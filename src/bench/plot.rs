@@ -187,7 +187,12 @@ fn draw_inner(report: &Report, path: &Path) -> Result<(), String> {
     for s in &all {
         let is_vigil = s.color == VIGIL;
         let style = s.color.stroke_width(if is_vigil { 3 } else { 2 });
-        for part in clip(&s.points, y_top) {
+        let x_span = max_threads - 0.5;
+        // A sliver of a line just under the top would read as a stray mark.
+        for part in clip(&s.points, y_top)
+            .into_iter()
+            .filter(|p| p[p.len() - 1].0 - p[0].0 > 0.03 * x_span)
+        {
             if s.dashed {
                 chart.draw_series(DashedLineSeries::new(part, 8, 6, style))
             } else {
