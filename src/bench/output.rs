@@ -270,7 +270,7 @@ impl Report {
         match self.other_load {
             Some(load) if load > 0.05 => {
                 out += &format!(
-                    "warning  other processes used {:.0}% of the CPUs during the runs: the figures, above all the speedups, are low; rerun on a quiet machine\n",
+                    "warning  other processes used {:.0}% of the CPUs during the runs: figures, above all speedups, may be low (see min-max); a quiet machine gives truer ones\n",
                     load * 100.0
                 )
             }
