@@ -17,6 +17,8 @@
 #   COLD=1       drop the page cache before every run (root only)
 #   JOBS=N       workers for every parallel tool (default: nproc)
 #   OUT=DIR      where hyperfine's JSON and Markdown go (default: a temp folder)
+#   SETS="..."   which comparisons to run, of: blake3-any-size sha256-any-size md5-sized
+#                (default: all three)
 #
 # Peers, when installed: b3sum (find | xargs -P | b3sum, matched with grep -F),
 # sha256deep -m and md5deep -m (hashdeep; -j JOBS), clamscan (one thread), and
@@ -118,6 +120,9 @@ stop_clamd() {
     clamd_pid=""; clamd_conf=""
 }
 
+sets=${SETS:-blake3-any-size sha256-any-size md5-sized}
+wanted() { [[ " $sets " == *" $1 "* ]]; }
+
 # One signature set: NAME, then pairs of (label, command); vigil comes first.
 compare() {
     local name=$1; shift
@@ -171,6 +176,7 @@ echo "$tee_note"
 echo "vigil: $("$vigil" --version)"
 
 # 1. blake3, any size: every file is hashed.
+if wanted blake3-any-size; then
 set1=(vigil "$vigil scan -i --no-summary -d $sigdir/all-blake3.vsig $tree")
 if [[ -n $b3sum_bin ]]; then
     set1+=("find | xargs -P$jobs b3sum | grep" "find $tree -type f -print0 | xargs -0 -n 256 -P $jobs $b3sum_bin | grep -F -f $work/blake3.list")
@@ -178,8 +184,10 @@ else
     note "skipped b3sum: not installed"
 fi
 compare blake3-any-size "${set1[@]}"
+fi
 
 # 2. sha256, any size: every file is hashed.
+if wanted sha256-any-size; then
 set2=(vigil "$vigil scan -i --no-summary -d $sigdir/all-sha256.hsb $tree")
 need sha256deep && set2+=("sha256deep -j$jobs -m" "sha256deep -r -j $jobs -m $sigdir/sha256-hashes.txt $tree") \
     || note "skipped sha256deep: not installed"
@@ -190,9 +198,11 @@ if start_clamd "$sigdir/all-sha256.hsb"; then
 fi
 compare sha256-any-size "${set2[@]}"
 stop_clamd
+fi
 
 # 3. md5 with sizes (100,000 ClamAV .hdb lines): files whose size no
 #    signature has need not be read at all.
+if wanted md5-sized; then
 set3=(vigil "$vigil scan -i --no-summary -d $sigdir/sized-md5.hdb $tree")
 need md5deep && set3+=("md5deep -j$jobs -m" "md5deep -r -j $jobs -m $work/md5-hashes.txt $tree") \
     || note "skipped md5deep: not installed"
@@ -202,3 +212,4 @@ if start_clamd "$sigdir/sized-md5.hdb"; then
 fi
 compare md5-sized "${set3[@]}"
 stop_clamd
+fi
