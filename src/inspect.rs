@@ -138,9 +138,15 @@ impl Inspector {
         if self.max_filesize.is_some_and(|max| size > max) {
             return (FileResult::TooLarge, 0);
         }
+        // Read-only: the same reads, but no algorithm is fed.
+        let fed = if self.read_only {
+            AlgoSet::EMPTY
+        } else {
+            algos
+        };
         SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
-            scratch.hasher.reset(if self.read_only { AlgoSet::EMPTY } else { algos });
+            scratch.hasher.reset(fed);
             match fileio::hash_file(&mut file, size, &mut scratch.buf, &mut scratch.hasher) {
                 Ok(bytes) => {
                     let digests = scratch.hasher.finish();
