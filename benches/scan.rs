@@ -44,6 +44,7 @@ fn scan(c: &mut Criterion) {
             walk: WalkOptions::default(),
             max_filesize: None,
             file_list: None,
+            move_to: None,
             paths: vec![corpus.path().to_path_buf()],
             read_only: false,
         };

@@ -1,18 +1,23 @@
 //! The scan engine: what the pool's jobs mean. A request becomes a root; a
 //! directory job lists one directory and fans out into subdirectory jobs and
 //! batches of files; a file batch is inspected and reported. Shared by the
-//! one-shot scan and (later) the daemon.
+//! one-shot scan and the daemon. Every job carries the `Origin` of the request
+//! it came from, so that sinks that name the source (the daemon's event log)
+//! can say which source a verdict answers. With a quarantine, a detected file
+//! is moved into it before the detection is reported.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::fileio::{FileKind, Identity};
+use crate::hash::Digest;
 use crate::inspect::{FileResult, Inspected, Inspector};
 use crate::pool::JobRunner;
-use crate::report::{Detection, Event, Sink};
-use crate::source::ScanRequest;
+use crate::quarantine::{self, EntryId, Quarantine};
+use crate::report::{Detection, Event, Moved, Sink};
+use crate::source::{Origin, ScanRequest};
 use crate::stats::{add, bump, Stats};
-use crate::walk::{Candidate, DirJob, Found, SkipReason, Walker};
-use crate::fileio::FileKind;
+use crate::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 
 /// Files per batch: small enough that a directory of many files is shared
 /// out between workers, large enough that scheduling costs little.
@@ -25,8 +30,8 @@ const BATCH_BYTES: u64 = 4 << 20;
 #[derive(Debug)]
 pub enum Job {
     Request(ScanRequest),
-    Dir(DirJob),
-    Files(Vec<Candidate>),
+    Dir(DirJob, Origin),
+    Files(Vec<Candidate>, Origin),
 }
 
 impl From<ScanRequest> for Job {
@@ -40,6 +45,9 @@ pub struct Engine<'a> {
     pub walker: Walker,
     pub inspector: Inspector,
     pub sink: &'a dyn Sink,
+    /// Where detected files are moved (`scan --move`, the daemon's
+    /// `action = "quarantine"`); `None` leaves them in place.
+    pub quarantine: Option<&'a Quarantine>,
     pub stats: &'a Stats,
     /// Set to stop early (closed output, a signal); workers then drop their work.
     pub quit: &'a AtomicBool,
@@ -52,19 +60,26 @@ impl JobRunner for Engine<'_> {
         match job {
             Job::Request(ScanRequest::Path(path)) => {
                 let found = self.walker.root(path);
-                self.found(found, spawn);
+                self.found(found, Origin::Command, spawn);
             }
             Job::Request(ScanRequest::Stdin) => {
                 let inspected = self.inspector.inspect_stream(&mut std::io::stdin().lock());
-                self.report(Path::new("stdin"), &inspected);
+                self.report(Path::new("stdin"), &inspected, Origin::Command);
             }
-            Job::Dir(dir) => self.list(dir, spawn),
-            Job::Files(files) => {
+            Job::Request(ScanRequest::Watched { path, origin }) => {
+                match self.walker.changed(path) {
+                    Found::Error(_, WalkError::Io(e))
+                        if e.kind() == std::io::ErrorKind::NotFound => {}
+                    found => self.found(found, origin, spawn),
+                }
+            }
+            Job::Dir(dir, origin) => self.list(dir, origin, spawn),
+            Job::Files(files, origin) => {
                 for cand in files {
                     if self.quit.load(Ordering::Relaxed) {
                         return;
                     }
-                    self.file(&cand);
+                    self.file(&cand, origin);
                 }
             }
         }
@@ -72,7 +87,7 @@ impl JobRunner for Engine<'_> {
 }
 
 impl Engine<'_> {
-    fn list(&self, dir: DirJob, spawn: &mut Vec<Job>) {
+    fn list(&self, dir: DirJob, origin: Origin, spawn: &mut Vec<Job>) {
         bump(&self.stats.local().directories);
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
@@ -81,41 +96,41 @@ impl Engine<'_> {
                 batch_bytes += cand.size;
                 batch.push(cand);
                 if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                    spawn.push(Job::Files(std::mem::take(&mut batch)));
+                    spawn.push(Job::Files(std::mem::take(&mut batch), origin));
                     batch_bytes = 0;
                 }
             }
-            other => self.found(other, spawn),
+            other => self.found(other, origin, spawn),
         });
         if !batch.is_empty() {
-            spawn.push(Job::Files(batch));
+            spawn.push(Job::Files(batch, origin));
         }
         if let Err(e) = listed {
-            self.error(&dir.path, &crate::error::io_reason(&e));
+            self.error(&dir.path, &crate::error::io_reason(&e), origin);
         }
     }
 
-    fn found(&self, found: Found, spawn: &mut Vec<Job>) {
+    fn found(&self, found: Found, origin: Origin, spawn: &mut Vec<Job>) {
         let local = self.stats.local();
         match found {
-            Found::Dir(dir) => spawn.push(Job::Dir(dir)),
-            Found::File(cand) => self.file(&cand),
+            Found::Dir(dir) => spawn.push(Job::Dir(dir, origin)),
+            Found::File(cand) => self.file(&cand, origin),
             Found::Skipped(_, reason) => bump(match reason {
                 SkipReason::Special(_) => &local.skipped_special,
                 SkipReason::Excluded => &local.skipped_excluded,
                 SkipReason::Symlink => &local.skipped_symlink,
                 SkipReason::OtherFileSystem => &local.skipped_other_fs,
             }),
-            Found::Error(path, e) => self.error(&path, &e.to_string()),
+            Found::Error(path, e) => self.error(&path, &e.to_string(), origin),
         }
     }
 
-    fn file(&self, cand: &Candidate) {
+    fn file(&self, cand: &Candidate, origin: Origin) {
         let inspected = self.inspector.inspect(cand);
-        self.report(&cand.path, &inspected);
+        self.report(&cand.path, &inspected, origin);
     }
 
-    fn report(&self, path: &Path, inspected: &Inspected) {
+    fn report(&self, path: &Path, inspected: &Inspected, origin: Origin) {
         let local = self.stats.local();
         let examined = |hashed: bool| {
             bump(&local.files);
@@ -131,40 +146,86 @@ impl Engine<'_> {
         match &inspected.result {
             FileResult::Cleared => {
                 examined(false);
-                self.emit(&Event::Clean { path });
+                self.emit(&Event::Clean { path }, origin);
             }
             FileResult::Clean { .. } => {
                 examined(true);
-                self.emit(&Event::Clean { path });
+                self.emit(&Event::Clean { path }, origin);
             }
             FileResult::Detected {
                 size,
                 signature,
                 digest,
+                identity,
             } => {
                 examined(true);
                 bump(&local.detections);
-                self.emit(&Event::Detection(Detection {
-                    path,
-                    size: *size,
-                    signature,
-                    digest,
-                }));
+                let moved = self.move_detected(path, signature, digest, identity.as_ref());
+                let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
+                self.emit(
+                    &Event::Detection(Detection {
+                        path,
+                        size: *size,
+                        signature,
+                        digest,
+                        moved: dest.map(|(id, dest)| Moved {
+                            id: id.as_str(),
+                            dest,
+                        }),
+                    }),
+                    origin,
+                );
+                match moved {
+                    Some(Ok(_)) => bump(&local.moved),
+                    Some(Err(reason)) => {
+                        bump(&local.not_moved);
+                        self.error(path, &format!("not moved to quarantine: {reason}"), origin);
+                    }
+                    None => {}
+                }
             }
             FileResult::TooLarge => bump(&local.skipped_too_large),
             FileResult::NotRegular(FileKind::Symlink) => bump(&local.skipped_symlink),
             FileResult::NotRegular(_) => bump(&local.skipped_special),
-            FileResult::Failed(reason) => self.error(path, reason),
+            FileResult::Failed(reason) => self.error(path, reason, origin),
         }
     }
 
-    fn error(&self, path: &Path, reason: &str) {
-        bump(&self.stats.local().errors);
-        self.emit(&Event::Error { path, reason });
+    /// Moves a detected file into the quarantine, if there is one: the
+    /// entry's id and where its content now is, or why it was not moved.
+    fn move_detected(
+        &self,
+        path: &Path,
+        signature: &str,
+        digest: &Digest,
+        identity: Option<&Identity>,
+    ) -> Option<Result<(EntryId, PathBuf), String>> {
+        let q = self.quarantine?;
+        let Some(identity) = identity else {
+            return Some(Err("standard input cannot be moved".into()));
+        };
+        let detected = quarantine::Detected {
+            path,
+            signature,
+            digest,
+            identity,
+        };
+        Some(match q.move_detected(&detected) {
+            Ok(id) => {
+                let dest = q.content_path(&id);
+                Ok((id, dest))
+            }
+            Err(e) => Err(e.to_string()),
+        })
     }
 
-    fn emit(&self, event: &Event<'_>) {
-        self.sink.event(event);
+    fn error(&self, path: &Path, reason: &str, origin: Origin) {
+        bump(&self.stats.local().errors);
+        self.emit(&Event::Error { path, reason }, origin);
+    }
+
+    fn emit(&self, event: &Event<'_>, origin: Origin) {
+        self.sink.event_from(origin, event);
         if self.sink.is_closed() {
             self.quit.store(true, Ordering::Relaxed);
         }

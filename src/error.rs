@@ -48,8 +48,24 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Quarantine(#[from] crate::quarantine::QuarantineError),
     #[error("output error: {0}")]
     Output(#[source] io::Error),
+    #[error("{0}")]
+    Config(#[from] crate::daemon::config::ConfigError),
+    #[error("{0}")]
+    Watch(#[from] crate::source::watcher::WatchError),
+    #[error("cannot set up signal handling: {0}")]
+    Signals(#[source] io::Error),
+    #[error("cannot use NOTIFY_SOCKET: {0}")]
+    Notify(#[source] io::Error),
+    #[error("cannot write index {}: {}", path.display(), io_reason(source))]
+    WriteIndex {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Bench(#[from] crate::bench::BenchError),
 }

@@ -3,6 +3,9 @@
 //! symlink nor a FIFO swapped in after the walk can redirect or block it) and
 //! the handle is re-checked with `fstat`. Reads go through the caller's reused
 //! buffer and must deliver exactly the size `fstat` reported.
+//!
+//! It also maps compiled signature indexes into memory (`map_file`): the
+//! crate's only `unsafe` code.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
@@ -111,19 +114,74 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<(File, Metadata), OpenE
     Ok((file, meta))
 }
 
+/// What `fstat` said about a file that was hashed: enough to tell later
+/// whether a path still names that very file, unchanged (the quarantine checks
+/// it before moving). `ctime` is left out on purpose: moving one hard link of
+/// a file changes it for every other link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Modification time: seconds since the epoch, and nanoseconds.
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+}
+
+impl Identity {
+    pub fn of(meta: &Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_sec: meta.mtime(),
+            mtime_nsec: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+        }
+    }
+}
+
 /// Feeds the whole of `file`, which `fstat` said is `expected` bytes long,
 /// to `hasher`, through `buf`. Returns the bytes read.
+///
+/// Each read asks for one byte more than should remain, so a short read
+/// proves the end of the file without a separate read that returns 0: for
+/// small files this is one `read` call. A file that grew or shrank since the
+/// `fstat` is an error, never a digest of a partial file.
 pub fn hash_file(
     file: &mut File,
     expected: u64,
     buf: &mut [u8],
     hasher: &mut MultiHasher,
 ) -> Result<u64, ReadError> {
-    let read = hash_stream(file, buf, hasher, Some(expected))?;
-    if read != expected {
-        return Err(ReadError::SizeChanged { expected, read });
+    let mut total: u64 = 0;
+    loop {
+        let remaining = expected.saturating_sub(total);
+        let want = usize::try_from(remaining + 1).map_or(buf.len(), |r| r.min(buf.len()));
+        let n = match file.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        if total > expected {
+            return Err(ReadError::SizeChanged {
+                expected,
+                read: total,
+            });
+        }
+        if n < want {
+            break;
+        }
     }
-    Ok(read)
+    if total != expected {
+        return Err(ReadError::SizeChanged {
+            expected,
+            read: total,
+        });
+    }
+    Ok(total)
 }
 
 /// Feeds a stream to `hasher` until end of input, or until it passes `limit`
@@ -155,6 +213,52 @@ pub fn hash_stream(
     }
 }
 
+/// A whole file mapped read-only into memory.
+pub struct Mapping {
+    map: memmap2::Mmap,
+}
+
+impl std::ops::Deref for Mapping {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapping({} bytes)", self.map.len())
+    }
+}
+
+/// Maps the whole of `file` read-only and private (`MAP_PRIVATE`), with its
+/// pages read in up front (`MAP_POPULATE`): the caller checksums every byte
+/// next, and populated pages make that pass faster.
+pub fn map_file(file: &File) -> io::Result<Mapping> {
+    // SAFETY: memmap2 marks mapping `unsafe` because Rust hands out `&[u8]`
+    // into memory that another process could change or cut short:
+    // - if the file is truncated while mapped, touching a page past its new
+    //   end raises SIGBUS and kills the process;
+    // - if it is rewritten in place, the bytes behind the slice change under
+    //   us (`MAP_PRIVATE` copies pages only when *we* write, which we never
+    //   do, so it does not shield us from other writers).
+    // vigil only maps its compiled indexes, and its own writer
+    // (`signature::write_index`) never rewrites one: it writes a new file and
+    // `rename`s it over the old path, so a process holding the old mapping
+    // keeps the old, unlinked inode, intact. The README states the same rule
+    // for anyone who updates indexes by other means. Everything read from the
+    // mapping is validated (checksums, bounds) before use, and all access is
+    // through safe slices, so a *consistent* corrupt file is refused rather
+    // than misread.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .populate()
+            .map_copy_read_only(file)?
+    };
+    Ok(Mapping { map })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +274,10 @@ mod tests {
         let (mut file, meta) = open_regular(&path, false).unwrap();
         let mut buf = vec![0u8; READ_BUF_SIZE];
         let mut h = MultiHasher::new(AlgoSet::all());
-        assert_eq!(hash_file(&mut file, meta.len(), &mut buf, &mut h).unwrap(), data.len() as u64);
+        assert_eq!(
+            hash_file(&mut file, meta.len(), &mut buf, &mut h).unwrap(),
+            data.len() as u64
+        );
         assert_eq!(
             h.finish().get(Algorithm::Sha1),
             Some(&hash_bytes(Algorithm::Sha1, &data))
@@ -185,7 +292,10 @@ mod tests {
     fn refuses_fifos_symlinks_and_directories() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(status.success());
         // Opening a FIFO without O_NONBLOCK would block here forever.
         assert!(matches!(

@@ -3,13 +3,19 @@
 //! match the digests. Each worker thread reuses one read buffer and one set of
 //! hasher states, so nothing is allocated per file. Hard links to one inode are
 //! hashed once; the other names reuse the result.
+//!
+//! The signature set sits behind an `ArcSwap`, so a daemon can swap in a
+//! reloaded set while scans go on: each file is scanned against the set that
+//! was current when its scan began (one lock-free load per file).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::fileio::{self, FileKind, OpenError, READ_BUF_SIZE};
+use arc_swap::ArcSwap;
+
+use crate::fileio::{self, FileKind, Identity, OpenError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Digest, MultiHasher};
 use crate::signature::{Lookup, SignatureSet};
 use crate::walk::{Candidate, FileId};
@@ -26,6 +32,10 @@ pub enum FileResult {
         size: u64,
         signature: Box<str>,
         digest: Digest,
+        /// The hashed handle's `fstat` (taken before reading), so that a later
+        /// step can check the path still names this very file; `None` for a
+        /// stream.
+        identity: Option<Identity>,
     },
     /// Larger than `--max-filesize`: not opened.
     TooLarge,
@@ -58,22 +68,41 @@ thread_local! {
     });
 }
 
+/// The shared result for one inode with several links: filled by whichever
+/// name is scanned first, waited on by the others.
+type LinkResult = Arc<OnceLock<(FileResult, u64)>>;
+
 /// Scans files against one signature set. Shared by every worker.
 pub struct Inspector {
-    sigs: Arc<SignatureSet>,
+    /// The current set; replaced whole on reload, never changed in place.
+    sigs: Arc<ArcSwap<SignatureSet>>,
     max_filesize: Option<u64>,
-    /// Results per inode for files with more than one link, so each is hashed once.
-    hardlinks: Mutex<HashMap<FileId, Arc<OnceLock<(FileResult, u64)>>>>,
+    /// Results per inode for files with more than one link, so each is hashed
+    /// once. `None` in a long-running process, where a file may change between
+    /// two scans and the map would only grow.
+    hardlinks: Option<Mutex<HashMap<FileId, LinkResult>>>,
     /// Read every byte that would be hashed but feed no hasher (see `read_only`).
     read_only: bool,
 }
 
 impl Inspector {
+    /// An inspector for one scan, with one fixed set.
     pub fn new(sigs: Arc<SignatureSet>, max_filesize: Option<u64>) -> Self {
+        Inspector {
+            sigs: Arc::new(ArcSwap::new(sigs)),
+            max_filesize,
+            hardlinks: Some(Mutex::new(HashMap::new())),
+            read_only: false,
+        }
+    }
+
+    /// An inspector for a long-running process: it scans with whatever set
+    /// `sigs` holds when a file's scan begins, and keeps no per-inode results.
+    pub fn live(sigs: Arc<ArcSwap<SignatureSet>>, max_filesize: Option<u64>) -> Self {
         Inspector {
             sigs,
             max_filesize,
-            hardlinks: Mutex::new(HashMap::new()),
+            hardlinks: None,
             read_only: false,
         }
     }
@@ -87,8 +116,9 @@ impl Inspector {
         self
     }
 
-    pub fn signatures(&self) -> &Arc<SignatureSet> {
-        &self.sigs
+    /// The current set.
+    pub fn signatures(&self) -> Arc<SignatureSet> {
+        self.sigs.load_full()
     }
 
     /// Scans one file found by the walk.
@@ -101,20 +131,22 @@ impl Inspector {
         if self.max_filesize.is_some_and(|max| cand.size > max) {
             return fresh((FileResult::TooLarge, 0));
         }
-        if self.sigs.algorithms_for_size(cand.size).is_empty() {
+        let sigs = self.sigs.load();
+        if sigs.algorithms_for_size(cand.size).is_empty() {
             return fresh((FileResult::Cleared, 0));
         }
-        if cand.nlink <= 1 {
-            return fresh(self.hash_and_match(cand));
-        }
+        let hardlinks = match &self.hardlinks {
+            Some(map) if cand.nlink > 1 => map,
+            _ => return fresh(self.hash_and_match(&sigs, cand)),
+        };
         let cell = {
-            let mut map = self.hardlinks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(cand.id).or_default().clone()
         };
         let mut computed = false;
         let (result, bytes) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(cand)
+            self.hash_and_match(&sigs, cand)
         });
         Inspected {
             result: result.clone(),
@@ -123,7 +155,7 @@ impl Inspector {
         }
     }
 
-    fn hash_and_match(&self, cand: &Candidate) -> (FileResult, u64) {
+    fn hash_and_match(&self, sigs: &SignatureSet, cand: &Candidate) -> (FileResult, u64) {
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
@@ -131,7 +163,7 @@ impl Inspector {
         };
         // The size may have changed since the walk: decide again on what is open.
         let size = meta.len();
-        let algos = self.sigs.algorithms_for_size(size);
+        let algos = sigs.algorithms_for_size(size);
         if algos.is_empty() {
             return (FileResult::Cleared, 0);
         }
@@ -150,7 +182,11 @@ impl Inspector {
             match fileio::hash_file(&mut file, size, &mut scratch.buf, &mut scratch.hasher) {
                 Ok(bytes) => {
                     let digests = scratch.hasher.finish();
-                    (self.verdict(&digests, size), bytes)
+                    let mut result = verdict(sigs, &digests, size);
+                    if let FileResult::Detected { identity, .. } = &mut result {
+                        *identity = Some(Identity::of(&meta));
+                    }
+                    (result, bytes)
                 }
                 Err(e) => (FileResult::Failed(e.to_string()), 0),
             }
@@ -159,14 +195,15 @@ impl Inspector {
 
     /// Scans a stream whose size is not known in advance (standard input).
     pub fn inspect_stream(&self, reader: &mut impl Read) -> Inspected {
-        let algos = self.sigs.algorithms_for_unknown_size();
+        let sigs = self.sigs.load();
+        let algos = sigs.algorithms_for_unknown_size();
         let (result, bytes) = SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
             scratch.hasher.reset(algos);
             match fileio::hash_stream(reader, &mut scratch.buf, &mut scratch.hasher, None) {
                 Ok(size) => {
                     let digests = scratch.hasher.finish();
-                    (self.verdict(&digests, size), size)
+                    (verdict(&sigs, &digests, size), size)
                 }
                 Err(e) => (FileResult::Failed(e.to_string()), 0),
             }
@@ -177,16 +214,17 @@ impl Inspector {
             reused: false,
         }
     }
+}
 
-    fn verdict(&self, digests: &crate::hash::Digests, size: u64) -> FileResult {
-        match self.sigs.lookup(digests, size) {
-            Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
-            Lookup::Detected(m) => FileResult::Detected {
-                size,
-                signature: m.name.into(),
-                digest: m.digest,
-            },
-        }
+fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> FileResult {
+    match sigs.lookup(digests, size) {
+        Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
+        Lookup::Detected(m) => FileResult::Detected {
+            size,
+            signature: m.name.into(),
+            digest: m.digest,
+            identity: None,
+        },
     }
 }
 

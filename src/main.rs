@@ -8,14 +8,18 @@ use vigil::error::{Error, ExitStatus};
 
 fn main() -> ExitCode {
     let cli = vigil::cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(false)
-        .init();
+    // The daemon sets up its own logging, from its configuration.
+    let is_daemon = matches!(cli.command, vigil::cli::Command::Daemon(_));
+    if !is_daemon {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .init();
+    }
     match vigil::run(cli) {
         Ok(status) => status.into(),
         Err(Error::Signatures(load)) => {

@@ -8,6 +8,8 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crate::queue::QueueReceiver;
 
@@ -22,18 +24,49 @@ pub trait JobRunner: Sync {
 pub struct ScanPool {
     pool: rayon::ThreadPool,
     threads: usize,
+    /// Workers that have ended, counted by rayon's exit handler: rayon has no
+    /// join, so `join` waits on this instead.
+    exited: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl ScanPool {
     /// A pool of `threads` workers (at least 1).
     pub fn new(threads: usize) -> io::Result<Self> {
         let threads = threads.max(1);
+        let exited = Arc::new((Mutex::new(0), Condvar::new()));
+        let on_exit = exited.clone();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("vigil-scan-{i}"))
+            .exit_handler(move |_| {
+                let (count, cv) = &*on_exit;
+                *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                cv.notify_all();
+            })
             .build()
             .map_err(io::Error::other)?;
-        Ok(ScanPool { pool, threads })
+        Ok(ScanPool {
+            pool,
+            threads,
+            exited,
+        })
+    }
+
+    /// Shuts the pool down and waits, at most `bound`, until every worker
+    /// thread has ended. Returns whether they all did.
+    pub fn join(self, bound: Duration) -> bool {
+        let ScanPool {
+            pool,
+            threads,
+            exited,
+        } = self;
+        drop(pool);
+        let (count, cv) = &*exited;
+        let guard = count.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, bound, |n| *n < threads)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard >= threads
     }
 
     pub fn threads(&self) -> usize {
@@ -44,8 +77,13 @@ impl ScanPool {
     /// (and everything it fans out to) on the pool, with at most `in_flight`
     /// queued items admitted at once. Returns when all of it is done. Once
     /// `quit` is set, queued and fanned-out jobs are dropped unrun.
-    pub fn run<Q, R>(&self, queue: &QueueReceiver<Q>, runner: &R, quit: &AtomicBool, in_flight: usize)
-    where
+    pub fn run<Q, R>(
+        &self,
+        queue: &QueueReceiver<Q>,
+        runner: &R,
+        quit: &AtomicBool,
+        in_flight: usize,
+    ) where
         Q: Send,
         R: JobRunner,
         R::Job: From<Q>,
@@ -91,7 +129,12 @@ impl Drop for QuitOnPanic<'_> {
     }
 }
 
-fn execute<'s, R: JobRunner>(scope: &rayon::Scope<'s>, runner: &'s R, job: R::Job, quit: &'s AtomicBool) {
+fn execute<'s, R: JobRunner>(
+    scope: &rayon::Scope<'s>,
+    runner: &'s R,
+    job: R::Job,
+    quit: &'s AtomicBool,
+) {
     if quit.load(Ordering::Relaxed) {
         return;
     }
@@ -169,5 +212,6 @@ mod tests {
         let quit = AtomicBool::new(true);
         pool.run(&rx, &tree, &quit, 4);
         assert!(tree.seen.into_inner().unwrap().is_empty());
+        assert!(pool.join(Duration::from_secs(10)), "every worker ended");
     }
 }

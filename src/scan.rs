@@ -13,11 +13,12 @@ use crate::engine::Engine;
 use crate::error::{Error, ExitStatus};
 use crate::inspect::Inspector;
 use crate::pool::ScanPool;
-use crate::progress;
+use crate::progress::Progress;
+use crate::quarantine::Quarantine;
 use crate::queue;
 use crate::report::json::JsonSink;
 use crate::report::text::{TextOptions, TextSink};
-use crate::report::{Event, Sink, Summary};
+use crate::report::{ErrorsOnly, Event, Sink, Summary};
 use crate::signature::{self, SignatureSet};
 use crate::source::walker::{self, Roots};
 use crate::stats::{bump, Stats};
@@ -39,43 +40,73 @@ pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet,
     Ok(loaded.set)
 }
 
-/// The output a configuration asks for.
-pub fn sink_for(config: &ScanConfig) -> Box<dyn Sink> {
-    if config.json {
-        Box::new(JsonSink::stdio(config.show_summary))
+/// The output a configuration asks for, drawn around `progress` if given.
+pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink> {
+    let sink: Box<dyn Sink> = if config.json {
+        Box::new(JsonSink::stdio(config.show_summary, progress))
     } else {
-        Box::new(TextSink::stdio(TextOptions {
-            show_clean: config.show_clean,
-            show_summary: config.show_summary,
-        }))
+        Box::new(TextSink::stdio(
+            TextOptions {
+                show_clean: config.show_clean,
+                show_summary: config.show_summary,
+            },
+            progress,
+        ))
+    };
+    if config.quiet {
+        Box::new(ErrorsOnly(sink))
+    } else {
+        sink
     }
 }
 
 /// Runs `vigil scan` with output to stdout/stderr.
 pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(load_signatures(&config.databases)?);
-    let sink = sink_for(config);
-    scan_with(config, sigs, &*sink)
+    let progress = Progress::if_wanted(config.quiet);
+    let sink = sink_for(config, progress.clone());
+    let summary = scan_observed(config, sigs, &*sink, progress.as_ref())?;
+    Ok(finish(&summary, &*sink))
 }
 
 /// Runs a scan with a given signature set and sink, and returns its totals'
 /// exit status. The bench drives this same function.
-pub fn scan_with(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<ExitStatus, Error> {
+pub fn scan_with(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<ExitStatus, Error> {
     let summary = scan_summary(config, sigs, sink)?;
-    sink.summary(&summary);
+    Ok(finish(&summary, sink))
+}
+
+/// Reports the summary and turns it into the exit status.
+fn finish(summary: &Summary, sink: &dyn Sink) -> ExitStatus {
+    sink.summary(summary);
     sink.flush();
     if sink.is_closed() {
         // Output went away (e.g. `| head`): stop quietly, like other Unix tools.
-        return Ok(ExitStatus::Clean);
+        return ExitStatus::Clean;
     }
-    Ok(ExitStatus::from_counts(
-        summary.counts.detections,
-        summary.counts.errors,
-    ))
+    ExitStatus::from_counts(summary.counts.detections, summary.counts.errors)
 }
 
 /// Runs the pipeline and returns its summary without printing it.
-pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sink) -> Result<Summary, Error> {
+pub fn scan_summary(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+) -> Result<Summary, Error> {
+    scan_observed(config, sigs, sink, None)
+}
+
+/// As `scan_summary`, drawing `progress` while the scan runs.
+pub fn scan_observed(
+    config: &ScanConfig,
+    sigs: Arc<SignatureSet>,
+    sink: &dyn Sink,
+    progress: Option<&Progress>,
+) -> Result<Summary, Error> {
     let file_list: Option<Box<dyn BufRead + Send>> = match &config.file_list {
         None => None,
         Some(path) => {
@@ -90,10 +121,16 @@ pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sin
     let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
     let stats = Stats::new(pool.threads());
     let quit = AtomicBool::new(false);
+    let quarantine = config
+        .move_to
+        .as_deref()
+        .map(Quarantine::open)
+        .transpose()?;
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
         inspector: Inspector::new(sigs.clone(), config.max_filesize).read_only(config.read_only),
         sink,
+        quarantine: quarantine.as_ref(),
         stats: &stats,
         quit: &quit,
     };
@@ -104,10 +141,10 @@ pub fn scan_summary(config: &ScanConfig, sigs: Arc<SignatureSet>, sink: &dyn Sin
     };
     let progress_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let progress = progress::wanted(config.quiet).then(|| {
+        let progress = progress.map(|p| {
             std::thread::Builder::new()
                 .name("vigil-progress".into())
-                .spawn_scoped(scope, || progress::run(&stats, &progress_done))
+                .spawn_scoped(scope, || p.run(&stats, &progress_done))
                 .expect("spawn progress thread")
         });
         let source = std::thread::Builder::new()

@@ -26,6 +26,10 @@ pub struct Counters {
     pub skipped_other_fs: AtomicU64,
     pub detections: AtomicU64,
     pub errors: AtomicU64,
+    /// Detected files moved into quarantine (`--move`).
+    pub moved: AtomicU64,
+    /// Detected files that should have been moved and were not.
+    pub not_moved: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -47,7 +51,9 @@ pub struct Stats {
 impl Stats {
     pub fn new(workers: usize) -> Self {
         Stats {
-            shards: (0..=workers).map(|_| CachePadded::new(Counters::default())).collect(),
+            shards: (0..=workers)
+                .map(|_| CachePadded::new(Counters::default()))
+                .collect(),
         }
     }
 
@@ -75,6 +81,8 @@ impl Stats {
             s.skipped.other_fs += get(&c.skipped_other_fs);
             s.detections += get(&c.detections);
             s.errors += get(&c.errors);
+            s.moved += get(&c.moved);
+            s.not_moved += get(&c.not_moved);
         }
         s
     }
@@ -92,6 +100,8 @@ pub struct Snapshot {
     pub skipped: Skipped,
     pub detections: u64,
     pub errors: u64,
+    pub moved: u64,
+    pub not_moved: u64,
 }
 
 /// Entries not examined, by reason.

@@ -154,6 +154,43 @@ impl Walker {
         }
     }
 
+    /// Classifies a path that the daemon saw change. Unlike `root`, the walk's
+    /// rules apply to the path itself: a symlink is followed only with
+    /// `follow_symlinks`. (Excludes are checked by the watcher, which knows
+    /// the roots; see `is_excluded_below`.)
+    pub fn changed(&self, path: PathBuf) -> Found {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() && !self.opts.follow_symlinks => {
+                Found::Skipped(path, SkipReason::Symlink)
+            }
+            Ok(_) => self.root(path),
+            Err(e) => Found::Error(path, e.into()),
+        }
+    }
+
+    /// Whether the walk from `root` would pass over `path`: a folder between
+    /// them (or `path` itself, if `is_dir`) matches `exclude_dir`, or `path`
+    /// is not a folder and matches `exclude`. `root` itself is never excluded.
+    pub fn is_excluded_below(&self, root: &Path, path: &Path, is_dir: bool) -> bool {
+        let Ok(rel) = path.strip_prefix(root) else {
+            return false;
+        };
+        let mut here = root.to_path_buf();
+        let mut parts = rel.components().peekable();
+        while let Some(part) = parts.next() {
+            here.push(part);
+            let last = parts.peek().is_none();
+            let name = part.as_os_str();
+            if last && !is_dir {
+                return matches(&self.opts.exclude, &here, name);
+            }
+            if matches(&self.opts.exclude_dir, &here, name) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Lists one directory, calling `found` for each entry. An error listing
     /// the directory itself is returned; errors on entries go to `found`.
     pub fn list(&self, dir: &DirJob, mut found: impl FnMut(Found)) -> io::Result<()> {
@@ -300,6 +337,34 @@ mod tests {
         let (files, _, errors) = collect(&follow, root);
         assert_eq!(files, vec![root.join("sub/f")]);
         assert_eq!(errors, 1, "the loop back to the root is reported once");
+    }
+
+    #[test]
+    fn excluded_below_a_root() {
+        let set = |g: &str| {
+            let mut b = GlobSetBuilder::new();
+            b.add(Glob::new(g).unwrap());
+            Some(b.build().unwrap())
+        };
+        let walker = Walker::new(WalkOptions {
+            exclude: set("*.log"),
+            exclude_dir: set("cache"),
+            ..Default::default()
+        });
+        let root = Path::new("/w/cache/root");
+        let below = |p: &str, dir| walker.is_excluded_below(root, &root.join(p), dir);
+        assert!(
+            !below("a/b.txt", false),
+            "the root's own ancestors do not count"
+        );
+        assert!(below("a/cache/b.txt", false));
+        assert!(below("a/cache", true));
+        assert!(
+            !below("a/cache", false),
+            "a file named cache is not a folder"
+        );
+        assert!(below("a/x.log", false));
+        assert!(!below("a/x.log", true));
     }
 
     #[test]

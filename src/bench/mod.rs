@@ -156,6 +156,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
         walk: WalkOptions::default(),
         max_filesize: None,
         file_list: None,
+        move_to: None,
         paths: vec![corpus.path().to_path_buf()],
         read_only,
     };

@@ -29,6 +29,177 @@ pub enum Command {
     /// signature that makes every byte be hashed, and prints files/s, MiB/s,
     /// speedup and parallel efficiency as median [min-max] over the repeats.
     Bench(super::bench::BenchArgs),
+    /// List, show, restore, delete and repair quarantined files (`scan --move`).
+    ///
+    /// Exit 0 on success; 2 on an error, or when `repair` left something for a
+    /// person to look at.
+    Quarantine(QuarantineArgs),
+    /// Watch folders and scan what changes, as a service (in the foreground).
+    ///
+    /// Settings come from `--config FILE` (TOML; see `systemd/vigil.toml`),
+    /// overridden by the options given here. Detections and errors are
+    /// written to stdout as JSON lines; logs go to stderr. SIGHUP reloads the
+    /// signatures and the configuration, SIGUSR1 logs statistics, SIGTERM or
+    /// SIGINT stops (a second one stops at once).
+    Daemon(DaemonArgs),
+    Sigs(SigsArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonArgs {
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder to watch (recursively); repeat for more. Replaces `watch` in the file.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub watch: Vec<PathBuf>,
+
+    /// Signature database file or folder; repeat for more. Replaces
+    /// `databases` in the file. Without any, the built-in set is used.
+    #[arg(short = 'd', long = "database", value_name = "DB")]
+    pub databases: Vec<PathBuf>,
+
+    /// Control socket path (kept for the control-socket front end; not served yet).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Number of scan workers [default: the number of available cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Scan requests that may wait in the queue [default: 16 per worker].
+    #[arg(long, value_name = "N")]
+    pub queue_capacity: Option<usize>,
+
+    /// Quiet time after a file's last change before it is scanned (e.g. 250ms, 2s).
+    #[arg(long, value_name = "TIME")]
+    pub settle: Option<String>,
+
+    /// Skip files whose name or path matches GLOB; repeat for more. Replaces `exclude`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Do not enter folders whose name or path matches GLOB. Replaces `exclude_dir`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_dir: Vec<String>,
+
+    /// Skip files larger than SIZE (bytes, or with a K, M, G or T suffix).
+    #[arg(long, value_name = "SIZE")]
+    pub max_filesize: Option<String>,
+
+    /// Follow symbolic links inside watched folders.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
+    /// Do not descend into folders on other file systems when walking.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
+    /// Walk the watched folders at start (the default).
+    #[arg(long, overrides_with = "no_initial_scan")]
+    pub initial_scan: bool,
+
+    /// Do not walk the watched folders at start.
+    #[arg(long, overrides_with = "initial_scan")]
+    pub no_initial_scan: bool,
+
+    /// Folder for state (kept for later features; created by systemd's StateDirectory).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// How often a folder that could not be watched (watch limit) is walked (e.g. 60s).
+    #[arg(long, value_name = "TIME")]
+    pub poll_interval: Option<String>,
+
+    /// What to do with a detected file: report it, or move it into the
+    /// quarantine folder and report that. Replaces `action`.
+    #[arg(long, value_name = "ACTION", value_parser = ["report", "quarantine"])]
+    pub action: Option<String>,
+
+    /// The quarantine folder [default: STATE_DIR/quarantine, else
+    /// /var/lib/vigil/quarantine]. Replaces `quarantine_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub quarantine_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SigsArgs {
+    #[command(subcommand)]
+    pub command: SigsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigsCommand {
+    /// Load databases and report every fault as FILE:LINE: REASON (exit 1 if any).
+    ///
+    /// A compiled index is also checked record by record.
+    Check {
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+    },
+    /// Count the signatures of databases: per algorithm, sized and any-size,
+    /// distinct names, and the memory the loaded set takes.
+    Stats {
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print signature lines (`ALGO:HEX:SIZE:NAME`) for sample files, like `sigtool --sha256`.
+    Add {
+        /// Algorithm to hash with; repeat for more [default: sha256].
+        #[arg(long = "algo", value_name = "ALGO")]
+        algos: Vec<String>,
+        /// Signature name [default: the file's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Print ClamAV `.hdb`/`.hsb` lines (`HEX:SIZE:NAME`; md5, sha1, sha256 only).
+        #[arg(long)]
+        clamav: bool,
+        /// Sample files.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Turn a plain list of hashes (one per line, `#` comments) into `.vsig` lines.
+    Import {
+        /// Algorithm of the hashes [default: by length: 32 md5, 40 sha1, 64 sha256].
+        #[arg(long, value_name = "ALGO")]
+        algo: Option<String>,
+        /// Name given to every signature (feeds repeat names; one name costs one entry).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Name each signature NAME.LINE (its line in the list) instead: one name per
+        /// signature, which costs memory for every one.
+        #[arg(long)]
+        numbered: bool,
+        /// Write to FILE (atomically, only if the whole list is valid) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The list; `-` reads standard input.
+        #[arg(value_name = "LIST")]
+        list: PathBuf,
+    },
+    /// Compile databases into one binary index that `-d` maps in place.
+    Compile {
+        /// The index to write (by convention `.vidx`); replaced atomically.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Database files or folders.
+        #[arg(value_name = "DB", required = true)]
+        databases: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +254,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Move each detected file into the quarantine folder DIR (made, mode
+    /// 0700, if missing), with a record to restore it from.
+    #[arg(long = "move", value_name = "DIR")]
+    pub move_to: Option<PathBuf>,
+
     /// Accepted for clamscan compatibility: vigil always scans folders recursively.
     #[arg(short = 'r', long, hide = true)]
     pub recursive: bool,
@@ -90,6 +266,47 @@ pub struct ScanArgs {
     /// Files and folders to scan; `-` reads standard input [default: the current folder].
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// The quarantine folder [default: /var/lib/vigil/quarantine].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: QuarantineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List the entries, and anything an interrupted move, restore or delete left.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry's record.
+    Show {
+        id: String,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a file back with its content, mode, owner and times, and drop the entry.
+    Restore {
+        id: String,
+        /// Restore to PATH instead of where the file came from.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Replace a file that is already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete an entry for good.
+    Delete { id: String },
+    /// Finish or undo what an interrupted move, restore or delete left behind.
+    Repair,
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::args::ScanArgs;
+use super::args::{QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs, SigsCommand};
+use crate::hash::Algorithm;
+use crate::quarantine::{EntryId, QuarantineError, RestoreOptions, DEFAULT_DIR};
 use crate::walk::WalkOptions;
 
 /// Everything `vigil scan` needs, checked.
@@ -20,10 +22,63 @@ pub struct ScanConfig {
     pub walk: WalkOptions,
     pub max_filesize: Option<u64>,
     pub file_list: Option<PathBuf>,
+    /// Quarantine folder for detected files (`--move`).
+    pub move_to: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
     /// Read what would be hashed, hash nothing: `vigil bench`'s read-only
     /// limit (see `Inspector::read_only`). `vigil scan` never sets it.
     pub read_only: bool,
+}
+
+/// A `vigil quarantine` command, checked.
+#[derive(Debug, Clone)]
+pub struct QuarantineConfig {
+    /// The vault.
+    pub dir: PathBuf,
+    pub action: QuarantineAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum QuarantineAction {
+    List {
+        json: bool,
+    },
+    Show {
+        id: EntryId,
+        json: bool,
+    },
+    Restore {
+        id: EntryId,
+        options: RestoreOptions,
+    },
+    Delete {
+        id: EntryId,
+    },
+    Repair,
+}
+
+impl QuarantineConfig {
+    pub fn from_args(args: QuarantineArgs) -> Result<Self, ConfigError> {
+        let action = match args.command {
+            QuarantineCommand::List { json } => QuarantineAction::List { json },
+            QuarantineCommand::Show { id, json } => QuarantineAction::Show {
+                id: EntryId::parse(&id)?,
+                json,
+            },
+            QuarantineCommand::Restore { id, to, force } => QuarantineAction::Restore {
+                id: EntryId::parse(&id)?,
+                options: RestoreOptions { to, force },
+            },
+            QuarantineCommand::Delete { id } => QuarantineAction::Delete {
+                id: EntryId::parse(&id)?,
+            },
+            QuarantineCommand::Repair => QuarantineAction::Repair,
+        };
+        Ok(QuarantineConfig {
+            dir: args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+            action,
+        })
+    }
 }
 
 /// A bad option value.
@@ -40,6 +95,126 @@ pub enum ConfigError {
     },
     #[error("bad size {0:?} for --max-filesize (expected e.g. 4096, 512K, 100M or 2G)")]
     Size(String),
+    #[error(transparent)]
+    Quarantine(#[from] QuarantineError),
+    #[error("unknown algorithm {0:?} (expected blake3, sha256, sha1 or md5)")]
+    Algorithm(String),
+    #[error(
+        "ClamAV hash databases have no {0} signatures; drop --clamav or pick md5, sha1 or sha256"
+    )]
+    ClamavAlgorithm(Algorithm),
+    #[error("bad signature name {0:?}: {1}")]
+    Name(String, &'static str),
+}
+
+/// What `vigil sigs` is asked to do, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigsConfig {
+    Check {
+        databases: Vec<PathBuf>,
+    },
+    Stats {
+        databases: Vec<PathBuf>,
+        json: bool,
+    },
+    Add {
+        /// At least one, in the order given, without repeats.
+        algos: Vec<Algorithm>,
+        name: Option<String>,
+        clamav: bool,
+        files: Vec<PathBuf>,
+    },
+    Import {
+        /// `None`: by hex length, as in ClamAV databases.
+        algo: Option<Algorithm>,
+        name: String,
+        /// Append `.LINE` to the name.
+        numbered: bool,
+        output: Option<PathBuf>,
+        list: PathBuf,
+    },
+    Compile {
+        output: PathBuf,
+        databases: Vec<PathBuf>,
+    },
+}
+
+fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
+    Algorithm::from_name(name.trim()).ok_or_else(|| ConfigError::Algorithm(name.to_string()))
+}
+
+/// A name must survive a round trip through a database line: not empty,
+/// no control characters, no surrounding blanks, and no `:` in ClamAV lines.
+pub fn check_name(name: &str, clamav: bool) -> Result<(), ConfigError> {
+    let bad = |why| Err(ConfigError::Name(name.to_string(), why));
+    if name.trim().is_empty() {
+        return bad("it is empty");
+    }
+    if name.trim() != name {
+        return bad("it starts or ends with a blank");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("it contains a control character");
+    }
+    if clamav && name.contains(':') {
+        return bad("ClamAV lines cannot hold ':' in a name");
+    }
+    Ok(())
+}
+
+impl SigsConfig {
+    pub fn from_args(args: SigsArgs) -> Result<Self, ConfigError> {
+        Ok(match args.command {
+            SigsCommand::Check { databases } => SigsConfig::Check { databases },
+            SigsCommand::Stats { databases, json } => SigsConfig::Stats { databases, json },
+            SigsCommand::Add {
+                algos,
+                name,
+                clamav,
+                files,
+            } => {
+                let mut picked = Vec::new();
+                for a in &algos {
+                    let a = algorithm(a)?;
+                    if clamav && a == Algorithm::Blake3 {
+                        return Err(ConfigError::ClamavAlgorithm(a));
+                    }
+                    if !picked.contains(&a) {
+                        picked.push(a);
+                    }
+                }
+                if picked.is_empty() {
+                    picked.push(Algorithm::Sha256);
+                }
+                if let Some(n) = &name {
+                    check_name(n, clamav)?;
+                }
+                SigsConfig::Add {
+                    algos: picked,
+                    name,
+                    clamav,
+                    files,
+                }
+            }
+            SigsCommand::Import {
+                algo,
+                name,
+                numbered,
+                output,
+                list,
+            } => {
+                check_name(&name, false)?;
+                SigsConfig::Import {
+                    algo: algo.as_deref().map(algorithm).transpose()?,
+                    name,
+                    numbered,
+                    output,
+                    list,
+                }
+            }
+            SigsCommand::Compile { output, databases } => SigsConfig::Compile { output, databases },
+        })
+    }
 }
 
 /// The number of cores this process may use (honours cgroup quotas and affinity).
@@ -74,6 +249,7 @@ impl ScanConfig {
             },
             max_filesize,
             file_list: args.file_list,
+            move_to: args.move_to,
             paths,
             read_only: false,
         })
@@ -82,7 +258,10 @@ impl ScanConfig {
 
 /// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
 /// and `**/cache` any folder named cache.
-fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ConfigError> {
+pub(crate) fn globs(
+    option: &'static str,
+    patterns: &[String],
+) -> Result<Option<GlobSet>, ConfigError> {
     if patterns.is_empty() {
         return Ok(None);
     }
@@ -99,11 +278,14 @@ fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, C
             })?;
         builder.add(glob);
     }
-    builder.build().map(Some).map_err(|source| ConfigError::Glob {
-        option,
-        glob: patterns.join(", "),
-        source,
-    })
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| ConfigError::Glob {
+            option,
+            glob: patterns.join(", "),
+            source,
+        })
 }
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),

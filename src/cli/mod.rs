@@ -5,9 +5,9 @@ pub mod args;
 pub mod bench;
 pub mod config;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, DaemonArgs, SigsArgs, SigsCommand};
 pub use bench::BenchConfig;
-pub use config::{ConfigError, ScanConfig};
+pub use config::{ConfigError, QuarantineConfig, ScanConfig, SigsConfig};
 
 use clap::Parser;
 

@@ -2,7 +2,7 @@
 //! object, each with a `type`. A path that is not valid UTF-8 is given escaped
 //! in `path` and exactly, base64-encoded, in `path_bytes`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::{escape_path, Event, Sink, Summary};
+use crate::progress::{around, Progress};
 use crate::stats::Skipped;
 
 /// Writes JSON lines to stdout.
@@ -18,6 +19,8 @@ pub struct JsonSink {
     out: Mutex<BufWriter<Box<dyn Write + Send>>>,
     show_summary: bool,
     closed: AtomicBool,
+    /// The live progress line, cleared around each write to the terminal.
+    progress: Option<Progress>,
 }
 
 /// A path as JSON fields: the text, and the exact bytes when the text can't be.
@@ -44,9 +47,19 @@ impl JsonPath {
     }
 }
 
+/// Where a detected file was moved: the quarantine entry's id and the path
+/// of its content.
+#[derive(Serialize)]
+pub(crate) struct JsonMoved<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+}
+
+/// One JSON line. The daemon's event log (`events`) writes the same records.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Record<'a> {
+pub(crate) enum Record<'a> {
     Detection {
         #[serde(flatten)]
         path: JsonPath,
@@ -54,6 +67,8 @@ enum Record<'a> {
         signature: &'a str,
         algorithm: &'static str,
         digest: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine: Option<JsonMoved<'a>>,
     },
     Error {
         #[serde(flatten)]
@@ -74,15 +89,46 @@ enum Record<'a> {
         bytes_hashed: u64,
         detections: u64,
         errors: u64,
+        moved: u64,
+        not_moved: u64,
         elapsed_secs: f64,
         mib_per_sec: f64,
         files_per_sec: f64,
     },
 }
 
+impl<'a> Record<'a> {
+    /// The record for an event; clean files have none.
+    pub(crate) fn of(event: &Event<'a>) -> Option<Self> {
+        match *event {
+            Event::Detection(d) => Some(Record::Detection {
+                path: JsonPath::new(d.path),
+                size: d.size,
+                signature: d.signature,
+                algorithm: d.digest.algorithm().name(),
+                digest: d.digest.to_hex(),
+                quarantine: d.moved.map(|m| JsonMoved {
+                    id: m.id,
+                    path: JsonPath::new(m.dest),
+                }),
+            }),
+            Event::Clean { .. } => None,
+            Event::Error { path, reason } => Some(Record::Error {
+                path: JsonPath::new(path),
+                error: reason,
+            }),
+        }
+    }
+}
+
 impl JsonSink {
-    pub fn stdio(show_summary: bool) -> Self {
-        Self::new(Box::new(io::stdout()), show_summary)
+    pub fn stdio(show_summary: bool, progress: Option<Progress>) -> Self {
+        let mut sink = Self::new(Box::new(io::stdout()), show_summary);
+        // Only a terminal shows the bar; a pipe needs no clearing around it.
+        if io::stdout().is_terminal() {
+            sink.progress = progress;
+        }
+        sink
     }
 
     pub fn new(out: Box<dyn Write + Send>, show_summary: bool) -> Self {
@@ -90,6 +136,7 @@ impl JsonSink {
             out: Mutex::new(BufWriter::with_capacity(64 * 1024, out)),
             show_summary,
             closed: AtomicBool::new(false),
+            progress: None,
         }
     }
 
@@ -100,7 +147,11 @@ impl JsonSink {
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if out.write_all(&line).is_err() {
+        let mut result = around(self.progress.as_ref(), || out.write_all(&line));
+        if result.is_ok() && self.progress.is_some() {
+            result = out.flush();
+        }
+        if result.is_err() {
             self.closed.store(true, Ordering::Relaxed);
         }
     }
@@ -108,19 +159,8 @@ impl JsonSink {
 
 impl Sink for JsonSink {
     fn event(&self, event: &Event<'_>) {
-        match event {
-            Event::Detection(d) => self.write(&Record::Detection {
-                path: JsonPath::new(d.path),
-                size: d.size,
-                signature: d.signature,
-                algorithm: d.digest.algorithm().name(),
-                digest: d.digest.to_hex(),
-            }),
-            Event::Clean { .. } => {}
-            Event::Error { path, reason } => self.write(&Record::Error {
-                path: JsonPath::new(path),
-                error: reason,
-            }),
+        if let Some(record) = Record::of(event) {
+            self.write(&record);
         }
     }
 
@@ -143,6 +183,8 @@ impl Sink for JsonSink {
             bytes_hashed: c.bytes_hashed,
             detections: c.detections,
             errors: c.errors,
+            moved: c.moved,
+            not_moved: c.not_moved,
             elapsed_secs: s.elapsed.as_secs_f64(),
             mib_per_sec: s.mib_per_sec(),
             files_per_sec: s.files_per_sec(),

@@ -4,6 +4,7 @@
 //! Sinks never act on files.
 
 mod escape;
+pub mod events;
 pub mod json;
 mod null;
 pub mod text;
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::hash::Digest;
+use crate::source::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;
@@ -24,6 +26,18 @@ pub struct Detection<'a> {
     pub size: u64,
     pub signature: &'a str,
     pub digest: &'a Digest,
+    /// Where the file was moved, if it was quarantined (`scan --move`). A file
+    /// that should have been moved and was not is reported as an error too.
+    pub moved: Option<Moved<'a>>,
+}
+
+/// A detected file now in quarantine.
+#[derive(Clone, Copy, Debug)]
+pub struct Moved<'a> {
+    /// The quarantine entry's id.
+    pub id: &'a str,
+    /// Where its content now is.
+    pub dest: &'a Path,
 }
 
 /// One thing a sink is told.
@@ -31,9 +45,14 @@ pub struct Detection<'a> {
 pub enum Event<'a> {
     Detection(Detection<'a>),
     /// A file that was examined and matched nothing (or matched the allow-list).
-    Clean { path: &'a Path },
+    Clean {
+        path: &'a Path,
+    },
     /// A path that could not be scanned, and why.
-    Error { path: &'a Path, reason: &'a str },
+    Error {
+        path: &'a Path,
+        reason: &'a str,
+    },
 }
 
 /// The end-of-scan totals.
@@ -64,6 +83,13 @@ impl Summary {
 pub trait Sink: Sync {
     fn event(&self, event: &Event<'_>);
 
+    /// An event, with the source whose request it answers. Sinks that name
+    /// the source (the daemon's event log) override this; others ignore it.
+    fn event_from(&self, origin: Origin, event: &Event<'_>) {
+        let _ = origin;
+        self.event(event);
+    }
+
     fn summary(&self, summary: &Summary);
 
     /// Flushes buffered output.
@@ -72,4 +98,79 @@ pub trait Sink: Sync {
     /// True once output can no longer be written (e.g. a closed pipe): the
     /// scan should stop, quietly.
     fn is_closed(&self) -> bool;
+}
+
+/// Passes on errors only, and no summary: what `--quiet` prints, as
+/// clamscan's `--quiet` does. The exit code still tells what was found.
+pub struct ErrorsOnly(pub Box<dyn Sink>);
+
+impl Sink for ErrorsOnly {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::Error { .. } = event {
+            self.0.event(event);
+        }
+    }
+
+    fn summary(&self, _summary: &Summary) {}
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use std::sync::{Arc, Mutex};
+
+    /// Records the kinds of what it is told.
+    struct Record(Arc<Mutex<Vec<&'static str>>>);
+
+    impl Sink for Record {
+        fn event(&self, event: &Event<'_>) {
+            let kind = match event {
+                Event::Detection(_) => "detection",
+                Event::Clean { .. } => "clean",
+                Event::Error { .. } => "error",
+            };
+            self.0.lock().unwrap().push(kind);
+        }
+        fn summary(&self, _: &Summary) {
+            self.0.lock().unwrap().push("summary");
+        }
+        fn flush(&self) {}
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn errors_only_passes_on_errors_and_nothing_else() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = ErrorsOnly(Box::new(Record(seen.clone())));
+        let digest = hash_bytes(Algorithm::Md5, b"x");
+        let path = Path::new("p");
+        sink.event(&Event::Detection(Detection {
+            path,
+            size: 1,
+            signature: "S",
+            digest: &digest,
+            moved: None,
+        }));
+        sink.event(&Event::Clean { path });
+        sink.event(&Event::Error { path, reason: "r" });
+        sink.summary(&Summary {
+            signatures: 0,
+            allow_entries: 0,
+            threads: 1,
+            counts: Snapshot::default(),
+            elapsed: Duration::ZERO,
+        });
+        assert_eq!(*seen.lock().unwrap(), vec!["error"]);
+    }
 }

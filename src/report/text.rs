@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{escape_path, Event, Sink, Summary};
+use crate::progress::{around, Progress};
 
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +25,8 @@ pub struct TextSink {
     opts: TextOptions,
     /// Set once a write failed (a closed pipe): further output is dropped.
     closed: AtomicBool,
+    /// The live progress line, cleared around each write to the terminal.
+    progress: Option<Progress>,
 }
 
 struct Output {
@@ -34,9 +37,16 @@ struct Output {
 
 impl TextSink {
     /// A sink on the process's stdout and stderr.
-    pub fn stdio(opts: TextOptions) -> Self {
+    pub fn stdio(opts: TextOptions, progress: Option<Progress>) -> Self {
         let line_buffered = io::stdout().is_terminal();
-        Self::new(Box::new(io::stdout()), Box::new(io::stderr()), line_buffered, opts)
+        let mut sink = Self::new(
+            Box::new(io::stdout()),
+            Box::new(io::stderr()),
+            line_buffered,
+            opts,
+        );
+        sink.progress = progress;
+        sink
     }
 
     pub fn new(
@@ -53,6 +63,7 @@ impl TextSink {
             err: Mutex::new(err),
             opts,
             closed: AtomicBool::new(false),
+            progress: None,
         }
     }
 
@@ -61,10 +72,15 @@ impl TextSink {
             return;
         }
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let mut result = out.writer.write_all(line.as_bytes());
-        if result.is_ok() && out.line_buffered {
-            result = out.writer.flush();
-        }
+        // Only a terminal shows the bar; a redirected stdout needs no clearing.
+        let progress = self.progress.as_ref().filter(|_| out.line_buffered);
+        let result = around(progress, || {
+            out.writer.write_all(line.as_bytes())?;
+            if out.line_buffered {
+                out.writer.flush()?;
+            }
+            Ok::<_, io::Error>(())
+        });
         if result.is_err() {
             self.closed.store(true, Ordering::Relaxed);
         }
@@ -73,7 +89,7 @@ impl TextSink {
     fn write_err(&self, line: &str) {
         let mut err = self.err.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stderr is no reason to stop a scan.
-        let _ = err.write_all(line.as_bytes());
+        let _ = around(self.progress.as_ref(), || err.write_all(line.as_bytes()));
     }
 }
 
@@ -81,7 +97,13 @@ impl Sink for TextSink {
     fn event(&self, event: &Event<'_>) {
         match event {
             Event::Detection(d) => {
-                self.write_out(&format!("{}: {} FOUND\n", escape_path(d.path), d.signature));
+                let path = escape_path(d.path);
+                let mut line = format!("{path}: {} FOUND\n", d.signature);
+                if let Some(moved) = d.moved {
+                    // As clamscan --move; one write, so no other line comes between.
+                    line += &format!("{path}: moved to '{}'\n", escape_path(moved.dest));
+                }
+                self.write_out(&line);
             }
             Event::Clean { path } => {
                 if self.opts.show_clean {
@@ -157,17 +179,19 @@ fn format_summary(s: &Summary) -> String {
         k.other_fs
     );
     text += &format!("Infected files: {}\n", c.detections);
+    if c.moved + c.not_moved > 0 {
+        text += &format!(
+            "Quarantined: {} moved, {} not moved\n",
+            c.moved, c.not_moved
+        );
+    }
     text += &format!("Errors: {}\n", c.errors);
     text += &format!(
         "Data hashed: {} ({} bytes)\n",
         human_bytes(c.bytes_hashed),
         c.bytes_hashed
     );
-    text += &format!(
-        "Time: {secs:.3} sec ({} m {} s)\n",
-        whole / 60,
-        whole % 60
-    );
+    text += &format!("Time: {secs:.3} sec ({} m {} s)\n", whole / 60, whole % 60);
     text += &format!(
         "Throughput: {:.1} MiB/s, {:.0} files/s\n",
         s.mib_per_sec(),
@@ -216,8 +240,21 @@ mod tests {
             size: 1,
             signature: "Sig",
             digest: &digest,
+            moved: None,
         }));
-        sink.event(&Event::Clean { path: Path::new("c") });
+        sink.event(&Event::Detection(Detection {
+            path: Path::new("e"),
+            size: 1,
+            signature: "Sig",
+            digest: &digest,
+            moved: Some(crate::report::Moved {
+                id: "ID",
+                dest: Path::new("/q/ID/da\nta"),
+            }),
+        }));
+        sink.event(&Event::Clean {
+            path: Path::new("c"),
+        });
         sink.event(&Event::Error {
             path: Path::new("d"),
             reason: "Permission denied",
@@ -225,7 +262,7 @@ mod tests {
         sink.flush();
         assert_eq!(
             String::from_utf8(out.0.lock().unwrap().clone()).unwrap(),
-            "a\\nb: Sig FOUND\n"
+            "a\\nb: Sig FOUND\ne: Sig FOUND\ne: moved to '/q/ID/da\\nta'\n"
         );
         assert_eq!(
             String::from_utf8(err.0.lock().unwrap().clone()).unwrap(),

@@ -1,94 +1,29 @@
-//! The signature set: every known digest, stored as fixed-size binary arrays in
-//! per-algorithm tables sorted for binary search, with the sizes that let the
-//! engine skip a file without opening it. A set is immutable once built and is
-//! shared read-only (`Arc<SignatureSet>`); reloading builds a new one.
+//! The signature set: every known digest, stored as fixed-size binary records
+//! in per-algorithm tables sorted for binary search, with the sizes that let
+//! the engine skip a file without opening it. A set is immutable once built
+//! and is shared read-only (`Arc<SignatureSet>`); reloading builds a new one
+//! beside the old and swaps the pointer.
+//!
+//! A set is built from text (`SignatureSetBuilder`, fed in parallel by
+//! `text`), or mapped in place from a compiled index (`index`). Lookups
+//! allocate nothing and work the same on both.
 
+mod cvd;
 mod db;
+pub mod index;
 mod parse;
+mod table;
+mod text;
 
-use std::collections::HashMap;
-use std::collections::HashSet;
+use zerocopy::little_endian::{U32, U64};
 
 use crate::hash::{AlgoSet, Algorithm, Digest, Digests};
+use table::{AnyRec, NameInterner, Names, SizedRec, Table, TableCounts, ALLOW_BIT};
 
+pub use cvd::CvdFault;
 pub use db::{load_builtin, load_databases, LoadError, Loaded, SigError, SigFault};
+pub use index::{write_index, IndexFault};
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
-
-/// Size value of an entry that matches any size (`*`).
-const ANY_SIZE: u64 = u64::MAX;
-
-/// One signature in a table, 32 bytes for md5 and 48 for sha256/blake3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry<const N: usize> {
-    digest: [u8; N],
-    /// File size in bytes, or `ANY_SIZE`.
-    size: u64,
-    /// Index into `SignatureSet::names`.
-    name: u32,
-    allow: bool,
-}
-
-/// All signatures of one algorithm.
-#[derive(Debug)]
-struct Table<const N: usize> {
-    /// Sorted by digest, so lookups are a binary search that allocates nothing.
-    entries: Vec<Entry<N>>,
-    detect: SizeIndex,
-    allow: SizeIndex,
-}
-
-/// Which file sizes some signature of a table could match.
-#[derive(Debug, Default)]
-struct SizeIndex {
-    any: bool,
-    sizes: HashSet<u64>,
-}
-
-impl SizeIndex {
-    fn add(&mut self, size: u64) {
-        if size == ANY_SIZE {
-            self.any = true;
-        } else {
-            self.sizes.insert(size);
-        }
-    }
-
-    fn could_match(&self, size: u64) -> bool {
-        self.any || self.sizes.contains(&size)
-    }
-}
-
-impl<const N: usize> Table<N> {
-    fn build(mut entries: Vec<Entry<N>>) -> Self {
-        entries.sort_unstable();
-        entries.dedup();
-        entries.shrink_to_fit();
-        let mut detect = SizeIndex::default();
-        let mut allow = SizeIndex::default();
-        for e in &entries {
-            if e.allow {
-                allow.add(e.size);
-            } else {
-                detect.add(e.size);
-            }
-        }
-        Table {
-            entries,
-            detect,
-            allow,
-        }
-    }
-
-    /// Entries whose digest equals `digest` and whose size is `size` or `*`.
-    fn matches<'a>(&'a self, digest: &[u8], size: u64) -> impl Iterator<Item = &'a Entry<N>> + 'a {
-        let key: [u8; N] = digest.try_into().expect("digest length matches table");
-        let start = self.entries.partition_point(|e| e.digest < key);
-        self.entries[start..]
-            .iter()
-            .take_while(move |e| e.digest == key)
-            .filter(move |e| e.size == ANY_SIZE || e.size == size)
-    }
-}
 
 /// What the set says about a file's digests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,16 +50,41 @@ pub struct SetStats {
     pub detections: [usize; 4],
     /// Allow-list entries per algorithm.
     pub allows: [usize; 4],
+    /// Of `detections`, those that match any size (`*`).
+    pub detections_any_size: [usize; 4],
+    /// Of `allows`, those that match any size (`*`).
+    pub allows_any_size: [usize; 4],
+    /// Distinct signature names.
+    pub names: usize,
     /// Valid ClamAV lines skipped because their MINFL/MAXFL excludes this engine.
     pub outside_flevel: usize,
-    /// Database files read.
+    /// Database files read (a container counts once).
     pub files: usize,
+    /// ClamAV containers (`.cvd`, `.cld`, `.cud`) read.
+    pub containers: usize,
+    /// Hash database members loaded from containers.
+    pub container_members: usize,
+    /// Container members skipped because vigil does not read their format (`.ndb`, `.ldb`, ...).
+    pub skipped_members: usize,
 }
 
 impl SetStats {
     pub fn total_detections(&self) -> usize {
         self.detections.iter().sum()
     }
+
+    pub fn total_allows(&self) -> usize {
+        self.allows.iter().sum()
+    }
+}
+
+/// Memory a set occupies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Bytes of heap owned by the set's tables and names.
+    pub heap: usize,
+    /// Bytes of a compiled index mapped in place.
+    pub mapped: usize,
 }
 
 /// An immutable, shareable set of signatures.
@@ -135,13 +95,34 @@ pub struct SignatureSet {
     sha256: Table<32>,
     blake3: Table<32>,
     /// Interned signature names: feeds repeat them.
-    names: Vec<Box<str>>,
+    names: Names,
     stats: SetStats,
 }
 
 impl SignatureSet {
     pub fn stats(&self) -> &SetStats {
         &self.stats
+    }
+
+    /// How much memory the set's storage takes.
+    pub fn memory(&self) -> MemoryUse {
+        MemoryUse {
+            heap: self.md5.heap_bytes()
+                + self.sha1.heap_bytes()
+                + self.sha256.heap_bytes()
+                + self.blake3.heap_bytes()
+                + self.names.heap_bytes(),
+            mapped: self.md5.mapped_bytes()
+                + self.sha1.mapped_bytes()
+                + self.sha256.mapped_bytes()
+                + self.blake3.mapped_bytes()
+                + self.names.mapped_bytes(),
+        }
+    }
+
+    /// True if the set is a compiled index used in place.
+    pub fn is_mapped(&self) -> bool {
+        self.memory().mapped > 0
     }
 
     /// The algorithms worth computing for a file of `size` bytes: those with a
@@ -172,14 +153,14 @@ impl SignatureSet {
         let mut set = AlgoSet::EMPTY;
         for algo in Algorithm::ALL {
             let (d, a) = self.size_indexes(algo);
-            if d.any || !d.sizes.is_empty() || a.any || !a.sizes.is_empty() {
+            if !d.is_empty() || !a.is_empty() {
                 set.insert(algo);
             }
         }
         set
     }
 
-    fn size_indexes(&self, algo: Algorithm) -> (&SizeIndex, &SizeIndex) {
+    fn size_indexes(&self, algo: Algorithm) -> (&table::SizeIndex, &table::SizeIndex) {
         match algo {
             Algorithm::Md5 => (&self.md5.detect, &self.md5.allow),
             Algorithm::Sha1 => (&self.sha1.detect, &self.sha1.allow),
@@ -199,7 +180,7 @@ impl SignatureSet {
             }
             if found.is_none() {
                 found = detected.map(|name| Match {
-                    name: &*self.names[name as usize],
+                    name: self.names.get(name),
                     digest: *digest,
                 });
             }
@@ -207,41 +188,131 @@ impl SignatureSet {
         found.map_or(Lookup::Clean, Lookup::Detected)
     }
 
-    /// (any allow-list match, first detection's name index) for one digest.
+    /// (any allow-list match, first detection's name id) for one digest.
     fn lookup_one(&self, digest: &Digest, size: u64) -> (bool, Option<u32>) {
-        fn scan<'a, const N: usize>(
-            it: impl Iterator<Item = &'a Entry<N>>,
-        ) -> (bool, Option<u32>) {
-            let mut detected = None;
-            for e in it {
-                if e.allow {
-                    return (true, None);
-                }
-                detected.get_or_insert(e.name);
-            }
-            (false, detected)
-        }
         let bytes = digest.as_bytes();
         match digest.algorithm() {
-            Algorithm::Md5 => scan(self.md5.matches(bytes, size)),
-            Algorithm::Sha1 => scan(self.sha1.matches(bytes, size)),
-            Algorithm::Sha256 => scan(self.sha256.matches(bytes, size)),
-            Algorithm::Blake3 => scan(self.blake3.matches(bytes, size)),
+            Algorithm::Md5 => self.md5.lookup(bytes, size),
+            Algorithm::Sha1 => self.sha1.lookup(bytes, size),
+            Algorithm::Sha256 => self.sha256.lookup(bytes, size),
+            Algorithm::Blake3 => self.blake3.lookup(bytes, size),
         }
+    }
+}
+
+/// Records of one algorithm waiting to be sorted.
+#[derive(Debug, Default)]
+struct Pending<const N: usize> {
+    sized: Vec<SizedRec<N>>,
+    any: Vec<AnyRec<N>>,
+}
+
+impl<const N: usize> Pending<N> {
+    fn push(&mut self, bytes: &[u8], size: Option<u64>, tag: u32) {
+        let Ok(digest) = <[u8; N]>::try_from(bytes) else {
+            return;
+        };
+        match size {
+            // `u64::MAX` is how the engine has always spelled "any size".
+            Some(size) if size != u64::MAX => self.sized.push(SizedRec {
+                digest,
+                size: U64::new(size),
+                tag: U32::new(tag),
+            }),
+            _ => self.any.push(AnyRec {
+                digest,
+                tag: U32::new(tag),
+            }),
+        }
+    }
+
+    /// Rewrites name ids from `first` on through `map` (`first + i` becomes
+    /// `map[i]`); smaller ids are left alone.
+    fn remap(&mut self, first: u32, map: &[u32]) {
+        let fix = |tag: &mut U32| {
+            let t = tag.get();
+            let name = t & !ALLOW_BIT;
+            if let Some(i) = name.checked_sub(first) {
+                let name = map.get(i as usize).copied().unwrap_or(0);
+                tag.set((t & ALLOW_BIT) | name);
+            }
+        };
+        self.sized.iter_mut().for_each(|r| fix(&mut r.tag));
+        self.any.iter_mut().for_each(|r| fix(&mut r.tag));
+    }
+
+    fn append(&mut self, other: &mut Pending<N>) {
+        fn take<T>(to: &mut Vec<T>, from: &mut Vec<T>) {
+            if to.is_empty() {
+                // No copy (and no second buffer) when there is nothing yet.
+                std::mem::swap(to, from);
+            } else {
+                to.append(from);
+            }
+        }
+        take(&mut self.sized, &mut other.sized);
+        take(&mut self.any, &mut other.any);
+    }
+
+    fn build(mut self) -> (Table<N>, TableCounts) {
+        rayon::join(
+            || table::sort_dedup(&mut self.sized),
+            || table::sort_dedup(&mut self.any),
+        );
+        Table::build(self.sized, self.any)
+    }
+}
+
+/// Records of every algorithm.
+#[derive(Debug, Default)]
+struct PendingSet {
+    md5: Pending<16>,
+    sha1: Pending<20>,
+    sha256: Pending<32>,
+    blake3: Pending<32>,
+}
+
+impl PendingSet {
+    fn push(&mut self, digest: &Digest, size: Option<u64>, tag: u32) {
+        let bytes = digest.as_bytes();
+        match digest.algorithm() {
+            Algorithm::Md5 => self.md5.push(bytes, size, tag),
+            Algorithm::Sha1 => self.sha1.push(bytes, size, tag),
+            Algorithm::Sha256 => self.sha256.push(bytes, size, tag),
+            Algorithm::Blake3 => self.blake3.push(bytes, size, tag),
+        }
+    }
+
+    fn remap(&mut self, first: u32, map: &[u32]) {
+        self.md5.remap(first, map);
+        self.sha1.remap(first, map);
+        self.sha256.remap(first, map);
+        self.blake3.remap(first, map);
+    }
+
+    fn append(&mut self, other: &mut PendingSet) {
+        self.md5.append(&mut other.md5);
+        self.sha1.append(&mut other.sha1);
+        self.sha256.append(&mut other.sha256);
+        self.blake3.append(&mut other.blake3);
     }
 }
 
 /// Collects signatures, interning names, then freezes them into a `SignatureSet`.
 #[derive(Default)]
 pub struct SignatureSetBuilder {
-    md5: Vec<Entry<16>>,
-    sha1: Vec<Entry<20>>,
-    sha256: Vec<Entry<32>>,
-    blake3: Vec<Entry<32>>,
-    names: Vec<Box<str>>,
-    name_ids: HashMap<Box<str>, u32>,
-    outside_flevel: usize,
-    files: usize,
+    pending: PendingSet,
+    names: NameInterner,
+    /// Counts carried into `SetStats` (the per-algorithm ones are computed in `build`).
+    stats: SetStats,
+}
+
+fn tag(name: u32, allow: bool) -> u32 {
+    if allow {
+        name | ALLOW_BIT
+    } else {
+        name
+    }
 }
 
 impl SignatureSetBuilder {
@@ -250,75 +321,97 @@ impl SignatureSetBuilder {
     }
 
     pub fn add(&mut self, sig: &SigLine<'_>, allow: bool) {
-        let name = self.intern(sig.name);
-        let size = sig.size.unwrap_or(ANY_SIZE);
-        let bytes = sig.digest.as_bytes();
-        fn entry<const N: usize>(bytes: &[u8], size: u64, name: u32, allow: bool) -> Entry<N> {
-            Entry {
-                digest: bytes.try_into().expect("digest length"),
-                size,
-                name,
-                allow,
-            }
-        }
-        match sig.digest.algorithm() {
-            Algorithm::Md5 => self.md5.push(entry(bytes, size, name, allow)),
-            Algorithm::Sha1 => self.sha1.push(entry(bytes, size, name, allow)),
-            Algorithm::Sha256 => self.sha256.push(entry(bytes, size, name, allow)),
-            Algorithm::Blake3 => self.blake3.push(entry(bytes, size, name, allow)),
-        }
-    }
-
-    pub(crate) fn note_outside_flevel(&mut self) {
-        self.outside_flevel += 1;
+        let name = self.names.intern(sig.name);
+        self.pending.push(&sig.digest, sig.size, tag(name, allow));
     }
 
     pub(crate) fn note_file(&mut self) {
-        self.files += 1;
+        self.stats.files += 1;
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.name_ids.get(name) {
-            return id;
+    pub(crate) fn note_container(&mut self, members: usize, skipped: usize) {
+        self.stats.containers += 1;
+        self.stats.container_members += members;
+        self.stats.skipped_members += skipped;
+    }
+
+    /// Adds parsed chunks, in file order. A chunk's records already carry
+    /// the ids of names the builder knew when it was parsed; names new to
+    /// it were numbered from `first_new` on. Those are interned here in
+    /// order (so ids follow first appearance, as if parsed serially), and
+    /// the records that use them are renumbered in parallel.
+    fn add_chunks(&mut self, chunks: &mut [text::Chunk<'_>]) {
+        use rayon::prelude::*;
+        let maps: Vec<Vec<u32>> = chunks
+            .iter()
+            .map(|c| c.new_names.iter().map(|n| self.names.intern(n)).collect())
+            .collect();
+        chunks
+            .par_iter_mut()
+            .zip(maps.par_iter())
+            .filter(|(_, map)| !map.is_empty())
+            .for_each(|(c, map)| c.records.remap(c.first_new, map));
+        for c in chunks {
+            self.pending.append(&mut c.records);
+            self.stats.outside_flevel += c.outside_flevel;
         }
-        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
-        self.names.push(name.into());
-        self.name_ids.insert(name.into(), id);
-        id
     }
 
+    /// Adds every signature of another set (a compiled index merged with
+    /// other databases), with its counts of files and containers.
+    pub fn add_set(&mut self, set: &SignatureSet) {
+        let map: Vec<u32> = (0..set.names.len() as u32)
+            .map(|id| self.names.intern(set.names.get(id)))
+            .collect();
+        fn copy<const N: usize>(to: &mut Pending<N>, from: &Table<N>, map: &[u32]) {
+            let mut add = Pending::<N> {
+                sized: from.sized.as_slice().to_vec(),
+                any: from.any.as_slice().to_vec(),
+            };
+            add.remap(0, map);
+            to.append(&mut add);
+        }
+        copy(&mut self.pending.md5, &set.md5, &map);
+        copy(&mut self.pending.sha1, &set.sha1, &map);
+        copy(&mut self.pending.sha256, &set.sha256, &map);
+        copy(&mut self.pending.blake3, &set.blake3, &map);
+        let s = &set.stats;
+        self.stats.outside_flevel += s.outside_flevel;
+        self.stats.files += s.files;
+        self.stats.containers += s.containers;
+        self.stats.container_members += s.container_members;
+        self.stats.skipped_members += s.skipped_members;
+    }
+
+    /// Sorts and de-duplicates every table (in parallel) and freezes the set.
     pub fn build(self) -> SignatureSet {
-        let md5 = Table::build(self.md5);
-        let sha1 = Table::build(self.sha1);
-        let sha256 = Table::build(self.sha256);
-        let blake3 = Table::build(self.blake3);
-        fn count<const N: usize>(t: &Table<N>, allow: bool) -> usize {
-            t.entries.iter().filter(|e| e.allow == allow).count()
+        let started = std::time::Instant::now();
+        let PendingSet {
+            md5,
+            sha1,
+            sha256,
+            blake3,
+        } = self.pending;
+        let (((md5, c0), (sha1, c1)), ((sha256, c2), (blake3, c3))) = rayon::join(
+            || rayon::join(|| md5.build(), || sha1.build()),
+            || rayon::join(|| sha256.build(), || blake3.build()),
+        );
+        let counts = [c0, c1, c2, c3];
+        let mut stats = self.stats;
+        for (i, c) in counts.iter().enumerate() {
+            stats.detections[i] = c.detect_sized + c.detect_any;
+            stats.allows[i] = c.allow_sized + c.allow_any;
+            stats.detections_any_size[i] = c.detect_any;
+            stats.allows_any_size[i] = c.allow_any;
         }
-        let stats = SetStats {
-            detections: [
-                count(&md5, false),
-                count(&sha1, false),
-                count(&sha256, false),
-                count(&blake3, false),
-            ],
-            allows: [
-                count(&md5, true),
-                count(&sha1, true),
-                count(&sha256, true),
-                count(&blake3, true),
-            ],
-            outside_flevel: self.outside_flevel,
-            files: self.files,
-        };
-        let mut names = self.names;
-        names.shrink_to_fit();
+        stats.names = self.names.len();
+        tracing::debug!(elapsed = ?started.elapsed(), "signature tables sorted");
         SignatureSet {
             md5,
             sha1,
             sha256,
             blake3,
-            names,
+            names: self.names.into_names(),
             stats,
         }
     }
@@ -357,7 +450,10 @@ mod tests {
             set.algorithms_for_size(3),
             AlgoSet::EMPTY.with(Algorithm::Md5).with(Algorithm::Blake3)
         );
-        assert_eq!(set.algorithms_for_size(4), AlgoSet::EMPTY.with(Algorithm::Blake3));
+        assert_eq!(
+            set.algorithms_for_size(4),
+            AlgoSet::EMPTY.with(Algorithm::Blake3)
+        );
         let md5_only = set_of(&[(Format::Vsig, &format!("md5:{md5}:3:A"))]);
         assert!(md5_only.algorithms_for_size(4).is_empty());
     }
@@ -398,5 +494,53 @@ mod tests {
         ]);
         assert_eq!(set.names.len(), 1);
         assert_eq!(set.stats().detections[Algorithm::Md5.index()], 2);
+    }
+
+    /// Reload readiness: a new set is built on another thread while lookups
+    /// go on against the current one, then swapped in as an `Arc`; scans
+    /// that hold the old `Arc` finish on it.
+    #[test]
+    fn a_new_set_builds_beside_the_old_and_swaps_as_an_arc() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<SignatureSet>();
+
+        let eicar = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let current = Mutex::new(Arc::new(crate::signature::load_builtin()));
+        let done = AtomicBool::new(false);
+        let lookups = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("new.vsig");
+        let md5 = hash_bytes(Algorithm::Md5, eicar).to_hex();
+        let mut text = format!("md5:{md5}:68:Reloaded\n");
+        for i in 0..20_000u32 {
+            let hex = hash_bytes(Algorithm::Sha256, &i.to_le_bytes()).to_hex();
+            text.push_str(&format!("sha256:{hex}:*:Filler\n"));
+        }
+        std::fs::write(&db, text).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let d = digests(eicar, AlgoSet::all());
+                while !done.load(Ordering::Relaxed) {
+                    // A scan takes the current set once and keeps it.
+                    let set = current.lock().unwrap().clone();
+                    assert!(matches!(set.lookup(&d, 68), Lookup::Detected(_)));
+                    lookups.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            s.spawn(|| {
+                let new = crate::signature::load_databases(std::slice::from_ref(&db))
+                    .unwrap()
+                    .set;
+                let old = std::mem::replace(&mut *current.lock().unwrap(), Arc::new(new));
+                drop(old);
+                done.store(true, Ordering::Relaxed);
+            });
+        });
+        assert!(lookups.load(Ordering::Relaxed) > 0);
+        let d = digests(eicar, AlgoSet::all());
+        let set = current.lock().unwrap().clone();
+        assert!(matches!(set.lookup(&d, 68), Lookup::Detected(m) if m.name == "Reloaded"));
     }
 }

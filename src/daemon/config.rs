@@ -1,0 +1,473 @@
+//! The daemon's configuration: a TOML file (`--config`), then the command
+//! line on top of it, checked into a typed `DaemonConfig`. An unknown key or
+//! a bad value is an error that names the key. The file is read again on
+//! SIGHUP, with the same command line on top.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::config::{default_threads, globs, parse_size};
+use crate::cli::DaemonArgs;
+use crate::walk::WalkOptions;
+
+/// Queue slots per worker, unless `queue_capacity` says otherwise.
+const QUEUE_PER_THREAD: usize = 16;
+
+/// The file, as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    watch: Option<Vec<PathBuf>>,
+    exclude: Option<Vec<String>>,
+    exclude_dir: Option<Vec<String>>,
+    databases: Option<Vec<PathBuf>>,
+    threads: Option<usize>,
+    queue_capacity: Option<usize>,
+    max_filesize: Option<SizeValue>,
+    settle: Option<String>,
+    follow_symlinks: Option<bool>,
+    one_file_system: Option<bool>,
+    initial_scan: Option<bool>,
+    socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    poll_interval: Option<String>,
+    action: Option<Action>,
+    quarantine_dir: Option<PathBuf>,
+}
+
+/// What the daemon does with a detected file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Report it (an event), and leave it in place.
+    #[default]
+    Report,
+    /// Move it into `quarantine_dir`, then report it with the quarantine id.
+    Quarantine,
+}
+
+/// `max_filesize = 1048576` or `max_filesize = "100M"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// How logs on stderr are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything the daemon needs, checked.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The file this came from, if any (read again on reload).
+    pub file: Option<PathBuf>,
+    /// Roots, absolute.
+    pub watch: Vec<PathBuf>,
+    /// Databases; empty means the built-in set.
+    pub databases: Vec<PathBuf>,
+    pub threads: usize,
+    pub queue_capacity: usize,
+    pub max_filesize: Option<u64>,
+    pub settle: Duration,
+    pub walk: WalkOptions,
+    pub exclude: Vec<String>,
+    pub exclude_dir: Vec<String>,
+    pub initial_scan: bool,
+    pub socket: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A tracing filter; `None` means VIGIL_LOG, else `info`.
+    pub log_level: Option<String>,
+    pub poll_interval: Duration,
+    pub action: Action,
+    /// The quarantine folder, absolute (used with `action = "quarantine"`,
+    /// and then never walked or watched).
+    pub quarantine_dir: PathBuf,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {}", path.display(), crate::error::io_reason(source))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {}", file.display(), message)]
+    Syntax { file: PathBuf, message: String },
+    #[error("{}{key}: {message}", origin(file))]
+    Value {
+        file: Option<PathBuf>,
+        key: String,
+        message: String,
+    },
+    #[error("nothing to watch: give `watch` in the configuration or --watch DIR")]
+    NoRoots,
+}
+
+fn origin(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map(|f| format!("{}: ", f.display()))
+        .unwrap_or_default()
+}
+
+impl DaemonConfig {
+    /// Reads `args.config` (if any) and applies `args` on top.
+    pub fn load(args: &DaemonArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_file(&text, path)?
+            }
+        };
+        merge(file, args)
+    }
+
+    /// Keys that changed but only take effect on restart.
+    pub fn needs_restart(&self, new: &DaemonConfig) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |changed: bool, key| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        check(self.watch != new.watch, "watch");
+        check(self.threads != new.threads, "threads");
+        check(self.queue_capacity != new.queue_capacity, "queue_capacity");
+        check(self.max_filesize != new.max_filesize, "max_filesize");
+        check(self.exclude != new.exclude, "exclude");
+        check(self.exclude_dir != new.exclude_dir, "exclude_dir");
+        check(
+            self.walk.follow_symlinks != new.walk.follow_symlinks,
+            "follow_symlinks",
+        );
+        check(
+            self.walk.one_file_system != new.walk.one_file_system,
+            "one_file_system",
+        );
+        check(self.socket != new.socket, "socket");
+        check(self.state_dir != new.state_dir, "state_dir");
+        check(self.log_format != new.log_format, "log_format");
+        check(self.poll_interval != new.poll_interval, "poll_interval");
+        check(self.action != new.action, "action");
+        check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
+        keys
+    }
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        // toml's message shows the line; name the key first when known.
+        let message = inner.message().to_string();
+        let place = inner
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        if key == "." || key.is_empty() {
+            ConfigError::Syntax {
+                file: path.to_path_buf(),
+                message: format!("{message}{place}"),
+            }
+        } else {
+            ConfigError::Value {
+                file: Some(path.to_path_buf()),
+                key,
+                message: format!("{message}{place}"),
+            }
+        }
+    })
+}
+
+/// A list from the command line if given there, else from the file.
+fn pick_list<T: Clone>(cli: &[T], file: Option<Vec<T>>) -> Vec<T> {
+    if cli.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        cli.to_vec()
+    }
+}
+
+fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigError> {
+    let src = args.config.clone();
+    let bad = |key: &str, message: String| ConfigError::Value {
+        file: src.clone(),
+        key: key.to_string(),
+        message,
+    };
+    let watch: Vec<PathBuf> = pick_list(&args.watch, file.watch);
+    if watch.is_empty() {
+        return Err(ConfigError::NoRoots);
+    }
+    let mut roots = Vec::new();
+    for w in watch {
+        let abs =
+            std::path::absolute(&w).map_err(|e| bad("watch", format!("{}: {e}", w.display())))?;
+        if !roots.contains(&abs) {
+            roots.push(abs);
+        }
+    }
+    let threads = match args.threads.or(file.threads) {
+        Some(0) => return Err(bad("threads", "must be at least 1".into())),
+        Some(n) => n,
+        None => default_threads(),
+    };
+    let queue_capacity = match args.queue_capacity.or(file.queue_capacity) {
+        Some(0) => return Err(bad("queue_capacity", "must be at least 1".into())),
+        Some(n) => n,
+        None => threads * QUEUE_PER_THREAD,
+    };
+    let size_text = match (&args.max_filesize, &file.max_filesize) {
+        (Some(text), _) | (None, Some(SizeValue::Text(text))) => Some(text.as_str()),
+        _ => None,
+    };
+    let max_filesize = match (size_text, &file.max_filesize) {
+        (Some(text), _) => Some(parse_size(text).map_err(|_| {
+            bad(
+                "max_filesize",
+                format!("bad size {text:?} (expected e.g. 4096, 512K, 100M or 2G)"),
+            )
+        })?),
+        (None, Some(SizeValue::Bytes(n))) => Some(*n),
+        (None, _) => None,
+    };
+    let settle = match args.settle.as_deref().or(file.settle.as_deref()) {
+        Some(text) => parse_duration(text).map_err(|m| bad("settle", m))?,
+        None => Duration::from_millis(250),
+    };
+    let poll_interval = match args
+        .poll_interval
+        .as_deref()
+        .or(file.poll_interval.as_deref())
+    {
+        Some(text) => parse_duration(text).map_err(|m| bad("poll_interval", m))?,
+        None => Duration::from_secs(60),
+    };
+    if poll_interval.is_zero() {
+        return Err(bad("poll_interval", "must be more than 0".into()));
+    }
+    let exclude = pick_list(&args.exclude, file.exclude);
+    let mut exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
+    let action = match args.action.as_deref() {
+        Some("quarantine") => Action::Quarantine,
+        Some(_) => Action::Report,
+        None => file.action.unwrap_or_default(),
+    };
+    let state_dir = args.state_dir.clone().or(file.state_dir);
+    let quarantine_dir = match args.quarantine_dir.clone().or(file.quarantine_dir) {
+        Some(dir) => dir,
+        None => match &state_dir {
+            Some(state) => state.join("quarantine"),
+            None => PathBuf::from(crate::quarantine::DEFAULT_DIR),
+        },
+    };
+    let quarantine_dir = std::path::absolute(&quarantine_dir).map_err(|e| {
+        bad(
+            "quarantine_dir",
+            format!("{}: {e}", quarantine_dir.display()),
+        )
+    })?;
+    if action == Action::Quarantine {
+        // The vault may sit inside a watched tree: never scan what it holds.
+        exclude_dir.push(globset::escape(&quarantine_dir.to_string_lossy()));
+    }
+    let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
+    let walk = WalkOptions {
+        follow_symlinks: args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
+        one_file_system: args.one_file_system || file.one_file_system.unwrap_or(false),
+        exclude: globs("exclude", &exclude).map_err(|e| glob_err("exclude", e))?,
+        exclude_dir: globs("exclude_dir", &exclude_dir).map_err(|e| glob_err("exclude_dir", e))?,
+    };
+    let initial_scan = if args.no_initial_scan {
+        false
+    } else if args.initial_scan {
+        true
+    } else {
+        file.initial_scan.unwrap_or(true)
+    };
+    let log_format = match args.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        Some(_) => LogFormat::Text,
+        None => file.log_format.unwrap_or_default(),
+    };
+    let log_level = args.log_level.clone().or(file.log_level);
+    if let Some(level) = &log_level {
+        tracing_subscriber::EnvFilter::try_new(level)
+            .map_err(|e| bad("log_level", e.to_string()))?;
+    }
+    Ok(DaemonConfig {
+        file: args.config.clone(),
+        watch: roots,
+        databases: pick_list(&args.databases, file.databases),
+        threads,
+        queue_capacity,
+        max_filesize,
+        settle,
+        walk,
+        exclude,
+        exclude_dir,
+        initial_scan,
+        socket: args.socket.clone().or(file.socket),
+        state_dir,
+        log_format,
+        log_level,
+        poll_interval,
+        action,
+        quarantine_dir,
+    })
+}
+
+/// Parses "250ms", "2s", "1.5s", "1m" (a number and a unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("bad duration {text:?} (expected e.g. 250ms, 2s or 1m)");
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Result<DaemonConfig, ConfigError> {
+        let path = Path::new("vigil.toml");
+        let file = parse_file(text, path)?;
+        merge(
+            file,
+            &DaemonArgs {
+                config: Some(path.into()),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../systemd/vigil.toml");
+        let c = from_toml(text).unwrap();
+        assert!(!c.watch.is_empty());
+        assert!(c.initial_scan);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = from_toml(
+            r#"
+            watch = ["/srv", "/srv"]
+            exclude = ["*.tmp"]
+            exclude_dir = ["cache"]
+            databases = ["/var/lib/vigil/db"]
+            threads = 3
+            queue_capacity = 7
+            max_filesize = "10M"
+            settle = "1.5s"
+            follow_symlinks = true
+            one_file_system = true
+            initial_scan = false
+            socket = "/run/vigil/vigil.sock"
+            state_dir = "/var/lib/vigil"
+            log_format = "json"
+            log_level = "debug"
+            poll_interval = "2m"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.watch, vec![PathBuf::from("/srv")]);
+        assert_eq!((c.threads, c.queue_capacity), (3, 7));
+        assert_eq!(c.max_filesize, Some(10 << 20));
+        assert_eq!(c.settle, Duration::from_millis(1500));
+        assert!(c.walk.follow_symlinks && c.walk.one_file_system && !c.initial_scan);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.poll_interval, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = |t: &str| from_toml(t).unwrap_err().to_string();
+        let e = err("watch = [\"/a\"]\nthreds = 2\n");
+        assert!(e.contains("threds") && e.contains("line 2"), "{e}");
+        let e = err("watch = [\"/a\"]\nthreads = \"two\"\n");
+        assert!(e.starts_with("vigil.toml: threads: "), "{e}");
+        let e = err("watch = [\"/a\"]\nsettle = \"soon\"\n");
+        assert!(e.starts_with("vigil.toml: settle: bad duration"), "{e}");
+        let e = err("watch = [\"/a\"]\nlog_format = \"xml\"\n");
+        assert!(e.starts_with("vigil.toml: log_format: "), "{e}");
+        let e = err("watch = [\"/a\"]\nmax_filesize = \"big\"\n");
+        assert!(e.starts_with("vigil.toml: max_filesize: "), "{e}");
+        let e = err("watch = [\"/a\"]\nthreads = 0\n");
+        assert!(e.starts_with("vigil.toml: threads: "), "{e}");
+        let e = err("watch = [\"/a\"]\nexclude = [\"a[\"]\n");
+        assert!(e.starts_with("vigil.toml: exclude: "), "{e}");
+        let e = err("watch = \"/a\"\n");
+        assert!(e.starts_with("vigil.toml: watch: "), "{e}");
+        assert!(matches!(
+            from_toml("threads = 2"),
+            Err(ConfigError::NoRoots)
+        ));
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_file() {
+        let file = parse_file(
+            "watch = [\"/a\"]\nthreads = 2\ninitial_scan = false\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        let c = merge(
+            file,
+            &DaemonArgs {
+                watch: vec!["/b".into()],
+                threads: Some(5),
+                initial_scan: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.watch, vec![PathBuf::from("/b")]);
+        assert_eq!(c.threads, 5);
+        assert!(c.initial_scan);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("0.5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        for bad in ["", "5", "ms", "1x", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! ClamAV database containers: `.cvd` (signed), `.cld` (a `.cvd` after
+//! incremental updates) and `.cud` (unsigned). A container is a 512-byte
+//! text header, `ClamAV-VDB:TIME:VERSION:SIGS:FLEVEL:MD5:DSIG:BUILDER:STIME`
+//! padded with spaces, followed by a tar archive, gzip'd or not. The hash
+//! members (`.hdb .hsb .hdu .hsu .fp .sfp`) are parsed as they stream out of
+//! the archive; other members are counted and skipped.
+//!
+//! As in ClamAV, the MD5 in the header is checked against the archive bytes
+//! of a `.cvd` only: `.cld` and `.cud` files keep a header that no longer
+//! describes their body. The RSA signature (DSIG) is not verified.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest as _, Md5};
+
+use super::db::{SigError, SigFault};
+use super::parse::Format;
+use super::{text, SignatureSetBuilder, ENGINE_FLEVEL};
+
+/// Size of the text header in front of the archive.
+pub const HEADER_LEN: usize = 512;
+const MAGIC: &str = "ClamAV-VDB:";
+
+/// The kinds of container, by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `.cvd`: the header MD5 is checked.
+    Cvd,
+    /// `.cld`: updated in place by freshclam; the header MD5 is stale.
+    Cld,
+    /// `.cud`: unsigned.
+    Cud,
+}
+
+impl ContainerKind {
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "cvd" => Self::Cvd,
+            "cld" => Self::Cld,
+            "cud" => Self::Cud,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a container is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CvdFault {
+    #[error("not a ClamAV database container: {0}")]
+    Header(String),
+    #[error("archive MD5 is {actual} but the header says {expected}: the file is damaged or was altered")]
+    Md5 { expected: String, actual: String },
+    #[error("damaged archive: {0}")]
+    Archive(String),
+}
+
+/// The fields of a container header that vigil uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CvdHeader {
+    pub build_time: String,
+    pub version: u32,
+    pub signatures: u64,
+    pub flevel: u32,
+    /// Lower-case hex MD5 of everything after the header.
+    pub md5: String,
+    pub builder: String,
+}
+
+/// Parses the 512-byte header (ClamAV trims trailing spaces and newlines).
+pub fn parse_header(raw: &[u8]) -> Result<CvdHeader, CvdFault> {
+    let bad = |why: &str| CvdFault::Header(why.to_string());
+    let text = String::from_utf8_lossy(raw);
+    let text = text
+        .split(['\n', '\r'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches([' ', '\0']);
+    let rest = text
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("the header does not start with \"ClamAV-VDB:\""))?;
+    let fields: Vec<&str> = rest.split(':').collect();
+    if fields.len() < 7 {
+        return Err(bad("the header has fewer than 8 fields"));
+    }
+    let number = |i: usize, what: &str| {
+        fields[i]
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| CvdFault::Header(format!("bad {what} {:?}", fields[i])))
+    };
+    let version = u32::try_from(number(1, "version")?).map_err(|_| bad("version too large"))?;
+    let signatures = number(2, "signature count")?;
+    let flevel =
+        u32::try_from(number(3, "functionality level")?).map_err(|_| bad("level too large"))?;
+    let md5 = fields[4].trim().to_ascii_lowercase();
+    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CvdFault::Header(format!("bad MD5 field {:?}", fields[4])));
+    }
+    Ok(CvdHeader {
+        build_time: fields[0].to_string(),
+        version,
+        signatures,
+        flevel,
+        md5,
+        builder: fields[6].to_string(),
+    })
+}
+
+/// Passes bytes through while hashing them, and keeps apart a failure to
+/// read the file itself from a failure to make sense of its contents.
+struct Md5Reader<R> {
+    inner: R,
+    md5: Md5,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> Read for Md5Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.md5.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.failed.get_or_insert(e);
+                Err(io::Error::new(kind, "read error"))
+            }
+        }
+    }
+}
+
+/// What reading the archive found.
+#[derive(Default)]
+struct Members {
+    loaded: usize,
+    skipped: usize,
+    errors: Vec<SigError>,
+}
+
+/// Loads a container's hash members into `builder`; faults go to `errors`.
+pub(crate) fn load(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    kind: ContainerKind,
+    errors: &mut Vec<SigError>,
+) {
+    let fault = |fault: SigFault| SigError {
+        file: path.to_path_buf(),
+        line: None,
+        fault,
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => BufReader::with_capacity(1 << 20, f),
+        Err(e) => return errors.push(fault(e.into())),
+    };
+    let mut raw = [0u8; HEADER_LEN];
+    if let Err(e) = file.read_exact(&mut raw) {
+        return errors.push(match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                fault(CvdFault::Header("shorter than the 512-byte header".into()).into())
+            }
+            _ => fault(e.into()),
+        });
+    }
+    let header = match parse_header(&raw) {
+        Ok(h) => h,
+        Err(f) => return errors.push(fault(f.into())),
+    };
+    if header.flevel > ENGINE_FLEVEL {
+        tracing::warn!(
+            path = %path.display(),
+            "container wants functionality level {}; vigil has {}",
+            header.flevel,
+            ENGINE_FLEVEL
+        );
+    }
+    let mut body = Md5Reader {
+        inner: file,
+        md5: Md5::new(),
+        failed: None,
+    };
+    let mut members = Members::default();
+    let read = read_archive(builder, path, &mut body, &mut members);
+    // Hash the rest (tar padding, gzip trailer, or what a damaged archive
+    // left unread) so that the MD5 covers the whole body.
+    let drained = io::copy(&mut body, &mut io::sink());
+    if let Some(e) = body.failed.take() {
+        return errors.push(fault(e.into()));
+    }
+    if let Err(e) = drained {
+        return errors.push(fault(e.into()));
+    }
+    let actual = hex(&body.md5.finalize());
+    if kind == ContainerKind::Cvd && actual != header.md5 {
+        // A damaged archive's contents say nothing useful: report the MD5 only.
+        return errors.push(fault(
+            CvdFault::Md5 {
+                expected: header.md5,
+                actual,
+            }
+            .into(),
+        ));
+    }
+    match read {
+        Ok(()) => {
+            errors.append(&mut members.errors);
+            builder.note_container(members.loaded, members.skipped);
+        }
+        Err(e) => errors.push(fault(CvdFault::Archive(crate::error::io_reason(&e)).into())),
+    }
+}
+
+/// Reads the archive: gzip'd if it starts with the gzip magic, else plain tar.
+fn read_archive(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    body: &mut impl Read,
+    members: &mut Members,
+) -> io::Result<()> {
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < magic.len() {
+        match body.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let stream = (&magic[..got]).chain(body);
+    if magic[..got] == [0x1f, 0x8b] {
+        walk_tar(builder, path, flate2::read::GzDecoder::new(stream), members)
+    } else {
+        walk_tar(builder, path, stream, members)
+    }
+}
+
+fn walk_tar(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    archive: impl Read,
+    members: &mut Members,
+) -> io::Result<()> {
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        match Format::from_path(Path::new(&name)) {
+            Some(format) => {
+                let member = member_path(path, &name);
+                text::load(builder, &member, format, entry, &mut members.errors)?;
+                members.loaded += 1;
+            }
+            None => members.skipped += 1,
+        }
+    }
+    Ok(())
+}
+
+/// How a member is named in faults: `CONTAINER[MEMBER]`.
+fn member_path(container: &Path, member: &str) -> PathBuf {
+    let mut s = container.as_os_str().to_owned();
+    s.push(format!("[{member}]"));
+    PathBuf::from(s)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::signature::{load_databases, SigFault};
+    use std::io::Write;
+
+    /// A container as ClamAV lays it out: header (MD5 of the body) + tar.
+    pub(crate) fn container(members: &[(&str, &[u8])], gzip: bool, md5: Option<&str>) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in members {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, *data).unwrap();
+        }
+        let tar = tar.into_inner().unwrap();
+        let body = if gzip {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&tar).unwrap();
+            gz.finish().unwrap()
+        } else {
+            tar
+        };
+        with_header(&body, md5)
+    }
+
+    /// A header (with the body's MD5, or the one given) followed by `body`.
+    pub(crate) fn with_header(body: &[u8], md5: Option<&str>) -> Vec<u8> {
+        let sum = md5.map_or_else(|| hex(&Md5::digest(body)), str::to_string);
+        let mut head = format!(
+            "ClamAV-VDB:26 Nov 2025 10-00 +0000:27000:3:90:{sum}:FakeDsig:tester:1764151200"
+        )
+        .into_bytes();
+        head.resize(HEADER_LEN, b' ');
+        head.extend_from_slice(body);
+        head
+    }
+
+    const HDB: &[u8] = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar.Md5\n";
+    const HSB: &[u8] =
+        b"275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:68:Eicar.Sha256\n";
+    const FP: &[u8] = b"3395856ce81f2b7382dee72602f798b642f14140:68:Eicar.Good\n";
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn header_fields() {
+        let raw = container(&[], true, None);
+        let h = parse_header(&raw[..HEADER_LEN]).unwrap();
+        assert_eq!((h.version, h.signatures, h.flevel), (27000, 3, 90));
+        assert_eq!(h.builder, "tester");
+        assert!(matches!(
+            parse_header(b"ClamAV-VDB:x:1"),
+            Err(CvdFault::Header(_))
+        ));
+        assert!(matches!(
+            parse_header(&[b' '; 512]),
+            Err(CvdFault::Header(_))
+        ));
+        let bad_md5 = b"ClamAV-VDB:t:1:2:3:nothex:d:b:4";
+        assert!(matches!(parse_header(bad_md5), Err(CvdFault::Header(_))));
+    }
+
+    #[test]
+    fn cvd_hash_members_load_and_others_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cvd = container(
+            &[
+                ("COPYING", b"licence"),
+                ("main.info", b"info"),
+                ("main.hdb", HDB),
+                ("main.hsb", HSB),
+                ("main.fp", FP),
+                ("main.ndb", b"Sig:0:*:41414141\n"),
+            ],
+            true,
+            None,
+        );
+        let path = write(dir.path(), "main.cvd", &cvd);
+        let set = load_databases(&[path]).unwrap().set;
+        let s = set.stats();
+        assert_eq!(s.detections, [1, 0, 1, 0]);
+        assert_eq!(s.allows, [0, 1, 0, 0]);
+        assert_eq!((s.files, s.containers), (1, 1));
+        assert_eq!((s.container_members, s.skipped_members), (3, 3));
+    }
+
+    #[test]
+    fn cld_may_be_plain_tar_and_its_md5_is_not_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let cld = container(&[("daily.hdb", HDB)], false, Some(&"0".repeat(32)));
+        let path = write(dir.path(), "daily.cld", &cld);
+        let set = load_databases(&[dir.path().to_path_buf()]).unwrap().set;
+        assert_eq!(set.stats().detections[0], 1);
+        // The same bytes as a .cvd are refused: the MD5 does not match.
+        std::fs::rename(&path, dir.path().join("daily.cvd")).unwrap();
+        let err = load_databases(&[dir.path().join("daily.cvd")])
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err.0[0].fault, SigFault::Container(CvdFault::Md5 { .. })),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_body_is_refused_by_its_md5() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cvd = container(&[("main.hdb", HDB)], true, None);
+        let last = cvd.len() - 10;
+        cvd[last] ^= 0x40;
+        let path = write(dir.path(), "main.cvd", &cvd);
+        let err = load_databases(&[path]).err().unwrap();
+        assert_eq!(err.0.len(), 1);
+        assert!(err.to_string().contains("MD5"), "{err}");
+        // Cut short: refused too.
+        let cvd = container(&[("main.hdb", HDB)], true, None);
+        let path = write(dir.path(), "short.cvd", &cvd[..cvd.len() - 20]);
+        assert!(load_databases(&[path]).is_err());
+        let path = write(dir.path(), "tiny.cvd", b"ClamAV-VDB:");
+        let err = load_databases(&[path]).err().unwrap();
+        assert!(err.to_string().contains("512-byte header"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_archive_with_matching_md5_is_an_archive_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = with_header(&[0x1f, 0x8b, 1, 2, 3], None);
+        let path = write(dir.path(), "x.cvd", &raw);
+        let err = load_databases(&[path]).err().unwrap();
+        assert!(
+            matches!(err.0[0].fault, SigFault::Container(CvdFault::Archive(_))),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn member_faults_name_the_container_member_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = b"44d88612fea8a8f36de82e1278abb02f:68:Ok\nnot a line\n";
+        let cvd = container(&[("main.hdb", bad)], true, None);
+        let path = write(dir.path(), "main.cvd", &cvd);
+        let err = load_databases(std::slice::from_ref(&path)).err().unwrap();
+        assert_eq!(err.0.len(), 1);
+        let want = format!("{}[main.hdb]:2:", path.display());
+        assert!(err.to_string().starts_with(&want), "{err}");
+    }
+}

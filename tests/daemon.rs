@@ -1,0 +1,672 @@
+//! `vigil daemon` end to end (issue 3): the real binary, real trees, real
+//! signals. Each test binds a `NOTIFY_SOCKET`, waits for `READY=1`, and then
+//! waits for events (detections on stdout, JSON logs on stderr) — never for a
+//! fixed time. Timeouts are only hang guards, generous for a loaded machine.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+/// Hang guard for anything that should take well under a second.
+const GUARD: Duration = Duration::from_secs(60);
+
+struct Daemon {
+    child: Child,
+    notify: UnixDatagram,
+    events: Receiver<Value>,
+    logs: Receiver<Value>,
+    /// Log lines seen while waiting for others, kept for later checks.
+    seen_logs: Vec<Value>,
+    _dir: tempfile::TempDir,
+}
+
+fn vigil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+}
+
+fn lines(reader: impl std::io::Read + Send + 'static) -> Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Daemon {
+    /// Starts `vigil daemon ARGS --log-format json` (through `wrapper`, if
+    /// any) and waits for `READY=1`.
+    fn start_with(wrapper: &[&str], args: &[&str]) -> Result<Self, (ExitStatus, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let sock_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&sock_path).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut cmd = match wrapper.split_first() {
+            None => vigil(),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_vigil"));
+                c
+            }
+        };
+        let mut child = cmd
+            .arg("daemon")
+            .args(args)
+            .args(["--log-format", "json"])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env_remove("VIGIL_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let events = lines(child.stdout.take().unwrap());
+        let logs = lines(child.stderr.take().unwrap());
+        let mut d = Daemon {
+            child,
+            notify,
+            events,
+            logs,
+            seen_logs: Vec::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + GUARD;
+        loop {
+            if let Some(msg) = d.try_notify() {
+                if msg.lines().any(|l| l == "READY=1") {
+                    return Ok(d);
+                }
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                let mut text = String::new();
+                while let Ok(v) = d.logs.recv_timeout(Duration::from_secs(5)) {
+                    text += &v.to_string();
+                    text.push('\n');
+                }
+                return Err((status, text));
+            }
+            assert!(Instant::now() < deadline, "no READY=1 within {GUARD:?}");
+        }
+    }
+
+    fn start(args: &[&str]) -> Self {
+        match Self::start_with(&[], args) {
+            Ok(d) => d,
+            Err((status, logs)) => panic!("daemon exited with {status} before READY=1:\n{logs}"),
+        }
+    }
+
+    fn try_notify(&self) -> Option<String> {
+        let mut buf = [0u8; 4096];
+        match self.notify.recv(&mut buf) {
+            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => None,
+        }
+    }
+
+    /// Waits for a notification containing `line`; returns the message.
+    fn wait_notify(&self, line: &str) -> String {
+        let deadline = Instant::now() + GUARD;
+        while Instant::now() < deadline {
+            if let Some(msg) = self.try_notify() {
+                if msg.lines().any(|l| l.starts_with(line)) {
+                    return msg;
+                }
+            }
+        }
+        panic!("no {line} notification within {GUARD:?}");
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
+    }
+
+    /// The next detection or error event.
+    fn next_event(&self, timeout: Duration) -> Option<Value> {
+        match self.events.recv_timeout(timeout) {
+            Ok(v) => Some(v),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("daemon stdout closed"),
+        }
+    }
+
+    /// Collects detections until `want` distinct paths are seen; returns the
+    /// number of times each path was reported.
+    fn detections(&self, want: usize, guard: Duration) -> HashMap<String, usize> {
+        let mut seen = HashMap::new();
+        let deadline = Instant::now() + guard;
+        while seen.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(ev) = self.next_event(left) else {
+                panic!("only {} of {want} detections within {guard:?}", seen.len());
+            };
+            if ev["type"] == "detection" {
+                *seen
+                    .entry(ev["path"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+
+    /// Waits for a log line whose message starts with `prefix`.
+    fn wait_log(&mut self, prefix: &str) -> Value {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = match self.logs.recv_timeout(left) {
+                Ok(v) => v,
+                Err(_) => panic!(
+                    "no log {prefix:?} within {GUARD:?}; saw {:#?}",
+                    self.seen_logs
+                ),
+            };
+            let hit = v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(prefix));
+            self.seen_logs.push(v.clone());
+            if hit {
+                return v;
+            }
+        }
+    }
+
+    /// Statistics, through SIGUSR1.
+    fn stats(&mut self) -> Value {
+        self.signal(libc::SIGUSR1);
+        self.wait_log("stats")["fields"].clone()
+    }
+
+    /// Waits until nothing is pending, queued or running.
+    fn wait_idle(&mut self) -> Value {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let s = self.stats();
+            if s["pending"] == 0 && s["outstanding"] == 0 && s["queued"] == 0 {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "not idle within {GUARD:?}: {s}");
+            std::thread::sleep(Duration::from_millis(100)); // poll interval, not an assertion
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(GUARD).expect("daemon exits after SIGTERM")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(path: &Path, content: &[u8]) {
+    fs::write(path, content).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn watch_args<'a>(root: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--watch", s(root), "--settle", "200ms", "--no-initial-scan"];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn issue_3_detects_a_new_file_within_a_second_after_settling() {
+    let root = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&watch_args(root.path(), &[]));
+    let path = root.path().join("eicar.com");
+    write(&path, EICAR);
+    let closed = Instant::now();
+    let ev = d.next_event(GUARD).expect("a detection");
+    let latency = closed.elapsed();
+    assert_eq!(ev["type"], "detection");
+    assert_eq!(ev["path"], s(&path));
+    assert_eq!(ev["source"], "watch");
+    assert_eq!(ev["signature"], "Eicar-Test-Signature");
+    assert_eq!(ev["size"], 68);
+    assert!(ev["time"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        latency < Duration::from_millis(200) + Duration::from_secs(1),
+        "{latency:?} from close to event"
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_a_file_written_slowly_is_scanned_once_when_complete() {
+    let root = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    let path = root.path().join("slow.com");
+    let mut f = fs::File::create(&path).unwrap();
+    // Pauses longer than the settle time, with the file held open: only the
+    // close says it is complete. A scan before then would see a partial,
+    // clean file and count it.
+    for chunk in EICAR.chunks(17) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(f);
+    let seen = d.detections(1, GUARD);
+    assert_eq!(seen[s(&path)], 1);
+    let stats = d.wait_idle();
+    assert_eq!(stats["files"], 1, "scanned once: {stats}");
+    assert_eq!(stats["detections"], 1);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_ten_thousand_files_with_a_small_queue_are_each_reported_once() {
+    let root = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "64"]));
+    let n = 10_000;
+    let mut want = Vec::new();
+    for i in 0..n {
+        let p = root.path().join(format!("f{i:05}.com"));
+        write(&p, EICAR);
+        want.push(p);
+    }
+    let seen = d.detections(n, Duration::from_secs(300));
+    let stats = d.wait_idle();
+    // Anything reported twice would have come in by now.
+    while let Some(ev) = d.next_event(Duration::from_millis(0)) {
+        if ev["type"] == "detection" {
+            panic!("reported again: {ev}");
+        }
+    }
+    for p in &want {
+        assert_eq!(seen.get(s(p)), Some(&1), "{}", p.display());
+    }
+    assert_eq!(stats["detections"], n);
+    let rss = stats["rss_kib"].as_u64().unwrap();
+    assert!(rss < 100 * 1024, "RSS {rss} KiB");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_kernel_queue_overflow_rescans_and_misses_nothing() {
+    let max: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let n = max + max / 8;
+    assert!(
+        n < 200_000,
+        "max_queued_events is {max}: too many files to create here"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    d.signal(libc::SIGSTOP);
+    // Files in the root itself: each is at least one event (create, modify,
+    // close) for the watch on the root, more than the kernel queue holds.
+    for i in 0..n {
+        write(&root.path().join(format!("o{i:06}.com")), EICAR);
+    }
+    d.signal(libc::SIGCONT);
+    let seen = d.detections(n, Duration::from_secs(600));
+    assert_eq!(seen.len(), n);
+    let stats = d.wait_idle();
+    assert!(stats["overflows"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["rescans"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_deep_new_folders_are_walked_and_all_files_found() {
+    let root = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&watch_args(root.path(), &[]));
+    let mut want = Vec::new();
+    let mut dir = root.path().to_path_buf();
+    for level in 0..10 {
+        dir.push(format!("level{level}"));
+        fs::create_dir(&dir).unwrap();
+        for i in 0..3 {
+            let p = dir.join(format!("f{i}.com"));
+            write(&p, EICAR);
+            want.push(p);
+        }
+    }
+    let seen = d.detections(want.len(), GUARD);
+    for p in &want {
+        assert!(seen.contains_key(s(p)), "missed {}", p.display());
+    }
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_the_daemons_own_reads_cause_no_events_and_no_rescan() {
+    let root = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    for d in 0..20 {
+        let dir = root.path().join(format!("d{d:02}"));
+        fs::create_dir(&dir).unwrap();
+        for i in 0..n / 20 {
+            write(&dir.join(format!("f{i:04}.com")), EICAR);
+        }
+    }
+    // The initial scan opens and reads all 20,000 files under the watch.
+    let mut d = Daemon::start(&["--watch", s(root.path()), "--settle", "200ms"]);
+    let seen = d.detections(n, Duration::from_secs(600));
+    assert!(seen.values().all(|&c| c == 1));
+    let stats = d.wait_idle();
+    assert_eq!(stats["files"], n, "{stats}");
+    assert_eq!(stats["changes"], 0, "reads came back as changes: {stats}");
+    assert_eq!(stats["rescans"], 0, "{stats}");
+    assert_eq!(stats["overflows"], 0, "{stats}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken() {
+    use vigil::hash::{hash_bytes, Algorithm};
+    let root = tempfile::tempdir().unwrap();
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("test.vsig");
+    let sig = |content: &[u8], name: &str| {
+        format!(
+            "md5:{}:{}:{name}\n",
+            hash_bytes(Algorithm::Md5, content).to_hex(),
+            content.len()
+        )
+    };
+    write(&db, sig(b"alpha content", "Test.Alpha").as_bytes());
+    let mut d = Daemon::start(&watch_args(root.path(), &["-d", s(&db)]));
+
+    write(&root.path().join("a1"), b"alpha content");
+    let seen = d.detections(1, GUARD);
+    assert!(seen.contains_key(s(&root.path().join("a1"))));
+
+    // A new database: the new signature detects.
+    write(
+        &db,
+        format!(
+            "{}{}",
+            sig(b"alpha content", "Test.Alpha"),
+            sig(b"beta content", "Test.Beta")
+        )
+        .as_bytes(),
+    );
+    d.signal(libc::SIGHUP);
+    let msg = d.wait_notify("RELOADING=1");
+    assert!(msg.contains("MONOTONIC_USEC="), "{msg}");
+    d.wait_notify("READY=1");
+    d.wait_log("reloaded");
+    write(&root.path().join("b1"), b"beta content");
+    let ev = d.next_event(GUARD).unwrap();
+    assert_eq!(ev["signature"], "Test.Beta");
+
+    // A broken database: logged, and the old set still detects.
+    write(&db, b"md5:nothex:12:Broken\n");
+    d.signal(libc::SIGHUP);
+    let err = d.wait_log("reload failed");
+    assert_eq!(err["level"], "ERROR");
+    assert!(
+        err["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("test.vsig"),
+        "{err}"
+    );
+    write(&root.path().join("b2"), b"beta content");
+    let ev = d.next_event(GUARD).unwrap();
+    assert_eq!(ev["signature"], "Test.Beta");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
+    let root = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "8"]));
+    for i in 0..3000 {
+        write(&root.path().join(format!("t{i:05}.com")), EICAR);
+    }
+    // Mid-burst: scanning has begun, much is still pending or queued.
+    d.detections(1, GUARD);
+    let sent = Instant::now();
+    d.signal(libc::SIGTERM);
+    d.wait_notify("STOPPING=1");
+    let status = d.wait_exit(Duration::from_secs(30)).expect("exits");
+    let took = sent.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn issue_3_a_second_sigterm_exits_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    d.signal(libc::SIGSTOP);
+    d.signal(libc::SIGTERM);
+    d.signal(libc::SIGTERM);
+    d.signal(libc::SIGCONT);
+    let status = d.wait_exit(GUARD).expect("exits");
+    // Either the second TERM's immediate exit (143), or a clean stop if both
+    // were taken as one: never a hang.
+    assert!(matches!(status.code(), Some(0) | Some(143)), "{status}");
+}
+
+#[test]
+fn issue_3_a_removed_root_is_watched_again_when_it_reappears() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let mut d = Daemon::start(&watch_args(&root, &[]));
+    fs::remove_dir(&root).unwrap();
+    d.wait_log("watched folder is gone");
+    fs::create_dir(&root).unwrap();
+    write(&root.join("early.com"), EICAR);
+    d.wait_log("watched folder is back");
+    write(&root.join("late.com"), EICAR);
+    let seen = d.detections(2, GUARD);
+    assert!(seen.contains_key(s(&root.join("early.com"))));
+    assert!(seen.contains_key(s(&root.join("late.com"))));
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
+    // A private user namespace has its own inotify watch limit, which its
+    // root may lower: 8 watches for a tree of 1 + 20 folders.
+    let probe = Command::new("unshare")
+        .args([
+            "-U",
+            "-r",
+            "sh",
+            "-c",
+            "echo 8 > /proc/sys/user/max_inotify_watches",
+        ])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        fs::create_dir(root.path().join(format!("d{i:02}"))).unwrap();
+    }
+    let wrapper = [
+        "unshare",
+        "-U",
+        "-r",
+        "sh",
+        "-c",
+        "echo 8 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"",
+    ];
+    let err = match Daemon::start_with(&wrapper, &watch_args(root.path(), &[])) {
+        Ok(_) => panic!("started with a partial watch"),
+        Err(e) => e,
+    };
+    assert_eq!(err.0.code(), Some(2), "{}", err.1);
+    assert!(err.1.contains("fs.inotify.max_user_watches"), "{}", err.1);
+    assert!(err.1.contains(s(root.path())), "{}", err.1);
+}
+
+#[test]
+fn issue_3_config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("vigil.toml");
+    write(&conf, b"watch = [\"/tmp\"]\nsettle = 5\n");
+    let out = vigil()
+        .args(["daemon", "--config", s(&conf)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("vigil.toml: settle: "), "{err}");
+    write(&conf, b"watch = [\"/tmp\"]\nwatch_dirs = 5\n");
+    let out = vigil()
+        .args(["daemon", "--config", s(&conf)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("watch_dirs"), "{err}");
+}
+
+#[test]
+fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
+    let probe = Command::new("unshare")
+        .args([
+            "-U",
+            "-r",
+            "sh",
+            "-c",
+            "echo 5 > /proc/sys/user/max_inotify_watches",
+        ])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        fs::create_dir(root.path().join(format!("d{i}"))).unwrap();
+    }
+    // 3 watches at start; room for 2 more.
+    let wrapper = [
+        "unshare",
+        "-U",
+        "-r",
+        "sh",
+        "-c",
+        "echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"",
+    ];
+    let args = watch_args(root.path(), &["--poll-interval", "1s"]);
+    let mut d = match Daemon::start_with(&wrapper, &args) {
+        Ok(d) => d,
+        Err((status, logs)) => panic!("{status}: {logs}"),
+    };
+    for i in 0..4 {
+        fs::create_dir(root.path().join(format!("new{i}"))).unwrap();
+    }
+    let err = d.wait_log("cannot watch");
+    assert_eq!(err["level"], "ERROR");
+    let msg = err["fields"]["message"].as_str().unwrap();
+    assert!(msg.contains("fs.inotify.max_user_watches"), "{msg}");
+    assert!(msg.contains(s(root.path())), "{msg}");
+    d.wait_idle();
+    // new3 has no watch: only the poll of the root can find this file.
+    let late = root.path().join("new3/late.com");
+    write(&late, EICAR);
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let ev = d.next_event(deadline.saturating_duration_since(Instant::now()));
+        let ev = ev.expect("the polled root finds the file");
+        if ev["path"] == s(&late) {
+            assert_eq!(ev["source"], "poll");
+            break;
+        }
+    }
+    let stats = d.stats();
+    assert!(stats["watch_limit_hits"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry() {
+    let root = tempfile::tempdir().unwrap();
+    // The vault sits inside the watched tree: the daemon must never scan it.
+    let vault = root.path().join("vault");
+    let d = Daemon::start(&watch_args(
+        root.path(),
+        &["--action", "quarantine", "--quarantine-dir", s(&vault)],
+    ));
+    let path = root.path().join("dropped.com");
+    write(&path, EICAR);
+    let ev = d.next_event(GUARD).expect("a detection");
+    assert_eq!(ev["type"], "detection", "{ev}");
+    assert_eq!(ev["path"], s(&path));
+    let id = ev["quarantine"]["id"]
+        .as_str()
+        .expect("a quarantine id")
+        .to_string();
+    let content = ev["quarantine"]["path"].as_str().unwrap().to_string();
+    assert!(!path.exists(), "the original was moved");
+    assert_eq!(fs::read(&content).unwrap(), EICAR);
+
+    // The vault's own files (written by the move) bring no events.
+    let clean = root.path().join("clean.txt");
+    write(&clean, b"nothing to see");
+    let mut d = d;
+    d.wait_idle();
+    assert!(
+        d.next_event(Duration::from_millis(500)).is_none(),
+        "no event from the vault or the clean file"
+    );
+    assert!(d.stop().success());
+
+    let out = vigil()
+        .args(["quarantine", "--dir", s(&vault), "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let entry: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "entry")
+        .expect("one entry");
+    assert_eq!(entry["id"], id.as_str());
+    assert_eq!(entry["path"], s(&path));
+    assert_eq!(entry["signature"], "Eicar-Test-Signature");
+}
