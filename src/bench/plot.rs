@@ -232,10 +232,19 @@ fn draw_inner(report: &Report, path: &Path) -> Result<(), String> {
             let first = format!("{} MiB/s", rate(r.mib_per_sec.median));
             let second = format!("×{:.2}, eff. {:.2}", r.speedup, r.efficiency);
             let width = (first.chars().count().max(second.chars().count()) as f64 * CHAR_PX) as i32;
+            // Below the point, or above it when the point is near the x axis.
+            let dy = if r.mib_per_sec.median < 0.15 * y_top {
+                -44
+            } else {
+                0
+            };
             EmptyElement::at((r.threads as f64, r.mib_per_sec.median))
-                + Rectangle::new([(10, 4), (16 + width, 40)], WHITE.mix(0.85).filled())
-                + Text::new(first, (13, 6), font.clone())
-                + Text::new(second, (13, 23), font)
+                + Rectangle::new(
+                    [(10, 4 + dy), (16 + width, 40 + dy)],
+                    WHITE.mix(0.85).filled(),
+                )
+                + Text::new(first, (13, 6 + dy), font.clone())
+                + Text::new(second, (13, 23 + dy), font)
         }))
         .map_err(|e| err(&e))?;
 
@@ -305,7 +314,7 @@ fn draw_legend<'a>(all: &[Series], cut: bool, foot: &Area<'a>) -> DrawResult<'a>
         }
         let mut label = s.label.clone();
         if cut && s.color == HASH_BOUND {
-            label += ", off the chart";
+            label += ", cut at the top";
         }
         foot.draw(&Text::new(label, (x + 36, y), (FONT, 14)))?;
     }
