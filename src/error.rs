@@ -70,6 +70,8 @@ pub enum Error {
     Control(#[from] crate::control::ServerError),
     #[error("{0}")]
     Ctl(#[from] crate::control::client::ClientError),
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -81,6 +81,8 @@ pub struct Inspector {
     /// once. `None` in a long-running process, where a file may change between
     /// two scans and the map would only grow.
     hardlinks: Option<Mutex<HashMap<FileId, LinkResult>>>,
+    /// Read every byte that would be hashed but feed no hasher (see `read_only`).
+    read_only: bool,
 }
 
 impl Inspector {
@@ -90,6 +92,7 @@ impl Inspector {
             sigs: Arc::new(ArcSwap::new(sigs)),
             max_filesize,
             hardlinks: Some(Mutex::new(HashMap::new())),
+            read_only: false,
         }
     }
 
@@ -100,7 +103,17 @@ impl Inspector {
             sigs,
             max_filesize,
             hardlinks: None,
+            read_only: false,
         }
+    }
+
+    /// With `yes`, files are chosen, opened and read exactly as in a scan, but
+    /// no algorithm is fed (the hasher is reset to the empty set) and every
+    /// file comes out `Clean`. `vigil bench` uses it to measure the read-only
+    /// limit: the same walk, workers and reads as a real scan, minus hashing.
+    pub fn read_only(mut self, yes: bool) -> Self {
+        self.read_only = yes;
+        self
     }
 
     /// The current set.
@@ -192,9 +205,15 @@ impl Inspector {
         if self.max_filesize.is_some_and(|max| size > max) {
             return (FileResult::TooLarge, 0);
         }
+        // Read-only: the same reads, but no algorithm is fed.
+        let fed = if self.read_only {
+            AlgoSet::EMPTY
+        } else {
+            algos
+        };
         SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
-            scratch.hasher.reset(algos);
+            scratch.hasher.reset(fed);
             match fileio::hash_file(file, size, &mut scratch.buf, &mut scratch.hasher) {
                 Ok(bytes) => {
                     let digests = scratch.hasher.finish();
@@ -241,5 +260,39 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
             digest: m.digest,
             identity: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use crate::signature::{SigLine, SignatureSetBuilder};
+    use crate::walk::Walker;
+
+    #[test]
+    fn read_only_reads_every_byte_but_matches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data = vec![3u8; 1000];
+        std::fs::write(&path, &data).unwrap();
+        let mut b = SignatureSetBuilder::new();
+        b.add(
+            &SigLine {
+                digest: hash_bytes(Algorithm::Sha256, &data),
+                size: None,
+                name: "Hit",
+            },
+            false,
+        );
+        let sigs = Arc::new(b.build());
+        let crate::walk::Found::File(cand) = Walker::new(Default::default()).root(path) else {
+            panic!("a regular file");
+        };
+        let hashed = Inspector::new(sigs.clone(), None).inspect(&cand);
+        assert!(matches!(hashed.result, FileResult::Detected { .. }));
+        let read = Inspector::new(sigs, None).read_only(true).inspect(&cand);
+        assert_eq!(read.result, FileResult::Clean { size: 1000 });
+        assert_eq!(read.bytes, 1000);
     }
 }

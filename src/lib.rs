@@ -4,6 +4,7 @@
 //! daemon's control socket (`vigil ctl`, clamd clients).
 //! See `DESIGN.md` in the shared folder for the architecture.
 
+pub mod bench;
 pub mod cli;
 pub mod control;
 pub mod daemon;
@@ -24,7 +25,7 @@ pub mod source;
 pub mod stats;
 pub mod walk;
 
-use cli::{Cli, Command, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
+use cli::{BenchConfig, Cli, Command, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
 use error::{Error, ExitStatus};
 
 /// Runs one command line.
@@ -45,5 +46,9 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             sigs::run(&config)
         }
         Command::Ctl(args) => control::client::run(&CtlConfig::from_args(args)),
+        Command::Bench(args) => {
+            let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
+            bench::run(&config)
+        }
     }
 }

@@ -128,7 +128,7 @@ pub fn scan_observed(
         .transpose()?;
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
-        inspector: Inspector::new(sigs.clone(), config.max_filesize),
+        inspector: Inspector::new(sigs.clone(), config.max_filesize).read_only(config.read_only),
         sink,
         quarantine: quarantine.as_ref(),
         stats: &stats,

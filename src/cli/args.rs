@@ -22,6 +22,13 @@ pub enum Command {
     /// `PATH: REASON ERROR`, then a summary. Exit 0: nothing found; 1: something
     /// found; 2: errors and nothing found.
     Scan(ScanArgs),
+    /// Measure scan throughput at 1, 2, 4, ... workers beside the machine's
+    /// limits (reading without hashing; hashing on one core).
+    ///
+    /// Runs the real scan pipeline over a generated (or given) corpus, with a
+    /// signature that makes every byte be hashed, and prints files/s, MiB/s,
+    /// speedup and parallel efficiency as median [min-max] over the repeats.
+    Bench(super::bench::BenchArgs),
     /// List, show, restore, delete and repair quarantined files (`scan --move`).
     ///
     /// Exit 0 on success; 2 on an error, or when `repair` left something for a

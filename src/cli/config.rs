@@ -27,6 +27,9 @@ pub struct ScanConfig {
     /// Quarantine folder for detected files (`--move`).
     pub move_to: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
+    /// Read what would be hashed, hash nothing: `vigil bench`'s read-only
+    /// limit (see `Inspector::read_only`). `vigil scan` never sets it.
+    pub read_only: bool,
 }
 
 /// A `vigil quarantine` command, checked.
@@ -316,6 +319,7 @@ impl ScanConfig {
             file_list: args.file_list,
             move_to: args.move_to,
             paths,
+            read_only: false,
         })
     }
 }

@@ -2,9 +2,11 @@
 //! configurations (`config`). Nothing here touches files, threads or sockets.
 
 pub mod args;
+pub mod bench;
 pub mod config;
 
 pub use args::{Cli, Command, DaemonArgs, SigsArgs, SigsCommand};
+pub use bench::BenchConfig;
 pub use config::{ConfigError, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
 
 use clap::Parser;

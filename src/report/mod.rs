@@ -6,6 +6,7 @@
 mod escape;
 pub mod events;
 pub mod json;
+mod null;
 pub mod text;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use crate::source::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;
+pub use null::NullSink;
 
 /// A detection, as reported.
 #[derive(Clone, Copy, Debug)]

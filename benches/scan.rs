@@ -1,0 +1,66 @@
+//! End to end: `scan::scan_summary` (walk, queue, pool, open, read, hash,
+//! match) over a generated 64 MiB tree, with the bench's any-size blake3
+//! signature so every byte is hashed, at one worker and at every core.
+//! The tree is generated once, in a temporary folder, and is in the page cache.
+//!
+//! `cargo bench --bench scan`
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vigil::bench::bench_signatures;
+use vigil::bench::corpus::{Corpus, Shape};
+use vigil::cli::ScanConfig;
+use vigil::hash::Algorithm;
+use vigil::report::NullSink;
+use vigil::scan::scan_summary;
+use vigil::walk::WalkOptions;
+
+const BYTES: u64 = 64 << 20;
+
+fn scan(c: &mut Criterion) {
+    let corpus = Corpus::generate(Shape {
+        bytes: BYTES,
+        files: None,
+        seed: 1,
+    })
+    .expect("generate the corpus");
+    let sigs = Arc::new(bench_signatures(Algorithm::Blake3));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = vec![1];
+    if cores > 1 {
+        threads.push(cores);
+    }
+    let mut group = c.benchmark_group("scan_64MiB_tree");
+    group.sample_size(20).throughput(Throughput::Bytes(BYTES));
+    for t in threads {
+        let config = ScanConfig {
+            databases: Vec::new(),
+            threads: t,
+            show_clean: false,
+            show_summary: false,
+            json: false,
+            quiet: true,
+            walk: WalkOptions::default(),
+            max_filesize: None,
+            file_list: None,
+            move_to: None,
+            paths: vec![corpus.path().to_path_buf()],
+            read_only: false,
+        };
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{t}_workers")),
+            &config,
+            |b, config| {
+                b.iter(|| {
+                    let summary = scan_summary(config, sigs.clone(), &NullSink::new()).unwrap();
+                    assert_eq!(summary.counts.bytes_hashed, BYTES);
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, scan);
+criterion_main!(benches);
