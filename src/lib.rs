@@ -23,6 +23,7 @@ pub mod signature;
 pub mod sigs;
 pub mod source;
 pub mod stats;
+pub mod timefmt;
 pub mod walk;
 
 use cli::{BenchConfig, Cli, Command, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};

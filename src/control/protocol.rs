@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// How a command was delimited; its replies are delimited the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -381,28 +381,14 @@ pub fn version_commands(version: &str) -> String {
 
 /// A time as `ctime` prints it, in UTC: `Thu Nov 13 09:23:44 2025`.
 pub fn ctime(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = crate::report::events::civil_from_days(days as i64);
-    format!(
-        "{} {} {d:2} {:02}:{:02}:{:02} {y}",
-        DAYS[((days + 4) % 7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    crate::timefmt::ctime(t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn cmd(buf: &[u8]) -> (Result<Command, UnknownCommand>, Delimiter, usize) {
         match next_command(buf, 64, true) {

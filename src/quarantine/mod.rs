@@ -176,7 +176,6 @@ impl EntryId {
     fn generate(now: SystemTime, unique: u64) -> Self {
         let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        let (y, mo, d, h, mi, s) = record::civil(secs);
         let mut hasher = blake3::Hasher::new();
         hasher.update(&since.as_nanos().to_le_bytes());
         hasher.update(&std::process::id().to_le_bytes());
@@ -184,8 +183,12 @@ impl EntryId {
         let tag = hasher.finalize();
         let tag = &tag.as_bytes()[..4];
         EntryId(format!(
-            "{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{:02x}{:02x}{:02x}{:02x}",
-            tag[0], tag[1], tag[2], tag[3]
+            "{}-{:02x}{:02x}{:02x}{:02x}",
+            crate::timefmt::compact(secs),
+            tag[0],
+            tag[1],
+            tag[2],
+            tag[3]
         ))
     }
 

@@ -48,11 +48,7 @@ pub struct Time {
 impl Time {
     /// RFC 3339 in UTC, with nanoseconds: `2025-01-31T23:59:59.123456789Z`.
     pub fn to_rfc3339(self) -> String {
-        let (y, mo, d, h, mi, s) = civil(self.sec);
-        format!(
-            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:09}Z",
-            self.nsec
-        )
+        crate::timefmt::rfc3339_nanos(self.sec, self.nsec)
     }
 }
 
@@ -205,47 +201,10 @@ impl Record {
     }
 }
 
-/// Seconds since the epoch as a UTC (year, month, day, hour, minute, second).
-pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hash::hash_bytes;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil(1_738_367_999), (2025, 1, 31, 23, 59, 59));
-        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
-        let t = Time {
-            sec: 1_738_367_999,
-            nsec: 5,
-        };
-        assert_eq!(t.to_rfc3339(), "2025-01-31T23:59:59.000000005Z");
-    }
 
     fn sample(path: &Path) -> Record {
         let digest = hash_bytes(Algorithm::Sha256, b"abc");
