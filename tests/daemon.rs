@@ -518,6 +518,11 @@ fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
         ])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
+        // CI (and this project's machines) allow it: there a failure is real.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot lower max_inotify_watches in a user namespace (unshare -U -r)"
+        );
         eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
         return;
     }
@@ -575,6 +580,11 @@ fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
         ])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
+        // CI (and this project's machines) allow it: there a failure is real.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot lower max_inotify_watches in a user namespace (unshare -U -r)"
+        );
         eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
         return;
     }
