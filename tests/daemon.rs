@@ -680,3 +680,57 @@ fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry(
     assert_eq!(entry["path"], s(&path));
     assert_eq!(entry["signature"], "Eicar-Test-Signature");
 }
+
+#[test]
+fn issue_3_an_unreadable_subfolder_is_reported_and_the_rest_is_still_watched() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let locked = root.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    write(&locked.join("inside.com"), EICAR);
+    // Owned by nobody, mode 000: root without its DAC capabilities cannot list it.
+    std::os::unix::fs::chown(&locked, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    // The daemon runs as root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH,
+    // so the folder is unreadable to it while everything else stays reachable.
+    let wrapper = [
+        "setpriv",
+        "--bounding-set",
+        "-dac_override,-dac_read_search",
+        "--inh-caps",
+        "-all",
+    ];
+    let args = ["--watch", s(root.path()), "--settle", "200ms"];
+    let mut d = Daemon::start_with(&wrapper, &args).unwrap_or_else(|(status, logs)| {
+        panic!("daemon exited with {status} before READY=1:\n{logs}")
+    });
+    let log = d.wait_log("cannot watch");
+    let message = log["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(s(&locked)) && message.contains("Permission denied"),
+        "{message}"
+    );
+    // The initial scan reports the folder as an error event too.
+    let ev = d
+        .next_event(GUARD)
+        .expect("an error event for the locked folder");
+    assert_eq!(ev["type"], "error", "{ev}");
+    assert_eq!(ev["path"], s(&locked));
+    // The rest of the tree is watched.
+    let path = root.path().join("dropped.com");
+    write(&path, EICAR);
+    let ev = d.next_event(GUARD).expect("a detection");
+    assert_eq!(ev["type"], "detection", "{ev}");
+    assert_eq!(ev["path"], s(&path));
+    // A folder made later in the piecewise-watched root gets a watch of its
+    // own: a file written in it after it was walked is still seen.
+    let fresh = root.path().join("fresh");
+    fs::create_dir(&fresh).unwrap();
+    d.wait_idle();
+    let late = fresh.join("late.com");
+    write(&late, EICAR);
+    let ev = d.next_event(GUARD).expect("a detection in the new folder");
+    assert_eq!(ev["type"], "detection", "{ev}");
+    assert_eq!(ev["path"], s(&late));
+    assert!(d.stop().success());
+}

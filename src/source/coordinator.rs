@@ -50,6 +50,9 @@ pub enum Fault {
     WatchLimit(Vec<PathBuf>),
     /// A watched root was removed or moved away.
     RootGone(PathBuf),
+    /// A folder appeared in a folder that is watched on its own (not as part
+    /// of a recursive watch), so nothing watches it yet.
+    UnwatchedFolder(PathBuf),
     /// Any other watcher error, as text.
     Other(String),
 }

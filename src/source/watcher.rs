@@ -18,7 +18,11 @@
 //!   folder, it is logged the same way and that folder's root is walked on a
 //!   timer (`poll_interval`) from then on: never a silent gap.
 //! - Folders that cannot be listed are reported at start; the rest of the
-//!   tree is still watched.
+//!   tree is still watched. notify gives up on a whole recursive watch when
+//!   one folder in it refuses a watch (`EACCES`), so such a tree is watched
+//!   piece by piece instead: each folder on the way down to the refusing one
+//!   on its own, every other subtree recursively. A folder that appears in a
+//!   folder watched on its own gets its watch from the coordinator thread.
 //! - A root that is removed or moved away is watched again, and rescanned,
 //!   when it reappears (checked every second, only while a root is missing).
 
@@ -26,7 +30,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
@@ -112,6 +116,9 @@ pub struct Watcher {
     poll_interval: Duration,
     next_poll: Option<Instant>,
     counts: Arc<WatcherCounts>,
+    /// Folders watched on their own, because a folder below them refused a
+    /// watch; shared with the callback, which reports folders appearing in them.
+    single: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// Disconnected when notify's event-loop thread has dropped the callback,
     /// i.e. has finished: how shutdown knows that thread is gone.
     loop_done: crossbeam_channel::Receiver<()>,
@@ -122,6 +129,8 @@ struct Callback {
     shared: Arc<Shared>,
     walker: Walker,
     roots: Vec<PathBuf>,
+    /// Folders watched on their own (see `Watcher::single`).
+    single: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// Dropped with the callback, when notify's thread ends.
     _alive: crossbeam_channel::Sender<()>,
 }
@@ -136,10 +145,12 @@ impl Watcher {
         poll_interval: Duration,
     ) -> Result<Self, WatchError> {
         let (alive, loop_done) = crossbeam_channel::bounded(0);
+        let single = Arc::new(Mutex::new(BTreeSet::new()));
         let mut callback = Callback {
             shared: shared.clone(),
             walker,
             roots: roots.clone(),
+            single: single.clone(),
             _alive: alive,
         };
         let config = notify::Config::default().with_follow_symlinks(follow_symlinks);
@@ -155,6 +166,7 @@ impl Watcher {
             poll_interval,
             next_poll: None,
             counts: Arc::default(),
+            single,
             loop_done,
         })
     }
@@ -183,24 +195,71 @@ impl Watcher {
         Ok(report)
     }
 
+    /// Watches `root` recursively; if a folder in it refuses a watch, watches
+    /// the tree piece by piece so that everything else is still watched.
     fn watch(&mut self, root: &Path) -> Result<(), WatchError> {
+        match self.watch_one(root, RecursiveMode::Recursive) {
+            Err(WatchError::Watch { source, .. }) if is_refused(&source) => {
+                self.unwatch_quietly(root);
+                self.watch_piecewise(root)
+            }
+            other => other,
+        }
+    }
+
+    /// Watches `dir` on its own and each folder in it recursively, going
+    /// piecewise again below any folder that refuses a recursive watch. A
+    /// folder that refuses even a watch of its own is left out (`survey`
+    /// reports it).
+    fn watch_piecewise(&mut self, dir: &Path) -> Result<(), WatchError> {
+        match self.watch_one(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {}
+            Err(WatchError::Watch { source, .. }) if is_refused(&source) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.single
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.to_path_buf());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() && self.follow_symlinks => entry.path().is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => false,
+            };
+            if is_dir {
+                self.watch(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn watch_one(&mut self, path: &Path, mode: RecursiveMode) -> Result<(), WatchError> {
         let inner = self.inner.as_mut().expect("watcher is running");
-        inner
-            .watch(root, RecursiveMode::Recursive)
-            .map_err(|e| match e.kind {
-                notify::ErrorKind::MaxFilesWatch => WatchError::Limit {
-                    path: e
-                        .paths
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| root.to_path_buf()),
-                    limit: max_user_watches(),
-                },
-                _ => WatchError::Watch {
-                    path: root.to_path_buf(),
-                    source: e,
-                },
-            })
+        inner.watch(path, mode).map_err(|e| match e.kind {
+            notify::ErrorKind::MaxFilesWatch => WatchError::Limit {
+                path: e
+                    .paths
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| path.to_path_buf()),
+                limit: max_user_watches(),
+            },
+            _ => WatchError::Watch {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })
+    }
+
+    /// Drops whatever a failed recursive watch left behind under `path`.
+    fn unwatch_quietly(&mut self, path: &Path) {
+        if let Some(inner) = self.inner.as_mut() {
+            let _ = inner.unwatch(path);
+        }
     }
 
     /// Handles faults from the callback and the timers (missing roots,
@@ -213,10 +272,29 @@ impl Watcher {
                 Fault::RootGone(root) => {
                     if self.missing.insert(root.clone()) {
                         tracing::warn!(root = %root.display(), "watched folder is gone; it will be watched again when it reappears");
-                        if let Some(inner) = self.inner.as_mut() {
-                            let _ = inner.unwatch(&root);
+                        self.unwatch_quietly(&root);
+                        // A tree watched piece by piece has a watch per piece.
+                        let pieces: Vec<PathBuf> = {
+                            let mut single = self.single.lock().unwrap_or_else(|p| p.into_inner());
+                            let below = single
+                                .iter()
+                                .filter(|p| p.starts_with(&root))
+                                .cloned()
+                                .collect();
+                            single.retain(|p| !p.starts_with(&root));
+                            below
+                        };
+                        for piece in &pieces {
+                            self.unwatch_quietly(piece);
                         }
                         self.shared.forget(&root);
+                    }
+                }
+                Fault::UnwatchedFolder(dir) => {
+                    if let Err(e) = self.watch(&dir) {
+                        tracing::error!("{e}");
+                        let root = self.shared.root_of(&dir).unwrap_or(dir);
+                        self.poll(root, now);
                     }
                 }
                 Fault::Other(text) => tracing::warn!("file watcher: {text}"),
@@ -294,6 +372,11 @@ impl Watcher {
     }
 }
 
+/// A watch refused for lack of permission (`EACCES`).
+fn is_refused(e: &notify::Error) -> bool {
+    matches!(&e.kind, notify::ErrorKind::Io(io) if io.kind() == io::ErrorKind::PermissionDenied)
+}
+
 /// Walks the folders under a root (as notify does to watch them) and
 /// reports those that cannot be listed: nothing below them is watched.
 /// Returns (folders, unreadable).
@@ -367,7 +450,24 @@ impl Callback {
         for path in &event.paths {
             if !self.is_excluded(path, is_dir) {
                 self.shared.touch(path, change);
+                self.watch_if_unwatched(path, is_dir);
             }
+        }
+    }
+
+    /// A folder that appears (made or moved in) in a folder watched on its
+    /// own has no watch yet: ask the coordinator thread to add one (notify
+    /// cannot be called from its own callback).
+    fn watch_if_unwatched(&self, path: &Path, is_dir: bool) {
+        let Some(parent) = path.parent() else { return };
+        let single = self.single.lock().unwrap_or_else(|p| p.into_inner());
+        if single.is_empty() || !single.contains(parent) {
+            return;
+        }
+        drop(single);
+        if is_dir || path.is_dir() {
+            self.shared
+                .fault(Fault::UnwatchedFolder(path.to_path_buf()));
         }
     }
 
