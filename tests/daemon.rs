@@ -454,6 +454,113 @@ fn issue_3_sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken(
     assert!(d.stop().success());
 }
 
+/// Writes `config` (TOML) to `file`, sends SIGHUP and waits for the reload
+/// to end (`READY=1`); returns the log line that says how it went.
+fn reload(d: &mut Daemon, file: &Path, config: &str) -> Value {
+    write(file, config.as_bytes());
+    d.signal(libc::SIGHUP);
+    d.wait_notify("RELOADING=1");
+    d.wait_notify("READY=1");
+    loop {
+        let v = d.wait_log("re");
+        let m = v["fields"]["message"].as_str().unwrap_or_default();
+        if m.starts_with("reloaded") || m.starts_with("reload failed") {
+            return v;
+        }
+    }
+}
+
+/// Once the daemon is idle, the paths of the detections it reported.
+fn detected_when_idle(d: &mut Daemon) -> Vec<String> {
+    d.wait_idle();
+    let mut paths = Vec::new();
+    // Events are written before a job counts as done: whatever was reported
+    // is already in the pipe; the short wait only drains it.
+    while let Some(ev) = d.next_event(Duration::from_millis(500)) {
+        if ev["type"] == "detection" {
+            paths.push(ev["path"].as_str().unwrap().to_string());
+        }
+    }
+    paths
+}
+
+#[test]
+fn issue_3_sighup_applies_a_new_exclude() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    write(&root.path().join("a.skip"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("a.skip")));
+
+    let done = reload(&mut d, &conf, "exclude = [\"*.skip\"]\n");
+    assert_eq!(
+        done["fields"]["message"],
+        "reloaded signatures and configuration"
+    );
+    write(&root.path().join("b.skip"), EICAR);
+    write(&root.path().join("b.txt"), EICAR);
+    assert_eq!(
+        d.detections(1, GUARD).keys().collect::<Vec<_>>(),
+        [&path("b.txt")]
+    );
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sighup_applies_a_new_max_filesize() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    write(&root.path().join("a"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("a")));
+
+    reload(&mut d, &conf, "max_filesize = 67\n"); // EICAR is 68 bytes
+    write(&root.path().join("b"), EICAR);
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    let stats = d.stats();
+    assert_eq!(stats["detections"], 1, "{stats}");
+
+    reload(&mut d, &conf, "max_filesize = \"1K\"\n");
+    write(&root.path().join("c"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("c")));
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"exclude = [\"*.skip\"]\n");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    // A good key beside a bad glob: neither applies.
+    let err = reload(&mut d, &conf, "max_filesize = 1\nexclude = [\"a[\"]\n");
+    assert_eq!(err["level"], "ERROR");
+    let message = err["fields"]["message"].as_str().unwrap();
+    assert!(message.starts_with("reload failed"), "{err}");
+    assert!(message.contains("exclude"), "{err}");
+
+    write(&root.path().join("a.skip"), EICAR);
+    write(&root.path().join("a.txt"), EICAR);
+    assert_eq!(
+        d.detections(1, GUARD).keys().collect::<Vec<_>>(),
+        [&path("a.txt")]
+    );
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
 #[test]
 fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
     let root = tempfile::tempdir().unwrap();
