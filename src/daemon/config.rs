@@ -167,10 +167,11 @@ impl DaemonConfig {
     }
 
     /// Keys that changed but only take effect on restart: they size or bind
-    /// resources made once at start (the pool, the queue, the socket, the
-    /// log's format, the watches and the quarantine vault). `watch` and
-    /// `follow_symlinks` set up notify's recursive watches; `action` and
-    /// `quarantine_dir` the vault (and the walk's exclusion of it).
+    /// what is made once at start: the pool and the queue (`threads`,
+    /// `queue_capacity`), the control socket, the log's format, the state
+    /// folder, notify's watcher (`follow_symlinks`, `poll_interval`) and the
+    /// quarantine vault (`action`, `quarantine_dir`, which the walk keeps
+    /// excluding).
     pub fn needs_restart(&self, new: &DaemonConfig) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let mut check = |changed: bool, key| {
@@ -178,7 +179,6 @@ impl DaemonConfig {
                 keys.push(key);
             }
         };
-        check(self.watch != new.watch, "watch");
         check(self.threads != new.threads, "threads");
         check(self.queue_capacity != new.queue_capacity, "queue_capacity");
         check(
@@ -199,8 +199,8 @@ impl DaemonConfig {
     }
 
     /// What runs after a reload to `new`: its keys that apply on reload
-    /// (`databases`, `settle`, `log_level`, `max_filesize`, `exclude`,
-    /// `exclude_dir`, `one_file_system`), and this configuration's
+    /// (`watch`, `initial_scan`, `databases`, `settle`, `log_level`,
+    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`), and this configuration's
     /// restart-only keys (see `needs_restart`). The walk's rules are built
     /// again from both, so that the running vault stays excluded.
     pub fn reloaded(&self, new: DaemonConfig) -> Result<DaemonConfig, ConfigError> {
@@ -218,6 +218,8 @@ impl DaemonConfig {
             &bad,
         )?;
         Ok(DaemonConfig {
+            watch: new.watch,
+            initial_scan: new.initial_scan,
             databases: new.databases,
             max_filesize: new.max_filesize,
             settle: new.settle,
@@ -662,7 +664,6 @@ mod tests {
         assert_eq!(
             running.needs_restart(&new),
             [
-                "watch",
                 "threads",
                 "queue_capacity", // threads × 16
                 "follow_symlinks",
@@ -682,7 +683,7 @@ mod tests {
         assert!(c.walk.one_file_system && !c.walk.follow_symlinks);
         assert_eq!(
             (c.watch, c.threads, c.action),
-            (running.watch.clone(), 2, Action::Quarantine)
+            (vec![PathBuf::from("/b")], 2, Action::Quarantine)
         );
         // The running vault stays out of the walk.
         let skip_dir = c.walk.exclude_dir.unwrap();

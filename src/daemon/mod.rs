@@ -12,7 +12,7 @@
 //!   every thread and exit 0. A second SIGTERM/SIGINT exits at once (143/130).
 //! - SIGHUP: `RELOADING=1`; read the configuration and build the new signature
 //!   set and walk rules beside the old ones; swap them in (with the new size
-//!   limit and settle time) only if all are good, else keep the old ones and
+//!   limit, settle time and roots) only if all are good, else keep the old ones and
 //!   log why; `READY=1`. Scans never pause: a walk or file scan in flight ends
 //!   on what it started with. Keys that size or bind resources made at start
 //!   are logged as needing a restart (`DaemonConfig::needs_restart`).
@@ -454,6 +454,10 @@ impl Main<'_> {
                 self.loaded_at.store(control::now_secs(), Ordering::Relaxed);
                 self.shared.set_settle(Settle::from_quiet(config.settle));
                 self.log.set_level(config.log_level.as_deref());
+                if config.watch != self.running.watch {
+                    self.shared
+                        .set_roots(config.watch.clone(), config.initial_scan);
+                }
                 self.running = config;
                 if !restart.is_empty() {
                     tracing::warn!(

@@ -21,6 +21,8 @@
 //!   tree is still watched.
 //! - A root that is removed or moved away is watched again, and rescanned,
 //!   when it reappears (checked every second, only while a root is missing).
+//! - A reload may change the roots (`Fault::Roots`): roots no longer listed
+//!   are unwatched, new ones watched (and walked, with `initial_scan`).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -28,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -103,7 +107,8 @@ pub struct WatcherCounts {
 pub struct Watcher {
     inner: Option<RecommendedWatcher>,
     shared: Arc<Shared>,
-    roots: Vec<PathBuf>,
+    /// The roots; shared with the callback, replaced whole on reload.
+    roots: Arc<ArcSwap<Vec<PathBuf>>>,
     follow_symlinks: bool,
     /// Roots that are gone, waiting to reappear.
     missing: BTreeSet<PathBuf>,
@@ -121,7 +126,7 @@ pub struct Watcher {
 struct Callback {
     shared: Arc<Shared>,
     walker: Walker,
-    roots: Vec<PathBuf>,
+    roots: Arc<ArcSwap<Vec<PathBuf>>>,
     /// Dropped with the callback, when notify's thread ends.
     _alive: crossbeam_channel::Sender<()>,
 }
@@ -136,6 +141,7 @@ impl Watcher {
         poll_interval: Duration,
     ) -> Result<Self, WatchError> {
         let (alive, loop_done) = crossbeam_channel::bounded(0);
+        let roots = Arc::new(ArcSwap::from_pointee(roots));
         let mut callback = Callback {
             shared: shared.clone(),
             walker,
@@ -168,7 +174,7 @@ impl Watcher {
     /// reported (and counted).
     pub fn watch_roots(&mut self) -> Result<WatchReport, WatchError> {
         let mut report = WatchReport::default();
-        for root in self.roots.clone() {
+        for root in self.roots.load().iter().cloned() {
             if !root.is_dir() {
                 tracing::warn!(root = %root.display(), "watched folder does not exist (yet); it will be watched when it appears");
                 self.missing.insert(root);
@@ -220,6 +226,10 @@ impl Watcher {
                     }
                 }
                 Fault::Other(text) => tracing::warn!("file watcher: {text}"),
+                Fault::Roots {
+                    roots,
+                    initial_scan,
+                } => self.set_roots(roots, initial_scan, now),
             }
         }
         for root in self.missing.clone() {
@@ -257,6 +267,60 @@ impl Watcher {
         match (missing_check, self.next_poll) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// A reload changed the roots: stops watching those gone and watches
+    /// (and, with `initial_scan`, walks) the new ones.
+    fn set_roots(&mut self, roots: Vec<PathBuf>, initial_scan: bool, now: Instant) {
+        let old = self.roots.swap(Arc::new(roots.clone()));
+        for root in old.iter().filter(|r| !roots.contains(r)) {
+            tracing::info!(root = %root.display(), "no longer watching {}", root.display());
+            self.missing.remove(root);
+            self.polled.remove(root);
+            // A root inside another still watched keeps its watches.
+            if roots.iter().any(|r| root.starts_with(r)) {
+                continue;
+            }
+            if let Some(inner) = self.inner.as_mut() {
+                let _ = inner.unwatch(root);
+            }
+            // Unwatching is recursive: roots below it are watched again.
+            for inner_root in roots.iter().filter(|r| r.starts_with(root)) {
+                if old.contains(inner_root) && !self.missing.contains(inner_root) {
+                    if let Err(e) = self.watch(inner_root) {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+        }
+        for root in roots.iter().filter(|r| !old.contains(r)) {
+            if !root.is_dir() {
+                tracing::warn!(root = %root.display(), "watched folder does not exist (yet); it will be watched when it appears");
+                self.missing.insert(root.clone());
+                continue;
+            }
+            match self.watch(root) {
+                Ok(()) => {
+                    let (folders, unreadable) = survey(root, self.follow_symlinks);
+                    tracing::info!(root = %root.display(), folders, unreadable, "now watching {}", root.display());
+                    if initial_scan {
+                        self.shared.schedule(root, Origin::Initial, true);
+                    }
+                }
+                Err(e @ WatchError::Limit { .. }) => {
+                    tracing::error!(
+                        "{e}; polling {} every {:?} instead",
+                        root.display(),
+                        self.poll_interval
+                    );
+                    self.poll(root.clone(), now);
+                }
+                Err(e) => {
+                    tracing::error!("{e}; will retry");
+                    self.missing.insert(root.clone());
+                }
+            }
         }
     }
 
@@ -372,7 +436,7 @@ impl Callback {
     }
 
     fn gone(&self, path: &Path) {
-        if self.roots.iter().any(|r| r == path) {
+        if self.roots.load().iter().any(|r| r == path) {
             self.shared.fault(Fault::RootGone(path.to_path_buf()));
         } else {
             self.shared.forget(path);
@@ -380,8 +444,8 @@ impl Callback {
     }
 
     fn is_excluded(&self, path: &Path, is_dir: bool) -> bool {
-        let root = self
-            .roots
+        let roots = self.roots.load();
+        let root = roots
             .iter()
             .filter(|r| path.starts_with(r))
             .max_by_key(|r| r.as_os_str().len());
