@@ -561,6 +561,62 @@ fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
     assert!(d.stop().success());
 }
 
+impl Daemon {
+    /// Waits for a log line starting with `prefix`, unless one was seen already.
+    fn seen_or_wait_log(&mut self, prefix: &str) {
+        let seen = self.seen_logs.iter().any(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(prefix))
+        });
+        if !seen {
+            self.wait_log(prefix);
+        }
+    }
+}
+
+#[test]
+fn issue_3_sighup_applies_new_watch_roots() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(&b.path().join("old"), EICAR);
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    let roots = |dirs: &[&Path]| {
+        let list: Vec<String> = dirs.iter().map(|d| format!("{:?}", s(d))).collect();
+        format!("watch = [{}]\n", list.join(", "))
+    };
+    write(&conf, roots(&[a.path()]).as_bytes());
+    let mut d = Daemon::start(&["--config", s(&conf), "--settle", "200ms"]);
+    let path = |dir: &Path, name: &str| s(&dir.join(name)).to_string();
+    d.wait_idle(); // the initial scan (of nothing) is done
+
+    write(&a.path().join("a1"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path(a.path(), "a1")));
+
+    // A new root is watched, and walked (initial_scan is on).
+    let done = reload(&mut d, &conf, &roots(&[a.path(), b.path()]));
+    assert_eq!(
+        done["fields"]["message"],
+        "reloaded signatures and configuration"
+    );
+    d.seen_or_wait_log("now watching");
+    assert!(d.detections(1, GUARD).contains_key(&path(b.path(), "old")));
+    write(&b.path().join("b1"), EICAR);
+    let seen = d.detections(1, GUARD);
+    assert!(seen.contains_key(&path(b.path(), "b1")), "{seen:?}");
+
+    // A root left out is no longer watched.
+    reload(&mut d, &conf, &roots(&[b.path()]));
+    d.seen_or_wait_log("no longer watching");
+    write(&a.path().join("a2"), EICAR);
+    write(&b.path().join("b2"), EICAR);
+    let seen = d.detections(1, GUARD);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), [&path(b.path(), "b2")]);
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
 #[test]
 fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
     let root = tempfile::tempdir().unwrap();
