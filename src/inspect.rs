@@ -6,11 +6,13 @@
 //!
 //! The signature set sits behind an `ArcSwap`, so a daemon can swap in a
 //! reloaded set while scans go on: each file is scanned against the set that
-//! was current when its scan began (one lock-free load per file).
+//! was current when its scan began (one lock-free load per file). The size
+//! limit (`SizeLimit`) can be changed the same way, with one atomic load.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -72,11 +74,33 @@ thread_local! {
 /// name is scanned first, waited on by the others.
 type LinkResult = Arc<OnceLock<(FileResult, u64)>>;
 
+/// `max_filesize`, shared by whoever scans and changeable while they do (the
+/// daemon's reload). Clones share one value.
+#[derive(Clone, Debug)]
+pub struct SizeLimit(Arc<AtomicU64>);
+
+impl SizeLimit {
+    /// `u64::MAX` stands for no limit: no file is larger.
+    pub fn new(max: Option<u64>) -> Self {
+        SizeLimit(Arc::new(AtomicU64::new(max.unwrap_or(u64::MAX))))
+    }
+
+    pub fn set(&self, max: Option<u64>) {
+        self.0.store(max.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The limit now, in bytes (`u64::MAX` if none).
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Scans files against one signature set. Shared by every worker.
 pub struct Inspector {
     /// The current set; replaced whole on reload, never changed in place.
     sigs: Arc<ArcSwap<SignatureSet>>,
-    max_filesize: Option<u64>,
+    /// Files larger than this are not opened; read once per file.
+    max_filesize: SizeLimit,
     /// Results per inode for files with more than one link, so each is hashed
     /// once. `None` in a long-running process, where a file may change between
     /// two scans and the map would only grow.
@@ -90,15 +114,16 @@ impl Inspector {
     pub fn new(sigs: Arc<SignatureSet>, max_filesize: Option<u64>) -> Self {
         Inspector {
             sigs: Arc::new(ArcSwap::new(sigs)),
-            max_filesize,
+            max_filesize: SizeLimit::new(max_filesize),
             hardlinks: Some(Mutex::new(HashMap::new())),
             read_only: false,
         }
     }
 
     /// An inspector for a long-running process: it scans with whatever set
-    /// `sigs` holds when a file's scan begins, and keeps no per-inode results.
-    pub fn live(sigs: Arc<ArcSwap<SignatureSet>>, max_filesize: Option<u64>) -> Self {
+    /// `sigs` and limit `max_filesize` hold when a file's scan begins, and
+    /// keeps no per-inode results.
+    pub fn live(sigs: Arc<ArcSwap<SignatureSet>>, max_filesize: SizeLimit) -> Self {
         Inspector {
             sigs,
             max_filesize,
@@ -128,7 +153,8 @@ impl Inspector {
             bytes,
             reused: false,
         };
-        if self.max_filesize.is_some_and(|max| cand.size > max) {
+        let max = self.max_filesize.get();
+        if cand.size > max {
             return fresh((FileResult::TooLarge, 0));
         }
         let sigs = self.sigs.load();
@@ -137,7 +163,7 @@ impl Inspector {
         }
         let hardlinks = match &self.hardlinks {
             Some(map) if cand.nlink > 1 => map,
-            _ => return fresh(self.hash_and_match(&sigs, cand)),
+            _ => return fresh(self.hash_and_match(&sigs, max, cand)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -146,7 +172,7 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, cand)
+            self.hash_and_match(&sigs, max, cand)
         });
         Inspected {
             result: result.clone(),
@@ -155,30 +181,29 @@ impl Inspector {
         }
     }
 
-    fn hash_and_match(&self, sigs: &SignatureSet, cand: &Candidate) -> (FileResult, u64) {
+    fn hash_and_match(&self, sigs: &SignatureSet, max: u64, cand: &Candidate) -> (FileResult, u64) {
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
             Err(e) => return (FileResult::Failed(e.to_string()), 0),
         };
-        self.hash_open(sigs, &mut file, &meta)
+        self.hash_open(sigs, max, &mut file, &meta)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
     /// only a regular file is read, sized by its `fstat`, as for a path.
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
+        let max = self.max_filesize.get();
         let (result, bytes) = match file.metadata() {
             Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
             Ok(meta) if !meta.file_type().is_file() => {
                 (FileResult::NotRegular(FileKind::of(meta.file_type())), 0)
             }
-            Ok(meta) if self.max_filesize.is_some_and(|max| meta.len() > max) => {
-                (FileResult::TooLarge, 0)
-            }
+            Ok(meta) if meta.len() > max => (FileResult::TooLarge, 0),
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
-                    Ok(_) => self.hash_open(&self.sigs.load(), file, &meta),
+                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta),
                     Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
                 }
             }
@@ -193,6 +218,7 @@ impl Inspector {
     fn hash_open(
         &self,
         sigs: &SignatureSet,
+        max: u64,
         file: &mut std::fs::File,
         meta: &std::fs::Metadata,
     ) -> (FileResult, u64) {
@@ -202,7 +228,7 @@ impl Inspector {
         if algos.is_empty() {
             return (FileResult::Cleared, 0);
         }
-        if self.max_filesize.is_some_and(|max| size > max) {
+        if size > max {
             return (FileResult::TooLarge, 0);
         }
         // Read-only: the same reads, but no algorithm is fed.

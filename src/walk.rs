@@ -2,6 +2,11 @@
 //! of work that the pool can hand to any worker, and it yields subdirectories
 //! (more work) and `Candidate` files. Excludes, file-type rules, symlink policy,
 //! `--one-file-system` and loop detection live here. Nothing here hashes.
+//!
+//! The rules sit behind an `ArcSwap`, so a daemon can swap in reloaded rules
+//! while walks go on: a walk takes the rules current at its root, and every
+//! directory below carries them, so a walk in flight ends on the rules it
+//! started with.
 
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
@@ -10,6 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use globset::GlobSet;
 
 use crate::fileio::FileKind;
@@ -68,6 +74,8 @@ pub struct DirJob {
     root_dev: u64,
     /// This directory and every directory above it.
     ancestors: Arc<Ancestor>,
+    /// The rules of the walk this directory belongs to (those current at its root).
+    opts: Arc<WalkOptions>,
 }
 
 /// Why an entry was passed over without being examined.
@@ -111,7 +119,8 @@ pub struct WalkOptions {
 /// Lists directories by the rules of `WalkOptions`.
 #[derive(Clone, Debug)]
 pub struct Walker {
-    opts: WalkOptions,
+    /// The current rules; replaced whole on reload, never changed in place.
+    opts: Arc<ArcSwap<WalkOptions>>,
 }
 
 fn matches(set: &Option<GlobSet>, path: &Path, name: &OsStr) -> bool {
@@ -120,7 +129,14 @@ fn matches(set: &Option<GlobSet>, path: &Path, name: &OsStr) -> bool {
 }
 
 impl Walker {
+    /// A walker with fixed rules.
     pub fn new(opts: WalkOptions) -> Self {
+        Self::live(Arc::new(ArcSwap::from_pointee(opts)))
+    }
+
+    /// A walker for a long-running process: each walk (and each check of a
+    /// changed path) uses whatever rules `opts` holds when it begins.
+    pub fn live(opts: Arc<ArcSwap<WalkOptions>>) -> Self {
         Walker { opts }
     }
 
@@ -147,6 +163,7 @@ impl Walker {
                     path,
                     root_dev: id.dev,
                     ancestors: Arc::new(Ancestor { id, parent: None }),
+                    opts: self.opts.load_full(),
                 })
             }
             FileKind::Regular => Found::File(Candidate::new(path, &meta, via_symlink)),
@@ -160,7 +177,7 @@ impl Walker {
     /// the roots; see `is_excluded_below`.)
     pub fn changed(&self, path: PathBuf) -> Found {
         match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() && !self.opts.follow_symlinks => {
+            Ok(m) if m.file_type().is_symlink() && !self.opts.load().follow_symlinks => {
                 Found::Skipped(path, SkipReason::Symlink)
             }
             Ok(_) => self.root(path),
@@ -175,6 +192,7 @@ impl Walker {
         let Ok(rel) = path.strip_prefix(root) else {
             return false;
         };
+        let opts = self.opts.load();
         let mut here = root.to_path_buf();
         let mut parts = rel.components().peekable();
         while let Some(part) = parts.next() {
@@ -182,9 +200,9 @@ impl Walker {
             let last = parts.peek().is_none();
             let name = part.as_os_str();
             if last && !is_dir {
-                return matches(&self.opts.exclude, &here, name);
+                return matches(&opts.exclude, &here, name);
             }
-            if matches(&self.opts.exclude_dir, &here, name) {
+            if matches(&opts.exclude_dir, &here, name) {
                 return true;
             }
         }
@@ -224,9 +242,10 @@ impl Walker {
         ft: fs::FileType,
         lstat: impl FnOnce() -> io::Result<Metadata>,
     ) -> Found {
+        let opts = &dir.opts;
         let kind = FileKind::of(ft);
         if kind == FileKind::Directory {
-            if matches(&self.opts.exclude_dir, &path, name) {
+            if matches(&opts.exclude_dir, &path, name) {
                 return Found::Skipped(path, SkipReason::Excluded);
             }
             return match lstat() {
@@ -234,7 +253,7 @@ impl Walker {
                 Err(e) => Found::Error(path, e.into()),
             };
         }
-        if matches(&self.opts.exclude, &path, name) {
+        if matches(&opts.exclude, &path, name) {
             return Found::Skipped(path, SkipReason::Excluded);
         }
         match kind {
@@ -242,9 +261,7 @@ impl Walker {
                 Ok(meta) => Found::File(Candidate::new(path, &meta, false)),
                 Err(e) => Found::Error(path, e.into()),
             },
-            FileKind::Symlink if !self.opts.follow_symlinks => {
-                Found::Skipped(path, SkipReason::Symlink)
-            }
+            FileKind::Symlink if !opts.follow_symlinks => Found::Skipped(path, SkipReason::Symlink),
             FileKind::Symlink => self.follow(dir, path, name),
             kind => Found::Skipped(path, SkipReason::Special(kind)),
         }
@@ -261,7 +278,7 @@ impl Walker {
         };
         match FileKind::of(meta.file_type()) {
             FileKind::Directory => {
-                if matches(&self.opts.exclude_dir, &path, name) {
+                if matches(&dir.opts.exclude_dir, &path, name) {
                     return Found::Skipped(path, SkipReason::Excluded);
                 }
                 self.subdir(dir, path, &meta)
@@ -273,7 +290,7 @@ impl Walker {
 
     fn subdir(&self, parent: &DirJob, path: PathBuf, meta: &Metadata) -> Found {
         let id = FileId::of(meta);
-        if self.opts.one_file_system && id.dev != parent.root_dev {
+        if parent.opts.one_file_system && id.dev != parent.root_dev {
             return Found::Skipped(path, SkipReason::OtherFileSystem);
         }
         let mut up = Some(&parent.ancestors);
@@ -290,6 +307,7 @@ impl Walker {
                 id,
                 parent: Some(parent.ancestors.clone()),
             }),
+            opts: parent.opts.clone(),
         })
     }
 }
@@ -389,5 +407,35 @@ mod tests {
         assert_eq!(files, vec![root.join("c.txt")]);
         assert_eq!(skipped.len(), 2);
         assert!(skipped.iter().all(|(_, r)| *r == SkipReason::Excluded));
+    }
+
+    #[test]
+    fn a_walk_keeps_the_rules_it_started_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("sub")).unwrap();
+        fs::write(root.join("sub/a.log"), b"x").unwrap();
+        let rules = Arc::new(ArcSwap::from_pointee(WalkOptions::default()));
+        let walker = Walker::live(rules.clone());
+        let Found::Dir(started) = walker.root(root.to_path_buf()) else {
+            panic!("a folder");
+        };
+        let mut b = GlobSetBuilder::new();
+        b.add(Glob::new("*.log").unwrap());
+        rules.store(Arc::new(WalkOptions {
+            exclude: Some(b.build().unwrap()),
+            ..Default::default()
+        }));
+        // The walk begun before the swap finds the file; a new one does not.
+        let mut subdirs = Vec::new();
+        walker.list(&started, |f| subdirs.push(f)).unwrap();
+        let Some(Found::Dir(sub)) = subdirs.pop() else {
+            panic!("sub");
+        };
+        let mut found = Vec::new();
+        walker.list(&sub, |f| found.push(f)).unwrap();
+        assert!(matches!(&found[..], [Found::File(_)]), "{found:?}");
+        assert_eq!(collect(&walker, root).0, Vec::<PathBuf>::new());
+        assert!(walker.is_excluded_below(root, &root.join("sub/b.log"), false));
     }
 }

@@ -454,6 +454,169 @@ fn issue_3_sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken(
     assert!(d.stop().success());
 }
 
+/// Writes `config` (TOML) to `file`, sends SIGHUP and waits for the reload
+/// to end (`READY=1`); returns the log line that says how it went.
+fn reload(d: &mut Daemon, file: &Path, config: &str) -> Value {
+    write(file, config.as_bytes());
+    d.signal(libc::SIGHUP);
+    d.wait_notify("RELOADING=1");
+    d.wait_notify("READY=1");
+    loop {
+        let v = d.wait_log("re");
+        let m = v["fields"]["message"].as_str().unwrap_or_default();
+        if m.starts_with("reloaded") || m.starts_with("reload failed") {
+            return v;
+        }
+    }
+}
+
+/// Once the daemon is idle, the paths of the detections it reported.
+fn detected_when_idle(d: &mut Daemon) -> Vec<String> {
+    d.wait_idle();
+    let mut paths = Vec::new();
+    // Events are written before a job counts as done: whatever was reported
+    // is already in the pipe; the short wait only drains it.
+    while let Some(ev) = d.next_event(Duration::from_millis(500)) {
+        if ev["type"] == "detection" {
+            paths.push(ev["path"].as_str().unwrap().to_string());
+        }
+    }
+    paths
+}
+
+#[test]
+fn issue_3_sighup_applies_a_new_exclude() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    write(&root.path().join("a.skip"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("a.skip")));
+
+    let done = reload(&mut d, &conf, "exclude = [\"*.skip\"]\n");
+    assert_eq!(
+        done["fields"]["message"],
+        "reloaded signatures and configuration"
+    );
+    write(&root.path().join("b.skip"), EICAR);
+    write(&root.path().join("b.txt"), EICAR);
+    assert_eq!(
+        d.detections(1, GUARD).keys().collect::<Vec<_>>(),
+        [&path("b.txt")]
+    );
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sighup_applies_a_new_max_filesize() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    write(&root.path().join("a"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("a")));
+
+    reload(&mut d, &conf, "max_filesize = 67\n"); // EICAR is 68 bytes
+    write(&root.path().join("b"), EICAR);
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    let stats = d.stats();
+    assert_eq!(stats["detections"], 1, "{stats}");
+
+    reload(&mut d, &conf, "max_filesize = \"1K\"\n");
+    write(&root.path().join("c"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path("c")));
+    assert!(d.stop().success());
+}
+
+#[test]
+fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
+    let root = tempfile::tempdir().unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    write(&conf, b"exclude = [\"*.skip\"]\n");
+    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
+
+    // A good key beside a bad glob: neither applies.
+    let err = reload(&mut d, &conf, "max_filesize = 1\nexclude = [\"a[\"]\n");
+    assert_eq!(err["level"], "ERROR");
+    let message = err["fields"]["message"].as_str().unwrap();
+    assert!(message.starts_with("reload failed"), "{err}");
+    assert!(message.contains("exclude"), "{err}");
+
+    write(&root.path().join("a.skip"), EICAR);
+    write(&root.path().join("a.txt"), EICAR);
+    assert_eq!(
+        d.detections(1, GUARD).keys().collect::<Vec<_>>(),
+        [&path("a.txt")]
+    );
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
+impl Daemon {
+    /// Waits for a log line starting with `prefix`, unless one was seen already.
+    fn seen_or_wait_log(&mut self, prefix: &str) {
+        let seen = self.seen_logs.iter().any(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(prefix))
+        });
+        if !seen {
+            self.wait_log(prefix);
+        }
+    }
+}
+
+#[test]
+fn issue_3_sighup_applies_new_watch_roots() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(&b.path().join("old"), EICAR);
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("vigil.toml");
+    let roots = |dirs: &[&Path]| {
+        let list: Vec<String> = dirs.iter().map(|d| format!("{:?}", s(d))).collect();
+        format!("watch = [{}]\n", list.join(", "))
+    };
+    write(&conf, roots(&[a.path()]).as_bytes());
+    let mut d = Daemon::start(&["--config", s(&conf), "--settle", "200ms"]);
+    let path = |dir: &Path, name: &str| s(&dir.join(name)).to_string();
+    d.wait_idle(); // the initial scan (of nothing) is done
+
+    write(&a.path().join("a1"), EICAR);
+    assert!(d.detections(1, GUARD).contains_key(&path(a.path(), "a1")));
+
+    // A new root is watched, and walked (initial_scan is on).
+    let done = reload(&mut d, &conf, &roots(&[a.path(), b.path()]));
+    assert_eq!(
+        done["fields"]["message"],
+        "reloaded signatures and configuration"
+    );
+    d.seen_or_wait_log("now watching");
+    assert!(d.detections(1, GUARD).contains_key(&path(b.path(), "old")));
+    write(&b.path().join("b1"), EICAR);
+    let seen = d.detections(1, GUARD);
+    assert!(seen.contains_key(&path(b.path(), "b1")), "{seen:?}");
+
+    // A root left out is no longer watched.
+    reload(&mut d, &conf, &roots(&[b.path()]));
+    d.seen_or_wait_log("no longer watching");
+    write(&a.path().join("a2"), EICAR);
+    write(&b.path().join("b2"), EICAR);
+    let seen = d.detections(1, GUARD);
+    assert_eq!(seen.keys().collect::<Vec<_>>(), [&path(b.path(), "b2")]);
+    assert_eq!(detected_when_idle(&mut d), Vec::<String>::new());
+    assert!(d.stop().success());
+}
+
 #[test]
 fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
     let root = tempfile::tempdir().unwrap();

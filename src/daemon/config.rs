@@ -106,6 +106,7 @@ pub struct DaemonConfig {
     pub settle: Duration,
     pub walk: WalkOptions,
     pub exclude: Vec<String>,
+    /// As written (`walk` adds the quarantine folder when it is used).
     pub exclude_dir: Vec<String>,
     pub initial_scan: bool,
     pub socket: Option<PathBuf>,
@@ -165,7 +166,12 @@ impl DaemonConfig {
         merge(file, args)
     }
 
-    /// Keys that changed but only take effect on restart.
+    /// Keys that changed but only take effect on restart: they size or bind
+    /// what is made once at start: the pool and the queue (`threads`,
+    /// `queue_capacity`), the control socket, the log's format, the state
+    /// folder, notify's watcher (`follow_symlinks`, `poll_interval`) and the
+    /// quarantine vault (`action`, `quarantine_dir`, which the walk keeps
+    /// excluding).
     pub fn needs_restart(&self, new: &DaemonConfig) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let mut check = |changed: bool, key| {
@@ -173,19 +179,11 @@ impl DaemonConfig {
                 keys.push(key);
             }
         };
-        check(self.watch != new.watch, "watch");
         check(self.threads != new.threads, "threads");
         check(self.queue_capacity != new.queue_capacity, "queue_capacity");
-        check(self.max_filesize != new.max_filesize, "max_filesize");
-        check(self.exclude != new.exclude, "exclude");
-        check(self.exclude_dir != new.exclude_dir, "exclude_dir");
         check(
             self.walk.follow_symlinks != new.walk.follow_symlinks,
             "follow_symlinks",
-        );
-        check(
-            self.walk.one_file_system != new.walk.one_file_system,
-            "one_file_system",
         );
         check(self.socket != new.socket, "socket");
         check(
@@ -199,6 +197,67 @@ impl DaemonConfig {
         check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
         keys
     }
+
+    /// What runs after a reload to `new`: its keys that apply on reload
+    /// (`watch`, `initial_scan`, `databases`, `settle`, `log_level`,
+    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`), and this configuration's
+    /// restart-only keys (see `needs_restart`). The walk's rules are built
+    /// again from both, so that the running vault stays excluded.
+    pub fn reloaded(&self, new: DaemonConfig) -> Result<DaemonConfig, ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Value {
+            file: new.file.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let walk = walk_options(
+            &new.exclude,
+            &new.exclude_dir,
+            self.walk.follow_symlinks,
+            new.walk.one_file_system,
+            self.vault(),
+            &bad,
+        )?;
+        Ok(DaemonConfig {
+            watch: new.watch,
+            initial_scan: new.initial_scan,
+            databases: new.databases,
+            max_filesize: new.max_filesize,
+            settle: new.settle,
+            walk,
+            exclude: new.exclude,
+            exclude_dir: new.exclude_dir,
+            log_level: new.log_level,
+            ..self.clone()
+        })
+    }
+
+    /// The quarantine folder, if detected files are moved there.
+    fn vault(&self) -> Option<&Path> {
+        (self.action == Action::Quarantine).then_some(self.quarantine_dir.as_path())
+    }
+}
+
+/// The walk's rules. With a `vault`, it is never walked: it may sit inside
+/// a watched tree.
+fn walk_options(
+    exclude: &[String],
+    exclude_dir: &[String],
+    follow_symlinks: bool,
+    one_file_system: bool,
+    vault: Option<&Path>,
+    bad: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<WalkOptions, ConfigError> {
+    let mut exclude_dir = exclude_dir.to_vec();
+    if let Some(vault) = vault {
+        exclude_dir.push(globset::escape(&vault.to_string_lossy()));
+    }
+    let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
+    Ok(WalkOptions {
+        follow_symlinks,
+        one_file_system,
+        exclude: globs("exclude", exclude).map_err(|e| glob_err("exclude", e))?,
+        exclude_dir: globs("exclude_dir", &exclude_dir).map_err(|e| glob_err("exclude_dir", e))?,
+    })
 }
 
 fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
@@ -299,7 +358,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
     let exclude = pick_list(&args.exclude, file.exclude);
-    let mut exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
+    let exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
     let action = match args.action.as_deref() {
         Some("quarantine") => Action::Quarantine,
         Some(_) => Action::Report,
@@ -319,17 +378,14 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
             format!("{}: {e}", quarantine_dir.display()),
         )
     })?;
-    if action == Action::Quarantine {
-        // The vault may sit inside a watched tree: never scan what it holds.
-        exclude_dir.push(globset::escape(&quarantine_dir.to_string_lossy()));
-    }
-    let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
-    let walk = WalkOptions {
-        follow_symlinks: args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
-        one_file_system: args.one_file_system || file.one_file_system.unwrap_or(false),
-        exclude: globs("exclude", &exclude).map_err(|e| glob_err("exclude", e))?,
-        exclude_dir: globs("exclude_dir", &exclude_dir).map_err(|e| glob_err("exclude_dir", e))?,
-    };
+    let walk = walk_options(
+        &exclude,
+        &exclude_dir,
+        args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
+        args.one_file_system || file.one_file_system.unwrap_or(false),
+        (action == Action::Quarantine).then_some(quarantine_dir.as_path()),
+        &bad,
+    )?;
     let initial_scan = if args.no_initial_scan {
         false
     } else if args.initial_scan {
@@ -591,6 +647,49 @@ mod tests {
         assert_eq!(c.watch, vec![PathBuf::from("/b")]);
         assert_eq!(c.threads, 5);
         assert!(c.initial_scan);
+    }
+
+    #[test]
+    fn a_reload_takes_the_reloadable_keys_and_keeps_the_rest() {
+        let running = from_toml(
+            "watch = [\"/a\"]\nthreads = 2\naction = \"quarantine\"\nquarantine_dir = \"/q\"\n",
+        )
+        .unwrap();
+        let new = from_toml(
+            "watch = [\"/b\"]\nthreads = 3\nquarantine_dir = \"/r\"\nexclude = [\"*.tmp\"]\n\
+             exclude_dir = [\"cache\"]\nmax_filesize = 10\none_file_system = true\n\
+             follow_symlinks = true\nsettle = \"1s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            running.needs_restart(&new),
+            [
+                "threads",
+                "queue_capacity", // threads × 16
+                "follow_symlinks",
+                "action",
+                "quarantine_dir"
+            ]
+        );
+        let c = running.reloaded(new).unwrap();
+        assert_eq!(
+            (c.max_filesize, c.settle),
+            (Some(10), Duration::from_secs(1))
+        );
+        assert_eq!(
+            (c.exclude, c.exclude_dir),
+            (vec!["*.tmp".to_string()], vec!["cache".to_string()])
+        );
+        assert!(c.walk.one_file_system && !c.walk.follow_symlinks);
+        assert_eq!(
+            (c.watch, c.threads, c.action),
+            (vec![PathBuf::from("/b")], 2, Action::Quarantine)
+        );
+        // The running vault stays out of the walk.
+        let skip_dir = c.walk.exclude_dir.unwrap();
+        assert!(skip_dir.is_match("/q") && skip_dir.is_match("cache") && !skip_dir.is_match("/r"));
+        assert!(c.walk.exclude.unwrap().is_match("x.tmp"));
+        assert!(running.needs_restart(&running.clone()).is_empty());
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //!   `DRAIN_BOUND`, then drop the rest (a file being hashed is finished), join
 //!   every thread and exit 0. A second SIGTERM/SIGINT exits at once (143/130).
 //! - SIGHUP: `RELOADING=1`; read the configuration and build the new signature
-//!   set beside the old one; swap both in only if both are good, else keep the
-//!   old ones and log why; `READY=1`. Scans never pause.
+//!   set and walk rules beside the old ones; swap them in (with the new size
+//!   limit, settle time and roots) only if all are good, else keep the old ones and
+//!   log why; `READY=1`. Scans never pause: a walk or file scan in flight ends
+//!   on what it started with. Keys that size or bind resources made at start
+//!   are logged as needing a restart (`DaemonConfig::needs_restart`).
 //! - SIGUSR1: log statistics.
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC`, but only while the pool is idle
 //!   or has finished a job since the last one: a stuck pool gets the service
@@ -47,7 +50,7 @@ use crate::cli::DaemonArgs;
 use crate::control::{self, ControlSignal, DaemonStats, Listener, Routed, Router, Routes};
 use crate::engine::{Engine, Job};
 use crate::error::{Error, ExitStatus};
-use crate::inspect::Inspector;
+use crate::inspect::{Inspector, SizeLimit};
 use crate::pool::{JobRunner, ScanPool};
 use crate::quarantine::Quarantine;
 use crate::queue::{self, QueueReceiver, QueueSender};
@@ -60,7 +63,7 @@ use crate::source::dirty::{DirtySet, Settle};
 use crate::source::watcher::{Watcher, WatcherCounts};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::Stats;
-use crate::walk::Walker;
+use crate::walk::{WalkOptions, Walker};
 use config::{Action, DaemonConfig};
 
 /// How long queued work may still run after SIGTERM before it is dropped.
@@ -155,7 +158,9 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         inner: EventLog::stdout(),
         routes: &routes,
     };
-    let walker = Walker::new(config.walk.clone());
+    let walk = Arc::new(ArcSwap::from_pointee(config.walk.clone()));
+    let walker = Walker::live(walk.clone());
+    let max_filesize = SizeLimit::new(config.max_filesize);
     let shared = Arc::new(Shared::new(DirtySet::new(
         config.watch.clone(),
         Settle::from_quiet(config.settle),
@@ -181,7 +186,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         engine: Routed {
             inner: Engine {
                 walker,
-                inspector: Inspector::live(sigs.clone(), config.max_filesize),
+                inspector: Inspector::live(sigs.clone(), max_filesize.clone()),
                 sink: &sink,
                 quarantine: vault.as_ref(),
                 stats: &stats,
@@ -218,7 +223,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             Some(
                 control::Server::new(
                     config.control.clone(),
-                    Inspector::live(sigs.clone(), config.max_filesize),
+                    Inspector::live(sigs.clone(), max_filesize.clone()),
                     &routes,
                     &sink,
                     &stats,
@@ -305,8 +310,10 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         notifier.ready(&status);
         let mut main = Main {
             args: &args,
-            started_with: config.clone(),
+            running: config.clone(),
             sigs: &sigs,
+            walk: &walk,
+            max_filesize: &max_filesize,
             shared: &shared,
             stats: &stats,
             progress: &progress,
@@ -355,10 +362,14 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
 /// What the main thread needs to serve signals and the watchdog.
 struct Main<'a> {
     args: &'a DaemonArgs,
-    /// The configuration the daemon started with; keys that need a restart
-    /// are compared against it.
-    started_with: DaemonConfig,
+    /// The configuration in effect: the last one loaded, but with the
+    /// restart-only keys the daemon started with. A reload compares against it.
+    running: DaemonConfig,
     sigs: &'a ArcSwap<SignatureSet>,
+    /// The walk's rules, read by the engine and the watcher.
+    walk: &'a ArcSwap<WalkOptions>,
+    /// The engine's and the control socket's size limit.
+    max_filesize: &'a SizeLimit,
     shared: &'a Shared,
     stats: &'a Stats,
     progress: &'a Progress,
@@ -418,22 +429,36 @@ impl Main<'_> {
         }
     }
 
-    /// Reads the configuration and the signatures again; swaps them in only
-    /// if both are good.
+    /// Reads the configuration and the signatures again, builds the walk
+    /// rules, and swaps all of them in only if all are good.
     fn reload(&mut self) {
         self.notifier.reloading();
         let began = Instant::now();
         let loaded = DaemonConfig::load(self.args)
+            .and_then(|new| {
+                Ok((
+                    self.running.needs_restart(&new),
+                    self.running.reloaded(new)?,
+                ))
+            })
             .map_err(Error::from)
-            .and_then(|config| Ok((load_signatures(&config.databases)?, config)));
+            .and_then(|(restart, config)| {
+                Ok((load_signatures(&config.databases)?, restart, config))
+            });
         match loaded {
-            Ok((set, config)) => {
+            Ok((set, restart, config)) => {
                 let count = set.stats().total_detections();
                 self.sigs.store(Arc::new(set));
+                self.walk.store(Arc::new(config.walk.clone()));
+                self.max_filesize.set(config.max_filesize);
                 self.loaded_at.store(control::now_secs(), Ordering::Relaxed);
                 self.shared.set_settle(Settle::from_quiet(config.settle));
                 self.log.set_level(config.log_level.as_deref());
-                let restart = self.started_with.needs_restart(&config);
+                if config.watch != self.running.watch {
+                    self.shared
+                        .set_roots(config.watch.clone(), config.initial_scan);
+                }
+                self.running = config;
                 if !restart.is_empty() {
                     tracing::warn!(
                         "changed settings take effect only after a restart: {}",

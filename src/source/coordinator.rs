@@ -55,6 +55,12 @@ pub enum Fault {
     UnwatchedFolder(PathBuf),
     /// Any other watcher error, as text.
     Other(String),
+    /// Not a fault: a reload changed the roots, and only the coordinator's
+    /// thread calls into the watcher. New roots are walked if `initial_scan`.
+    Roots {
+        roots: Vec<PathBuf>,
+        initial_scan: bool,
+    },
 }
 
 /// Counters kept under the lock, for statistics.
@@ -163,6 +169,20 @@ impl Shared {
     pub fn fault(&self, fault: Fault) {
         let mut st = self.lock();
         st.faults.push(fault);
+        if !st.busy {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Replaces the watched roots (a reload): in the dirty set at once, in
+    /// the watcher at the coordinator's next housekeeping.
+    pub fn set_roots(&self, roots: Vec<PathBuf>, initial_scan: bool) {
+        let mut st = self.lock();
+        st.dirty.set_roots(roots.clone());
+        st.faults.push(Fault::Roots {
+            roots,
+            initial_scan,
+        });
         if !st.busy {
             self.wake.notify_one();
         }

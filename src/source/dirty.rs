@@ -155,6 +155,14 @@ impl DirtySet {
         &self.roots
     }
 
+    /// Replaces the roots (a reload). What is pending outside every new root
+    /// is forgotten.
+    pub fn set_roots(&mut self, roots: Vec<PathBuf>) {
+        self.pending
+            .retain(|path, _| roots.iter().any(|r| path.starts_with(r)));
+        self.roots = roots;
+    }
+
     /// Notes a change. Returns when the path (or the folder covering it)
     /// will be due.
     pub fn touch(&mut self, path: &Path, change: Change, now: Instant) -> Instant {
@@ -415,5 +423,19 @@ mod tests {
         d.touch(Path::new("/w/e"), Change::Closed, t0);
         d.forget(Path::new("/w/d"));
         assert_eq!(d.pending_paths(), vec![PathBuf::from("/w/e")]);
+    }
+
+    #[test]
+    fn changed_roots_forget_what_is_pending_only_outside_them() {
+        let (mut d, t0) = set();
+        d.set_roots(vec!["/w".into(), "/x".into(), "/x/in".into()]);
+        for p in ["/w/a", "/x/b", "/x/in/c"] {
+            d.touch(Path::new(p), Change::Closed, t0);
+        }
+        d.set_roots(vec!["/w".into(), "/x/in".into()]);
+        assert_eq!(d.root_of(Path::new("/x/in/c")), Some(Path::new("/x/in")));
+        assert_eq!(d.pending_paths(), [PathBuf::from("/w/a"), "/x/in/c".into()]);
+        d.set_roots(vec!["/".into()]);
+        assert_eq!(d.pending_paths().len(), 2, "still below a root");
     }
 }

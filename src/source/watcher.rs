@@ -25,6 +25,8 @@
 //!   folder watched on its own gets its watch from the coordinator thread.
 //! - A root that is removed or moved away is watched again, and rescanned,
 //!   when it reappears (checked every second, only while a root is missing).
+//! - A reload may change the roots (`Fault::Roots`): roots no longer listed
+//!   are unwatched, new ones watched (and walked, with `initial_scan`).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -32,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -107,7 +111,8 @@ pub struct WatcherCounts {
 pub struct Watcher {
     inner: Option<RecommendedWatcher>,
     shared: Arc<Shared>,
-    roots: Vec<PathBuf>,
+    /// The roots; shared with the callback, replaced whole on reload.
+    roots: Arc<ArcSwap<Vec<PathBuf>>>,
     follow_symlinks: bool,
     /// Roots that are gone, waiting to reappear.
     missing: BTreeSet<PathBuf>,
@@ -128,7 +133,7 @@ pub struct Watcher {
 struct Callback {
     shared: Arc<Shared>,
     walker: Walker,
-    roots: Vec<PathBuf>,
+    roots: Arc<ArcSwap<Vec<PathBuf>>>,
     /// Folders watched on their own (see `Watcher::single`).
     single: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// Dropped with the callback, when notify's thread ends.
@@ -145,6 +150,7 @@ impl Watcher {
         poll_interval: Duration,
     ) -> Result<Self, WatchError> {
         let (alive, loop_done) = crossbeam_channel::bounded(0);
+        let roots = Arc::new(ArcSwap::from_pointee(roots));
         let single = Arc::new(Mutex::new(BTreeSet::new()));
         let mut callback = Callback {
             shared: shared.clone(),
@@ -180,7 +186,7 @@ impl Watcher {
     /// reported (and counted).
     pub fn watch_roots(&mut self) -> Result<WatchReport, WatchError> {
         let mut report = WatchReport::default();
-        for root in self.roots.clone() {
+        for root in self.roots.load().iter().cloned() {
             if !root.is_dir() {
                 tracing::warn!(root = %root.display(), "watched folder does not exist (yet); it will be watched when it appears");
                 self.missing.insert(root);
@@ -255,6 +261,29 @@ impl Watcher {
         })
     }
 
+    /// Stops watching `root` and everything below it, including a tree that
+    /// was watched piece by piece (each piece, and each folder in a piece,
+    /// has a watch of its own).
+    fn unwatch_tree(&mut self, root: &Path) {
+        self.unwatch_quietly(root);
+        let pieces: Vec<PathBuf> = {
+            let mut single = self.single.lock().unwrap_or_else(|p| p.into_inner());
+            let below = single
+                .iter()
+                .filter(|p| p.starts_with(root))
+                .cloned()
+                .collect();
+            single.retain(|p| !p.starts_with(root));
+            below
+        };
+        for piece in &pieces {
+            self.unwatch_quietly(piece);
+            for entry in std::fs::read_dir(piece).into_iter().flatten().flatten() {
+                self.unwatch_quietly(&entry.path());
+            }
+        }
+    }
+
     /// Drops whatever a failed recursive watch left behind under `path`.
     fn unwatch_quietly(&mut self, path: &Path) {
         if let Some(inner) = self.inner.as_mut() {
@@ -272,21 +301,7 @@ impl Watcher {
                 Fault::RootGone(root) => {
                     if self.missing.insert(root.clone()) {
                         tracing::warn!(root = %root.display(), "watched folder is gone; it will be watched again when it reappears");
-                        self.unwatch_quietly(&root);
-                        // A tree watched piece by piece has a watch per piece.
-                        let pieces: Vec<PathBuf> = {
-                            let mut single = self.single.lock().unwrap_or_else(|p| p.into_inner());
-                            let below = single
-                                .iter()
-                                .filter(|p| p.starts_with(&root))
-                                .cloned()
-                                .collect();
-                            single.retain(|p| !p.starts_with(&root));
-                            below
-                        };
-                        for piece in &pieces {
-                            self.unwatch_quietly(piece);
-                        }
+                        self.unwatch_tree(&root);
                         self.shared.forget(&root);
                     }
                 }
@@ -298,6 +313,10 @@ impl Watcher {
                     }
                 }
                 Fault::Other(text) => tracing::warn!("file watcher: {text}"),
+                Fault::Roots {
+                    roots,
+                    initial_scan,
+                } => self.set_roots(roots, initial_scan, now),
             }
         }
         for root in self.missing.clone() {
@@ -335,6 +354,58 @@ impl Watcher {
         match (missing_check, self.next_poll) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// A reload changed the roots: stops watching those gone and watches
+    /// (and, with `initial_scan`, walks) the new ones.
+    fn set_roots(&mut self, roots: Vec<PathBuf>, initial_scan: bool, now: Instant) {
+        let old = self.roots.swap(Arc::new(roots.clone()));
+        for root in old.iter().filter(|r| !roots.contains(r)) {
+            tracing::info!(root = %root.display(), "no longer watching {}", root.display());
+            self.missing.remove(root);
+            self.polled.remove(root);
+            // A root inside another still watched keeps its watches.
+            if roots.iter().any(|r| root.starts_with(r)) {
+                continue;
+            }
+            self.unwatch_tree(root);
+            // Unwatching is recursive: roots below it are watched again.
+            for inner_root in roots.iter().filter(|r| r.starts_with(root)) {
+                if old.contains(inner_root) && !self.missing.contains(inner_root) {
+                    if let Err(e) = self.watch(inner_root) {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+        }
+        for root in roots.iter().filter(|r| !old.contains(r)) {
+            if !root.is_dir() {
+                tracing::warn!(root = %root.display(), "watched folder does not exist (yet); it will be watched when it appears");
+                self.missing.insert(root.clone());
+                continue;
+            }
+            match self.watch(root) {
+                Ok(()) => {
+                    let (folders, unreadable) = survey(root, self.follow_symlinks);
+                    tracing::info!(root = %root.display(), folders, unreadable, "now watching {}", root.display());
+                    if initial_scan {
+                        self.shared.schedule(root, Origin::Initial, true);
+                    }
+                }
+                Err(e @ WatchError::Limit { .. }) => {
+                    tracing::error!(
+                        "{e}; polling {} every {:?} instead",
+                        root.display(),
+                        self.poll_interval
+                    );
+                    self.poll(root.clone(), now);
+                }
+                Err(e) => {
+                    tracing::error!("{e}; will retry");
+                    self.missing.insert(root.clone());
+                }
+            }
         }
     }
 
@@ -472,7 +543,7 @@ impl Callback {
     }
 
     fn gone(&self, path: &Path) {
-        if self.roots.iter().any(|r| r == path) {
+        if self.roots.load().iter().any(|r| r == path) {
             self.shared.fault(Fault::RootGone(path.to_path_buf()));
         } else {
             self.shared.forget(path);
@@ -480,8 +551,8 @@ impl Callback {
     }
 
     fn is_excluded(&self, path: &Path, is_dir: bool) -> bool {
-        let root = self
-            .roots
+        let roots = self.roots.load();
+        let root = roots
             .iter()
             .filter(|r| path.starts_with(r))
             .max_by_key(|r| r.as_os_str().len());
