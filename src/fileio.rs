@@ -51,14 +51,6 @@ impl FileKind {
         }
     }
 
-    /// FIFOs, sockets and devices: never opened, counted as skipped.
-    pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            Self::Fifo | Self::Socket | Self::CharDevice | Self::BlockDevice | Self::Unknown
-        )
-    }
-
     pub fn describe(self) -> &'static str {
         match self {
             Self::Regular => "regular file",

@@ -69,17 +69,6 @@ pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
     Ok(finish(&summary, &*sink))
 }
 
-/// Runs a scan with a given signature set and sink, and returns its totals'
-/// exit status. The bench drives this same function.
-pub fn scan_with(
-    config: &ScanConfig,
-    sigs: Arc<SignatureSet>,
-    sink: &dyn Sink,
-) -> Result<ExitStatus, Error> {
-    let summary = scan_summary(config, sigs, sink)?;
-    Ok(finish(&summary, sink))
-}
-
 /// Reports the summary and turns it into the exit status.
 fn finish(summary: &Summary, sink: &dyn Sink) -> ExitStatus {
     sink.summary(summary);
