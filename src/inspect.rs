@@ -158,12 +158,14 @@ impl Inspector {
             return fresh((FileResult::TooLarge, 0));
         }
         let sigs = self.sigs.load();
-        if sigs.algorithms_for_size(cand.size).is_empty() {
+        let algos = sigs.algorithms_for_size(cand.size);
+        if algos.is_empty() {
             return fresh((FileResult::Cleared, 0));
         }
+        let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
             Some(map) if cand.nlink > 1 => map,
-            _ => return fresh(self.hash_and_match(&sigs, max, cand)),
+            _ => return fresh(self.hash_and_match(&sigs, max, cand, known)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -172,7 +174,7 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, max, cand)
+            self.hash_and_match(&sigs, max, cand, known)
         });
         Inspected {
             result: result.clone(),
@@ -181,13 +183,21 @@ impl Inspector {
         }
     }
 
-    fn hash_and_match(&self, sigs: &SignatureSet, max: u64, cand: &Candidate) -> (FileResult, u64) {
+    /// `known`: the size the walk saw and the algorithms chosen for it, so
+    /// that they are not chosen again when the open file has that size.
+    fn hash_and_match(
+        &self,
+        sigs: &SignatureSet,
+        max: u64,
+        cand: &Candidate,
+        known: Option<(u64, AlgoSet)>,
+    ) -> (FileResult, u64) {
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
             Err(e) => return (FileResult::Failed(e.to_string()), 0),
         };
-        self.hash_open(sigs, max, &mut file, &meta)
+        self.hash_open(sigs, max, &mut file, &meta, known)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
@@ -203,7 +213,7 @@ impl Inspector {
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
-                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta),
+                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
                     Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
                 }
             }
@@ -221,10 +231,15 @@ impl Inspector {
         max: u64,
         file: &mut std::fs::File,
         meta: &std::fs::Metadata,
+        known: Option<(u64, AlgoSet)>,
     ) -> (FileResult, u64) {
-        // The size may have changed since the walk: decide again on what is open.
+        // The size may have changed since the walk: decide again on what is
+        // open, unless it is the size already decided on.
         let size = meta.len();
-        let algos = sigs.algorithms_for_size(size);
+        let algos = match known {
+            Some((walked, algos)) if walked == size => algos,
+            _ => sigs.algorithms_for_size(size),
+        };
         if algos.is_empty() {
             return (FileResult::Cleared, 0);
         }

@@ -8,7 +8,6 @@
 //! directory below carries them, so a walk in flight ends on the rules it
 //! started with.
 
-use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -123,9 +122,10 @@ pub struct Walker {
     opts: Arc<ArcSwap<WalkOptions>>,
 }
 
-fn matches(set: &Option<GlobSet>, path: &Path, name: &OsStr) -> bool {
+/// Whether `path` or its last component matches `set`.
+fn matches(set: &Option<GlobSet>, path: &Path) -> bool {
     set.as_ref()
-        .is_some_and(|g| g.is_match(name) || g.is_match(path))
+        .is_some_and(|g| path.file_name().is_some_and(|name| g.is_match(name)) || g.is_match(path))
 }
 
 impl Walker {
@@ -143,10 +143,28 @@ impl Walker {
     /// Classifies a path named by the user. Roots are followed if they are
     /// symlinks (the user named them) and are never excluded.
     pub fn root(&self, path: PathBuf) -> Found {
-        let lmeta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) => return Found::Error(path, e.into()),
-        };
+        match fs::symlink_metadata(&path) {
+            Ok(lmeta) => self.classify_root(path, lmeta),
+            Err(e) => Found::Error(path, e.into()),
+        }
+    }
+
+    /// Classifies a path that the daemon saw change. Unlike `root`, the walk's
+    /// rules apply to the path itself: a symlink is followed only with
+    /// `follow_symlinks`. (Excludes are checked by the watcher, which knows
+    /// the roots; see `is_excluded_below`.)
+    pub fn changed(&self, path: PathBuf) -> Found {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() && !self.opts.load().follow_symlinks => {
+                Found::Skipped(path, SkipReason::Symlink)
+            }
+            Ok(lmeta) => self.classify_root(path, lmeta),
+            Err(e) => Found::Error(path, e.into()),
+        }
+    }
+
+    /// `root`'s work once `lmeta` (the `lstat` of `path`) is known.
+    fn classify_root(&self, path: PathBuf, lmeta: Metadata) -> Found {
         let via_symlink = lmeta.file_type().is_symlink();
         let meta = if via_symlink {
             match fs::metadata(&path) {
@@ -171,20 +189,6 @@ impl Walker {
         }
     }
 
-    /// Classifies a path that the daemon saw change. Unlike `root`, the walk's
-    /// rules apply to the path itself: a symlink is followed only with
-    /// `follow_symlinks`. (Excludes are checked by the watcher, which knows
-    /// the roots; see `is_excluded_below`.)
-    pub fn changed(&self, path: PathBuf) -> Found {
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() && !self.opts.load().follow_symlinks => {
-                Found::Skipped(path, SkipReason::Symlink)
-            }
-            Ok(_) => self.root(path),
-            Err(e) => Found::Error(path, e.into()),
-        }
-    }
-
     /// Whether the walk from `root` would pass over `path`: a folder between
     /// them (or `path` itself, if `is_dir`) matches `exclude_dir`, or `path`
     /// is not a folder and matches `exclude`. `root` itself is never excluded.
@@ -193,16 +197,18 @@ impl Walker {
             return false;
         };
         let opts = self.opts.load();
+        if opts.exclude.is_none() && opts.exclude_dir.is_none() {
+            return false; // the common case: no path to build for every event
+        }
         let mut here = root.to_path_buf();
         let mut parts = rel.components().peekable();
         while let Some(part) = parts.next() {
             here.push(part);
             let last = parts.peek().is_none();
-            let name = part.as_os_str();
             if last && !is_dir {
-                return matches(&opts.exclude, &here, name);
+                return matches(&opts.exclude, &here);
             }
-            if matches(&opts.exclude_dir, &here, name) {
+            if matches(&opts.exclude_dir, &here) {
                 return true;
             }
         }
@@ -221,7 +227,6 @@ impl Walker {
                 }
             };
             let path = entry.path();
-            let name = entry.file_name();
             let ft = match entry.file_type() {
                 Ok(ft) => ft,
                 Err(e) => {
@@ -229,7 +234,7 @@ impl Walker {
                     continue;
                 }
             };
-            found(self.entry(dir, path, &name, ft, || entry.metadata()));
+            found(self.entry(dir, path, ft, || entry.metadata()));
         }
         Ok(())
     }
@@ -238,14 +243,13 @@ impl Walker {
         &self,
         dir: &DirJob,
         path: PathBuf,
-        name: &OsStr,
         ft: fs::FileType,
         lstat: impl FnOnce() -> io::Result<Metadata>,
     ) -> Found {
         let opts = &dir.opts;
         let kind = FileKind::of(ft);
         if kind == FileKind::Directory {
-            if matches(&opts.exclude_dir, &path, name) {
+            if matches(&opts.exclude_dir, &path) {
                 return Found::Skipped(path, SkipReason::Excluded);
             }
             return match lstat() {
@@ -253,7 +257,7 @@ impl Walker {
                 Err(e) => Found::Error(path, e.into()),
             };
         }
-        if matches(&opts.exclude, &path, name) {
+        if matches(&opts.exclude, &path) {
             return Found::Skipped(path, SkipReason::Excluded);
         }
         match kind {
@@ -262,13 +266,13 @@ impl Walker {
                 Err(e) => Found::Error(path, e.into()),
             },
             FileKind::Symlink if !opts.follow_symlinks => Found::Skipped(path, SkipReason::Symlink),
-            FileKind::Symlink => self.follow(dir, path, name),
+            FileKind::Symlink => self.follow(dir, path),
             kind => Found::Skipped(path, SkipReason::Special(kind)),
         }
     }
 
     /// Follows a symlink (only with `--follow-symlinks`).
-    fn follow(&self, dir: &DirJob, path: PathBuf, name: &OsStr) -> Found {
+    fn follow(&self, dir: &DirJob, path: PathBuf) -> Found {
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -278,7 +282,7 @@ impl Walker {
         };
         match FileKind::of(meta.file_type()) {
             FileKind::Directory => {
-                if matches(&dir.opts.exclude_dir, &path, name) {
+                if matches(&dir.opts.exclude_dir, &path) {
                     return Found::Skipped(path, SkipReason::Excluded);
                 }
                 self.subdir(dir, path, &meta)
