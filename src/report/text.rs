@@ -67,7 +67,9 @@ impl TextSink {
         }
     }
 
-    fn write_out(&self, line: &str) {
+    /// Writes one or more whole lines to stdout, formatted straight into the
+    /// buffer under its lock (no `String` per line).
+    fn write_out(&self, line: std::fmt::Arguments<'_>) {
         if self.is_closed() {
             return;
         }
@@ -75,7 +77,7 @@ impl TextSink {
         // Only a terminal shows the bar; a redirected stdout needs no clearing.
         let progress = self.progress.as_ref().filter(|_| out.line_buffered);
         let result = around(progress, || {
-            out.writer.write_all(line.as_bytes())?;
+            out.writer.write_fmt(line)?;
             if out.line_buffered {
                 out.writer.flush()?;
             }
@@ -86,6 +88,8 @@ impl TextSink {
         }
     }
 
+    /// stderr is unbuffered: a line goes out in one write, so that it stays
+    /// whole beside anything else written to the same place. Errors are rare.
     fn write_err(&self, line: &str) {
         let mut err = self.err.lock().unwrap_or_else(|p| p.into_inner());
         // A closed stderr is no reason to stop a scan.
@@ -98,16 +102,19 @@ impl Sink for TextSink {
         match event {
             Event::Detection(d) => {
                 let path = escape_path(d.path);
-                let mut line = format!("{path}: {} FOUND\n", d.signature);
-                if let Some(moved) = d.moved {
+                let signature = d.signature;
+                match d.moved {
                     // As clamscan --move; one write, so no other line comes between.
-                    line += &format!("{path}: moved to '{}'\n", escape_path(moved.dest));
+                    Some(moved) => self.write_out(format_args!(
+                        "{path}: {signature} FOUND\n{path}: moved to '{}'\n",
+                        escape_path(moved.dest)
+                    )),
+                    None => self.write_out(format_args!("{path}: {signature} FOUND\n")),
                 }
-                self.write_out(&line);
             }
             Event::Clean { path } => {
                 if self.opts.show_clean {
-                    self.write_out(&format!("{}: OK\n", escape_path(path)));
+                    self.write_out(format_args!("{}: OK\n", escape_path(path)));
                 }
             }
             Event::Error { path, reason } => {
@@ -120,7 +127,7 @@ impl Sink for TextSink {
         if !self.opts.show_summary {
             return;
         }
-        self.write_out(&format_summary(s));
+        self.write_out(format_args!("{}", format_summary(s)));
     }
 
     fn flush(&self) {
