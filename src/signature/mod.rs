@@ -150,7 +150,9 @@ impl SignatureSet {
     }
 
     /// The algorithms worth computing when the size is not known in advance
-    /// (standard input): any algorithm that has a detection at all.
+    /// (standard input): any algorithm with a detection or an allow-list
+    /// entry at all (an allow-list match on one algorithm overrides a
+    /// detection on another).
     pub fn algorithms_for_unknown_size(&self) -> AlgoSet {
         let mut set = AlgoSet::EMPTY;
         for algo in Algorithm::ALL {
