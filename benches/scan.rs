@@ -8,13 +8,11 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil::bench::bench_signatures;
 use vigil::bench::corpus::{Corpus, Shape};
-use vigil::cli::ScanConfig;
+use vigil::bench::{bench_signatures, scan_config};
 use vigil::hash::Algorithm;
 use vigil::report::NullSink;
 use vigil::scan::scan_summary;
-use vigil::walk::WalkOptions;
 
 const BYTES: u64 = 64 << 20;
 
@@ -34,20 +32,7 @@ fn scan(c: &mut Criterion) {
     let mut group = c.benchmark_group("scan_64MiB_tree");
     group.sample_size(20).throughput(Throughput::Bytes(BYTES));
     for t in threads {
-        let config = ScanConfig {
-            databases: Vec::new(),
-            threads: t,
-            show_clean: false,
-            show_summary: false,
-            json: false,
-            quiet: true,
-            walk: WalkOptions::default(),
-            max_filesize: None,
-            file_list: None,
-            move_to: None,
-            paths: vec![corpus.path().to_path_buf()],
-            read_only: false,
-        };
+        let config = scan_config(Vec::new(), t, corpus.path(), false);
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{t}_workers")),
             &config,

@@ -372,14 +372,7 @@ fn import(
     } else {
         match File::open(list) {
             Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
-            Err(e) => {
-                eprintln!(
-                    "vigil: {}: cannot read: {}",
-                    list.display(),
-                    crate::error::io_reason(&e)
-                );
-                return Ok(ExitStatus::Error);
-            }
+            Err(e) => return Ok(cannot("read", list, &e)),
         }
     };
     match output_path {
@@ -388,14 +381,7 @@ fn import(
             let tmp = temp_beside(path);
             let mut file = match File::create(&tmp) {
                 Ok(f) => BufWriter::with_capacity(1 << 20, f),
-                Err(e) => {
-                    eprintln!(
-                        "vigil: {}: cannot write: {}",
-                        tmp.display(),
-                        crate::error::io_reason(&e)
-                    );
-                    return Ok(ExitStatus::Error);
-                }
+                Err(e) => return Ok(cannot("write", &tmp, &e)),
             };
             let status = import_to(input, algo, name, numbered, list, &mut file);
             let finished = file
@@ -415,6 +401,17 @@ fn import(
             }
         }
     }
+}
+
+/// Says on stderr that `path` could not be read or written (`what`); the
+/// import then ends with an error status.
+fn cannot(what: &str, path: &Path, e: &io::Error) -> ExitStatus {
+    eprintln!(
+        "vigil: {}: cannot {what}: {}",
+        path.display(),
+        crate::error::io_reason(e)
+    );
+    ExitStatus::Error
 }
 
 fn temp_beside(path: &Path) -> PathBuf {
@@ -440,14 +437,7 @@ fn import_to(
         match input.read_until(b'\n', &mut raw) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => {
-                eprintln!(
-                    "vigil: {}: cannot read: {}",
-                    list.display(),
-                    crate::error::io_reason(&e)
-                );
-                return Ok(ExitStatus::Error);
-            }
+            Err(e) => return Ok(cannot("read", list, &e)),
         }
         line_no += 1;
         let parsed = std::str::from_utf8(&raw)

@@ -292,11 +292,6 @@ impl Corpus {
             let _ = temp.keep();
         }
     }
-
-    /// True if the folder is removed when the corpus is dropped.
-    pub fn is_temporary(&self) -> bool {
-        self.temp.is_some()
-    }
 }
 
 /// The kernel's switch for dropping clean page-cache pages.

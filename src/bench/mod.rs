@@ -85,6 +85,30 @@ pub fn bench_signatures(algo: Algorithm) -> SignatureSet {
     builder.build()
 }
 
+/// The scan a bench times: `threads` workers over the tree at `root`, with
+/// nothing printed and default walk options.
+pub fn scan_config(
+    databases: Vec<PathBuf>,
+    threads: usize,
+    root: &Path,
+    read_only: bool,
+) -> ScanConfig {
+    ScanConfig {
+        databases,
+        threads,
+        show_clean: false,
+        show_summary: false,
+        json: false,
+        quiet: true,
+        walk: WalkOptions::default(),
+        max_filesize: None,
+        file_list: None,
+        move_to: None,
+        paths: vec![root.to_path_buf()],
+        read_only,
+    }
+}
+
 /// Checks that `path` can be written, without leaving anything behind.
 fn check_writable(what: &'static str, path: &Path) -> Result<(), BenchError> {
     let existed = path.exists();
@@ -146,19 +170,8 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
         .iter()
         .max()
         .expect("at least one thread count");
-    let scan_config = |threads: usize, read_only: bool| ScanConfig {
-        databases: config.databases.clone(),
-        threads,
-        show_clean: false,
-        show_summary: false,
-        json: false,
-        quiet: true,
-        walk: WalkOptions::default(),
-        max_filesize: None,
-        file_list: None,
-        move_to: None,
-        paths: vec![corpus.path().to_path_buf()],
-        read_only,
+    let scan_config = |threads: usize, read_only: bool| {
+        scan_config(config.databases.clone(), threads, corpus.path(), read_only)
     };
     let mut first_error = None;
     let mut timed = |threads: usize, read_only: bool| -> Result<Sample, Error> {

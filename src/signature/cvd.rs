@@ -272,8 +272,9 @@ fn member_path(container: &Path, member: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of an MD5, through the one hex encoder the project has.
+fn hex(md5: &[u8]) -> String {
+    crate::hash::Digest::from_bytes(crate::hash::Algorithm::Md5, md5).to_hex()
 }
 
 #[cfg(test)]

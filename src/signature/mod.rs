@@ -129,26 +129,30 @@ impl SignatureSet {
     /// detection that could match that size, plus, when there is one, those
     /// with an allow-list entry that could. Empty means: do not open the file.
     pub fn algorithms_for_size(&self, size: u64) -> AlgoSet {
+        // Most files match no detection size: settle that before searching
+        // the allow-list sizes, which only matter when a detection could.
         let mut detect = AlgoSet::EMPTY;
-        let mut allow = AlgoSet::EMPTY;
         for algo in Algorithm::ALL {
-            let (d, a) = self.size_indexes(algo);
-            if d.could_match(size) {
+            if self.size_indexes(algo).0.could_match(size) {
                 detect.insert(algo);
-            }
-            if a.could_match(size) {
-                allow.insert(algo);
             }
         }
         if detect.is_empty() {
-            AlgoSet::EMPTY
-        } else {
-            detect.union(allow)
+            return AlgoSet::EMPTY;
         }
+        let mut set = detect;
+        for algo in Algorithm::ALL {
+            if !set.contains(algo) && self.size_indexes(algo).1.could_match(size) {
+                set.insert(algo);
+            }
+        }
+        set
     }
 
     /// The algorithms worth computing when the size is not known in advance
-    /// (standard input): any algorithm that has a detection at all.
+    /// (standard input): any algorithm with a detection or an allow-list
+    /// entry at all (an allow-list match on one algorithm overrides a
+    /// detection on another).
     pub fn algorithms_for_unknown_size(&self) -> AlgoSet {
         let mut set = AlgoSet::EMPTY;
         for algo in Algorithm::ALL {

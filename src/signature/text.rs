@@ -335,6 +335,18 @@ fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chu
 mod tests {
     use super::*;
 
+    /// Loads `bytes` as the database `file`: the built set and the faults.
+    fn load_bytes(
+        file: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> (crate::signature::SignatureSet, Vec<SigError>) {
+        let mut builder = SignatureSetBuilder::new();
+        let mut errors = Vec::new();
+        load(&mut builder, Path::new(file), format, bytes, &mut errors).unwrap();
+        (builder.build(), errors)
+    }
+
     #[test]
     fn pieces_end_at_newlines_and_cover_everything() {
         let text = b"aaaa\nbb\ncccccc\nd";
@@ -364,42 +376,24 @@ mod tests {
                 text.push_str(good);
             }
         }
-        let mut builder = SignatureSetBuilder::new();
-        let mut errors = Vec::new();
-        load(
-            &mut builder,
-            Path::new("x.hdb"),
-            Format::ClamHash,
-            text.as_bytes(),
-            &mut errors,
-        )
-        .unwrap();
+        let (set, errors) = load_bytes("x.hdb", Format::ClamHash, text.as_bytes());
         let got: Vec<usize> = errors.iter().map(|e| e.line.unwrap()).collect();
         assert_eq!(got, bad_lines);
-        assert_eq!(builder.build().stats().detections[0], 1);
+        assert_eq!(set.stats().detections[0], 1);
     }
 
     #[test]
     fn an_overlong_line_is_one_fault_and_reading_goes_on() {
         let mut text = vec![b'x'; BLOCK + 10];
         text.extend_from_slice(b"\n44d88612fea8a8f36de82e1278abb02f:68:Eicar\nbad");
-        let mut builder = SignatureSetBuilder::new();
-        let mut errors = Vec::new();
-        load(
-            &mut builder,
-            Path::new("x.hdb"),
-            Format::ClamHash,
-            &text[..],
-            &mut errors,
-        )
-        .unwrap();
+        let (set, errors) = load_bytes("x.hdb", Format::ClamHash, &text[..]);
         let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(1), Some(3)]);
         assert!(matches!(
             errors[0].fault,
             SigFault::Line(LineFault::TooLong(_))
         ));
-        assert_eq!(builder.build().stats().total_detections(), 1);
+        assert_eq!(set.stats().total_detections(), 1);
     }
 
     /// The parallel loader builds the very set that adding the lines one by
@@ -433,16 +427,7 @@ mod tests {
                 samples.push(data);
             }
         }
-        let mut parallel = SignatureSetBuilder::new();
-        let mut errors = Vec::new();
-        load(
-            &mut parallel,
-            Path::new("p.vsig"),
-            Format::Vsig,
-            text.as_bytes(),
-            &mut errors,
-        )
-        .unwrap();
+        let (parallel, errors) = load_bytes("p.vsig", Format::Vsig, text.as_bytes());
         assert!(errors.is_empty());
         let mut serial = SignatureSetBuilder::new();
         for line in text.lines() {
@@ -450,7 +435,7 @@ mod tests {
                 serial.add(&sig, false);
             }
         }
-        let (parallel, serial) = (parallel.build(), serial.build());
+        let serial = serial.build();
         assert_eq!(parallel.stats(), serial.stats());
         for id in 0..serial.names.len() as u32 {
             assert_eq!(parallel.names.get(id), serial.names.get(id));
