@@ -294,9 +294,8 @@ impl Watcher {
                 }
                 Fault::UnwatchedFolder(dir) => {
                     if let Err(e) = self.watch(&dir) {
-                        tracing::error!("{e}");
                         let root = self.shared.root_of(&dir).unwrap_or(dir);
-                        self.poll(root, now);
+                        self.poll_instead(&e, root, now);
                     }
                 }
                 Fault::Other(text) => tracing::warn!("file watcher: {text}"),
@@ -319,13 +318,8 @@ impl Watcher {
                     self.shared.schedule(&root, Origin::Rescan, false);
                 }
                 Err(e @ WatchError::Limit { .. }) => {
-                    tracing::error!(
-                        "{e}; polling {} every {:?} instead",
-                        root.display(),
-                        self.poll_interval
-                    );
                     self.missing.remove(&root);
-                    self.poll(root, now);
+                    self.poll_instead(&e, root, now);
                 }
                 Err(e) => tracing::debug!("{e}; will retry"),
             }
@@ -380,14 +374,7 @@ impl Watcher {
                         self.shared.schedule(root, Origin::Initial, true);
                     }
                 }
-                Err(e @ WatchError::Limit { .. }) => {
-                    tracing::error!(
-                        "{e}; polling {} every {:?} instead",
-                        root.display(),
-                        self.poll_interval
-                    );
-                    self.poll(root.clone(), now);
-                }
+                Err(e @ WatchError::Limit { .. }) => self.poll_instead(&e, root.clone(), now),
                 Err(e) => {
                     tracing::error!("{e}; will retry");
                     self.missing.insert(root.clone());
@@ -397,15 +384,24 @@ impl Watcher {
     }
 
     fn watch_limit_hit(&mut self, paths: &[PathBuf], now: Instant) {
-        self.counts.watch_limit_hits.fetch_add(1, Ordering::Relaxed);
         let path = paths.first().cloned().unwrap_or_default();
         let root = self.shared.root_of(&path).unwrap_or_else(|| path.clone());
+        let e = WatchError::Limit {
+            path,
+            limit: max_user_watches(),
+        };
+        self.poll_instead(&e, root, now);
+    }
+
+    /// A watch under `root` failed after start: says so, and walks `root`
+    /// every `poll_interval` from now on.
+    fn poll_instead(&mut self, e: &WatchError, root: PathBuf, now: Instant) {
+        if matches!(e, WatchError::Limit { .. }) {
+            self.counts.watch_limit_hits.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::error!(
-            path = %path.display(),
-            "cannot watch {}: the inotify watch limit is reached (fs.inotify.max_user_watches = {}); \
-             raise it, e.g. `sysctl fs.inotify.max_user_watches=1048576`. Until restart, {} is walked every {:?}",
-            path.display(),
-            max_user_watches(),
+            root = %root.display(),
+            "{e}; until restart, {} is walked every {:?} instead",
             root.display(),
             self.poll_interval
         );
