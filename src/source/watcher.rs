@@ -41,7 +41,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::coordinator::{Fault, Shared};
-use super::dirty::Change;
+use super::dirty::{deepest_root, Change};
 use super::Origin;
 use crate::walk::Walker;
 
@@ -567,11 +567,7 @@ impl Callback {
 
     fn is_excluded(&self, path: &Path, is_dir: bool) -> bool {
         let roots = self.roots.load();
-        let root = roots
-            .iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len());
-        match root {
+        match deepest_root(&roots, path) {
             Some(root) => self.walker.is_excluded_below(root, path, is_dir),
             None => true,
         }
