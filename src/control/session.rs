@@ -309,7 +309,7 @@ impl Session<'_, '_> {
             self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
             return Ok(Flow::Continue);
         }
-        let access = match (&self.peer, self.server.settings.check_peer_access) {
+        let mut access = match (&self.peer, self.server.settings.check_peer_access) {
             (_, false) => None,
             (Some(peer), true) if peer.is_root() => None,
             (Some(peer), true) => Some(Access::new(peer.clone())),
@@ -318,7 +318,6 @@ impl Session<'_, '_> {
                 return Ok(Flow::Continue);
             }
         };
-        let mut access = access;
         if let Some(a) = &mut access {
             if let Err(Denied(at)) = a.check_root(&path) {
                 self.send(&p::error(&p::display_path(&at), "Access denied."), d)?;
