@@ -16,7 +16,7 @@ use crate::pool::JobRunner;
 use crate::quarantine::{self, EntryId, Quarantine};
 use crate::report::{Detection, Event, Moved, Sink};
 use crate::source::{Origin, ScanRequest};
-use crate::stats::{add, bump, Stats};
+use crate::stats::{add, bump, Counters, Stats};
 use crate::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 
 /// Files per batch: small enough that a directory of many files is shared
@@ -148,24 +148,9 @@ impl Engine<'_> {
 
     fn report(&self, path: &Path, inspected: &Inspected, origin: Origin) {
         let local = self.stats.local();
-        let examined = |hashed: bool| {
-            bump(&local.files);
-            if inspected.reused {
-                bump(&local.hardlinks_reused);
-            } else if hashed {
-                bump(&local.hashed);
-                add(&local.bytes_hashed, inspected.bytes);
-            } else {
-                bump(&local.cleared_by_size);
-            }
-        };
+        count_verdict(local, inspected);
         match &inspected.result {
-            FileResult::Cleared => {
-                examined(false);
-                self.emit(&Event::Clean { path }, origin);
-            }
-            FileResult::Clean { .. } => {
-                examined(true);
+            FileResult::Cleared | FileResult::Clean { .. } => {
                 self.emit(&Event::Clean { path }, origin);
             }
             FileResult::Detected {
@@ -174,8 +159,6 @@ impl Engine<'_> {
                 digest,
                 identity,
             } => {
-                examined(true);
-                bump(&local.detections);
                 let moved = self.move_detected(path, signature, digest, identity.as_ref());
                 let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
                 self.emit(
@@ -200,9 +183,7 @@ impl Engine<'_> {
                     None => {}
                 }
             }
-            FileResult::TooLarge => bump(&local.skipped_too_large),
-            FileResult::NotRegular(FileKind::Symlink) => bump(&local.skipped_symlink),
-            FileResult::NotRegular(_) => bump(&local.skipped_special),
+            FileResult::TooLarge | FileResult::NotRegular(_) => {}
             FileResult::Failed(reason) => self.error(path, reason, origin),
         }
     }
@@ -245,5 +226,34 @@ impl Engine<'_> {
         if self.sink.is_closed() {
             self.quit.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+/// Counts one verdict: a file examined (hashed, its hard link's verdict
+/// reused, or cleared by size), a detection, or a file skipped. A failure is
+/// counted with its error event, not here.
+pub(crate) fn count_verdict(local: &Counters, inspected: &Inspected) {
+    let examined = |hashed: bool| {
+        bump(&local.files);
+        if inspected.reused {
+            bump(&local.hardlinks_reused);
+        } else if hashed {
+            bump(&local.hashed);
+            add(&local.bytes_hashed, inspected.bytes);
+        } else {
+            bump(&local.cleared_by_size);
+        }
+    };
+    match &inspected.result {
+        FileResult::Cleared => examined(false),
+        FileResult::Clean { .. } => examined(true),
+        FileResult::Detected { .. } => {
+            examined(true);
+            bump(&local.detections);
+        }
+        FileResult::TooLarge => bump(&local.skipped_too_large),
+        FileResult::NotRegular(FileKind::Symlink) => bump(&local.skipped_symlink),
+        FileResult::NotRegular(_) => bump(&local.skipped_special),
+        FileResult::Failed(_) => {}
     }
 }

@@ -64,4 +64,14 @@ mod tests {
         assert_eq!(ctime(UNIX_EPOCH), "Thu Jan  1 00:00:00 1970");
         assert_eq!(compact(1_738_367_999), "20250131-235959");
     }
+
+    #[test]
+    fn rfc3339_millis_dates() {
+        let at =
+            |s: u64, ms: u64| rfc3339_millis(UNIX_EPOCH + Duration::from_millis(s * 1000 + ms));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_709_251_199, 999), "2024-02-29T23:59:59.999Z");
+        assert_eq!(at(4_102_444_800, 0), "2100-01-01T00:00:00.000Z");
+    }
 }

@@ -139,6 +139,24 @@ impl Daemon {
         run(cmd, None)
     }
 
+    /// Runs `vigil ctl` as nobody, from a copy of the binary nobody may run.
+    fn ctl_as_nobody(&self, args: &[&str]) -> Run {
+        let bin = self.env.path(".vigil-bin");
+        if !bin.exists() {
+            fs::copy(vigil_bin(), &bin).unwrap();
+            fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups")
+            .arg(&bin)
+            .args(["ctl", "--socket"])
+            .arg(&self.socket)
+            .args(args);
+        run(cmd, None)
+    }
+
     fn open_fds(&self) -> usize {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .unwrap()
@@ -541,20 +559,7 @@ fn issue_4_peer_access_is_checked_as_the_connecting_user() {
     env.write("data/pub/private.com", EICAR);
     env.chmod("data/pub/secret", 0o700);
     env.chmod("data/pub/private.com", 0o600);
-    let bin = env.path(".vigil-bin");
-    fs::copy(vigil_bin(), &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let as_nobody = |args: &[&str]| {
-        let mut cmd = Command::new("setpriv");
-        cmd.arg(format!("--reuid={NOBODY}"))
-            .arg(format!("--regid={NOBODY}"))
-            .arg("--clear-groups")
-            .arg(&bin)
-            .args(["ctl", "--socket"])
-            .arg(&d.socket)
-            .args(args);
-        run(cmd, None)
-    };
+    let as_nobody = |args: &[&str]| d.ctl_as_nobody(args);
     let p = |rel: &str| env.path(rel).to_str().unwrap().to_string();
     // What nobody may read is scanned; what nobody may not is refused, and
     // nothing inside a folder nobody may not list is named.
@@ -602,19 +607,9 @@ fn issue_4_peer_checks_can_be_turned_off() {
     let env = &d.env;
     env.write("watch/private.com", EICAR);
     env.chmod("watch/private.com", 0o600);
-    let bin = env.path(".vigil-bin");
-    fs::copy(vigil_bin(), &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.arg(format!("--reuid={NOBODY}"))
-        .arg(format!("--regid={NOBODY}"))
-        .arg("--clear-groups")
-        .arg(&bin)
-        .args(["ctl", "--socket"])
-        .arg(&d.socket)
-        .args(["scan", "--no-summary"])
-        .arg(env.path("watch/private.com"));
-    run(cmd, None).assert_code(1);
+    let private = env.path("watch/private.com");
+    d.ctl_as_nobody(&["scan", "--no-summary", private.to_str().unwrap()])
+        .assert_code(1);
 }
 
 #[test]
@@ -692,18 +687,7 @@ fn issue_4_vigil_ctl_says_why_it_cannot_reach_the_daemon() {
     assert!(r.stderr().contains("nothing is listening"), "{}", r.dump());
     // A socket this user may not use.
     let d = Daemon::start("socket_mode = \"0600\"\n");
-    let bin = d.env.path(".vigil-bin");
-    fs::copy(vigil_bin(), &bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.arg(format!("--reuid={NOBODY}"))
-        .arg(format!("--regid={NOBODY}"))
-        .arg("--clear-groups")
-        .arg(&bin)
-        .args(["ctl", "--socket"])
-        .arg(&d.socket)
-        .arg("ping");
-    let r = run(cmd, None);
+    let r = d.ctl_as_nobody(&["ping"]);
     r.assert_code(2);
     assert!(r.stderr().contains("permission denied"), "{}", r.dump());
 }

@@ -667,18 +667,13 @@ fn issue_3_a_removed_root_is_watched_again_when_it_reappears() {
     assert!(d.stop().success());
 }
 
-#[test]
-fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
-    // A private user namespace has its own inotify watch limit, which its
-    // root may lower: 8 watches for a tree of 1 + 20 folders.
+/// A command prefix that runs the daemon in a private user namespace whose
+/// inotify watch limit is `limit`; `None` (the test is skipped) where user
+/// namespaces are not allowed, except on CI, where that is a failure.
+fn watch_limit_wrapper(limit: u32) -> Option<[String; 6]> {
+    let set = format!("echo {limit} > /proc/sys/user/max_inotify_watches");
     let probe = Command::new("unshare")
-        .args([
-            "-U",
-            "-r",
-            "sh",
-            "-c",
-            "echo 8 > /proc/sys/user/max_inotify_watches",
-        ])
+        .args(["-U", "-r", "sh", "-c", &set])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
         // CI (and this project's machines) allow it: there a failure is real.
@@ -687,21 +682,27 @@ fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
             "cannot lower max_inotify_watches in a user namespace (unshare -U -r)"
         );
         eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
-        return;
+        return None;
     }
+    let exec = format!("{set} && exec \"$0\" \"$@\"");
+    Some(["unshare", "-U", "-r", "sh", "-c", exec.as_str()].map(String::from))
+}
+
+#[test]
+fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
+    // A private user namespace has its own inotify watch limit, which its
+    // root may lower: 8 watches for a tree of 1 + 20 folders.
+    let Some(wrapper) = watch_limit_wrapper(8) else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     for i in 0..20 {
         fs::create_dir(root.path().join(format!("d{i:02}"))).unwrap();
     }
-    let wrapper = [
-        "unshare",
-        "-U",
-        "-r",
-        "sh",
-        "-c",
-        "echo 8 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"",
-    ];
-    let err = match Daemon::start_with(&wrapper, &watch_args(root.path(), &[])) {
+    let err = match Daemon::start_with(
+        &wrapper.each_ref().map(String::as_str),
+        &watch_args(root.path(), &[]),
+    ) {
         Ok(_) => panic!("started with a partial watch"),
         Err(e) => e,
     };
@@ -733,39 +734,16 @@ fn issue_3_config_errors_name_the_key() {
 
 #[test]
 fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
-    let probe = Command::new("unshare")
-        .args([
-            "-U",
-            "-r",
-            "sh",
-            "-c",
-            "echo 5 > /proc/sys/user/max_inotify_watches",
-        ])
-        .status();
-    if !probe.is_ok_and(|s| s.success()) {
-        // CI (and this project's machines) allow it: there a failure is real.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "cannot lower max_inotify_watches in a user namespace (unshare -U -r)"
-        );
-        eprintln!("SKIPPED: cannot lower max_inotify_watches in a user namespace here");
+    let Some(wrapper) = watch_limit_wrapper(5) else {
         return;
-    }
+    };
     let root = tempfile::tempdir().unwrap();
     for i in 0..2 {
         fs::create_dir(root.path().join(format!("d{i}"))).unwrap();
     }
     // 3 watches at start; room for 2 more.
-    let wrapper = [
-        "unshare",
-        "-U",
-        "-r",
-        "sh",
-        "-c",
-        "echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"",
-    ];
     let args = watch_args(root.path(), &["--poll-interval", "1s"]);
-    let mut d = match Daemon::start_with(&wrapper, &args) {
+    let mut d = match Daemon::start_with(&wrapper.each_ref().map(String::as_str), &args) {
         Ok(d) => d,
         Err((status, logs)) => panic!("{status}: {logs}"),
     };

@@ -349,6 +349,26 @@ mod tests {
         r.lines.try_iter().chain(r.done.try_iter()).collect()
     }
 
+    /// Runs the request `id` for `path`, and every job it spawns, through a
+    /// `Routed` `Countdown` that reports to `routes`.
+    fn run_request(routes: &Routes, id: RequestId, path: &str) {
+        let router = Router {
+            inner: Quiet,
+            routes,
+        };
+        let runner = Routed {
+            inner: Countdown(&router),
+            routes,
+        };
+        run_all(
+            &runner,
+            Job::Request(ScanRequest::Control {
+                path: path.into(),
+                id,
+            }),
+        );
+    }
+
     fn run_all(runner: &impl JobRunner<Job = Job>, first: Job) {
         let mut work = vec![first];
         while let Some(job) = work.pop() {
@@ -361,22 +381,8 @@ mod tests {
     #[test]
     fn a_request_completes_when_its_last_job_has_run() {
         let routes = Routes::new();
-        let router = Router {
-            inner: Quiet,
-            routes: &routes,
-        };
-        let runner = Routed {
-            inner: Countdown(&router),
-            routes: &routes,
-        };
         let (id, _, rx) = routes.register(ScanKind::ContScan, Path::new("/"), None);
-        run_all(
-            &runner,
-            Job::Request(ScanRequest::Control {
-                path: "/3".into(),
-                id,
-            }),
-        );
+        run_request(&routes, id, "/3");
         let replies = collect(&rx);
         // 3 → 2 2, each 2 → 1 1, each 1 → 0: detections at /3 and four /1.
         let found = replies
@@ -426,22 +432,8 @@ mod tests {
     #[test]
     fn scan_stops_at_the_first_detection_and_a_clean_tree_is_ok() {
         let routes = Routes::new();
-        let router = Router {
-            inner: Quiet,
-            routes: &routes,
-        };
-        let runner = Routed {
-            inner: Countdown(&router),
-            routes: &routes,
-        };
         let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
-        run_all(
-            &runner,
-            Job::Request(ScanRequest::Control {
-                path: "/3".into(),
-                id,
-            }),
-        );
+        run_request(&routes, id, "/3");
         let replies = collect(&rx);
         assert_eq!(
             replies,
@@ -454,13 +446,7 @@ mod tests {
             ]
         );
         let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
-        run_all(
-            &runner,
-            Job::Request(ScanRequest::Control {
-                path: "/0".into(),
-                id,
-            }),
-        );
+        run_request(&routes, id, "/0");
         assert_eq!(
             collect(&rx),
             vec![Reply::Done {
@@ -471,13 +457,7 @@ mod tests {
         // A forgotten request's jobs are dropped.
         let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
         routes.remove(id);
-        run_all(
-            &runner,
-            Job::Request(ScanRequest::Control {
-                path: "/5".into(),
-                id,
-            }),
-        );
+        run_request(&routes, id, "/5");
         assert!(collect(&rx).is_empty());
     }
 }

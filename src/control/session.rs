@@ -22,11 +22,12 @@ use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKi
 use super::routes::Reply;
 use super::server::{hung_up, Server};
 use super::ControlSignal;
+use crate::engine::count_verdict;
 use crate::inspect::{FileResult, Inspected};
 use crate::report::{Detection, Event};
 use crate::source::coordinator::Admit;
 use crate::source::{Origin, ScanRequest};
-use crate::stats::{add, bump};
+use crate::stats::bump;
 
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 64 * 1024;
@@ -308,7 +309,7 @@ impl Session<'_, '_> {
             self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
             return Ok(Flow::Continue);
         }
-        let access = match (&self.peer, self.server.settings.check_peer_access) {
+        let mut access = match (&self.peer, self.server.settings.check_peer_access) {
             (_, false) => None,
             (Some(peer), true) if peer.is_root() => None,
             (Some(peer), true) => Some(Access::new(peer.clone())),
@@ -317,7 +318,6 @@ impl Session<'_, '_> {
                 return Ok(Flow::Continue);
             }
         };
-        let mut access = access;
         if let Some(a) = &mut access {
             if let Err(Denied(at)) = a.check_root(&path) {
                 self.send(&p::error(&p::display_path(&at), "Access denied."), d)?;
@@ -432,10 +432,7 @@ impl Session<'_, '_> {
         let origin = Origin::Control(0);
         let sink = self.server.sink;
         let path = Path::new(name);
-        if inspected.bytes > 0 {
-            bump(&stats.hashed);
-            add(&stats.bytes_hashed, inspected.bytes);
-        }
+        count_verdict(stats, inspected);
         let body = match &inspected.result {
             FileResult::Detected {
                 size,
@@ -443,8 +440,6 @@ impl Session<'_, '_> {
                 digest,
                 ..
             } => {
-                bump(&stats.files);
-                bump(&stats.detections);
                 sink.event_from(
                     origin,
                     &Event::Detection(Detection {
@@ -457,18 +452,8 @@ impl Session<'_, '_> {
                 );
                 p::found(name, signature)
             }
-            FileResult::Clean { .. } | FileResult::Cleared => {
-                bump(&stats.files);
-                p::ok(name)
-            }
-            FileResult::TooLarge => {
-                bump(&stats.skipped_too_large);
-                p::ok(name)
-            }
-            FileResult::NotRegular(_) => {
-                bump(&stats.skipped_special);
-                p::error(name, "Not a regular file")
-            }
+            FileResult::Clean { .. } | FileResult::Cleared | FileResult::TooLarge => p::ok(name),
+            FileResult::NotRegular(_) => p::error(name, "Not a regular file"),
             FileResult::Failed(reason) => {
                 bump(&stats.errors);
                 sink.event_from(origin, &Event::Error { path, reason });

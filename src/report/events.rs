@@ -5,7 +5,6 @@
 //! journal, a pipe) should see an event when it happens.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -15,12 +14,10 @@ use super::json::Record;
 use super::{Event, Sink, Summary};
 use crate::source::Origin;
 
-/// Writes stamped JSON lines, flushing each.
+/// Writes stamped JSON lines, flushing each. A failed write is not retried
+/// and does not stop later events (see `is_closed`).
 pub struct EventLog {
     out: Mutex<Box<dyn Write + Send>>,
-    /// Set once a write failed; further events are dropped (and counted by
-    /// the caller's stats as usual).
-    closed: AtomicBool,
 }
 
 #[derive(Serialize)]
@@ -39,7 +36,6 @@ impl EventLog {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         EventLog {
             out: Mutex::new(out),
-            closed: AtomicBool::new(false),
         }
     }
 }
@@ -55,15 +51,13 @@ impl Sink for EventLog {
         };
         let stamped = Stamped {
             record,
-            time: rfc3339(SystemTime::now()),
+            time: crate::timefmt::rfc3339_millis(SystemTime::now()),
             source: origin.name(),
         };
         let mut line = serde_json::to_vec(&stamped).expect("records serialize");
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        if out.write_all(&line).and_then(|()| out.flush()).is_err() {
-            self.closed.store(true, Ordering::Relaxed);
-        }
+        let _ = out.write_all(&line).and_then(|()| out.flush());
     }
 
     fn summary(&self, _summary: &Summary) {}
@@ -80,11 +74,6 @@ impl Sink for EventLog {
     }
 }
 
-/// A time as `2024-05-06T07:08:09.123Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    crate::timefmt::rfc3339_millis(t)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,16 +81,6 @@ mod tests {
     use crate::report::Detection;
     use std::path::Path;
     use std::sync::Arc;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn rfc3339_dates() {
-        let at = |s: u64, ms: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(s * 1000 + ms));
-        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(at(1_709_251_199, 999), "2024-02-29T23:59:59.999Z");
-        assert_eq!(at(4_102_444_800, 0), "2100-01-01T00:00:00.000Z");
-    }
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);

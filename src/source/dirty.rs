@@ -144,11 +144,7 @@ impl DirtySet {
 
     /// The watched root that `path` is in (the deepest one).
     pub fn root_of(&self, path: &Path) -> Option<&Path> {
-        self.roots
-            .iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len())
-            .map(PathBuf::as_path)
+        deepest_root(&self.roots, path)
     }
 
     pub fn roots(&self) -> &[PathBuf] {
@@ -294,6 +290,15 @@ impl DirtySet {
             self.pending.remove(&k);
         }
     }
+}
+
+/// The deepest of `roots` that `path` is in (roots may nest).
+pub fn deepest_root<'r>(roots: &'r [PathBuf], path: &Path) -> Option<&'r Path> {
+    roots
+        .iter()
+        .filter(|r| path.starts_with(r))
+        .max_by_key(|r| r.as_os_str().len())
+        .map(PathBuf::as_path)
 }
 
 #[cfg(test)]

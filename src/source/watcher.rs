@@ -31,7 +31,7 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::coordinator::{Fault, Shared};
-use super::dirty::Change;
+use super::dirty::{deepest_root, Change};
 use super::Origin;
 use crate::walk::Walker;
 
@@ -123,7 +123,7 @@ pub struct Watcher {
     counts: Arc<WatcherCounts>,
     /// Folders watched on their own, because a folder below them refused a
     /// watch; shared with the callback, which reports folders appearing in them.
-    single: Arc<Mutex<BTreeSet<PathBuf>>>,
+    single: Arc<SingleWatched>,
     /// Disconnected when notify's event-loop thread has dropped the callback,
     /// i.e. has finished: how shutdown knows that thread is gone.
     loop_done: crossbeam_channel::Receiver<()>,
@@ -135,7 +135,7 @@ struct Callback {
     walker: Walker,
     roots: Arc<ArcSwap<Vec<PathBuf>>>,
     /// Folders watched on their own (see `Watcher::single`).
-    single: Arc<Mutex<BTreeSet<PathBuf>>>,
+    single: Arc<SingleWatched>,
     /// Dropped with the callback, when notify's thread ends.
     _alive: crossbeam_channel::Sender<()>,
 }
@@ -151,7 +151,7 @@ impl Watcher {
     ) -> Result<Self, WatchError> {
         let (alive, loop_done) = crossbeam_channel::bounded(0);
         let roots = Arc::new(ArcSwap::from_pointee(roots));
-        let single = Arc::new(Mutex::new(BTreeSet::new()));
+        let single = Arc::new(SingleWatched::default());
         let mut callback = Callback {
             shared: shared.clone(),
             walker,
@@ -223,10 +223,7 @@ impl Watcher {
             Err(WatchError::Watch { source, .. }) if is_refused(&source) => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.single
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(dir.to_path_buf());
+        self.single.insert(dir.to_path_buf());
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Ok(());
         };
@@ -266,17 +263,7 @@ impl Watcher {
     /// has a watch of its own).
     fn unwatch_tree(&mut self, root: &Path) {
         self.unwatch_quietly(root);
-        let pieces: Vec<PathBuf> = {
-            let mut single = self.single.lock().unwrap_or_else(|p| p.into_inner());
-            let below = single
-                .iter()
-                .filter(|p| p.starts_with(root))
-                .cloned()
-                .collect();
-            single.retain(|p| !p.starts_with(root));
-            below
-        };
-        for piece in &pieces {
+        for piece in &self.single.take_below(root) {
             self.unwatch_quietly(piece);
             for entry in std::fs::read_dir(piece).into_iter().flatten().flatten() {
                 self.unwatch_quietly(&entry.path());
@@ -307,9 +294,8 @@ impl Watcher {
                 }
                 Fault::UnwatchedFolder(dir) => {
                     if let Err(e) = self.watch(&dir) {
-                        tracing::error!("{e}");
                         let root = self.shared.root_of(&dir).unwrap_or(dir);
-                        self.poll(root, now);
+                        self.poll_instead(&e, root, now);
                     }
                 }
                 Fault::Other(text) => tracing::warn!("file watcher: {text}"),
@@ -332,13 +318,8 @@ impl Watcher {
                     self.shared.schedule(&root, Origin::Rescan, false);
                 }
                 Err(e @ WatchError::Limit { .. }) => {
-                    tracing::error!(
-                        "{e}; polling {} every {:?} instead",
-                        root.display(),
-                        self.poll_interval
-                    );
                     self.missing.remove(&root);
-                    self.poll(root, now);
+                    self.poll_instead(&e, root, now);
                 }
                 Err(e) => tracing::debug!("{e}; will retry"),
             }
@@ -393,14 +374,7 @@ impl Watcher {
                         self.shared.schedule(root, Origin::Initial, true);
                     }
                 }
-                Err(e @ WatchError::Limit { .. }) => {
-                    tracing::error!(
-                        "{e}; polling {} every {:?} instead",
-                        root.display(),
-                        self.poll_interval
-                    );
-                    self.poll(root.clone(), now);
-                }
+                Err(e @ WatchError::Limit { .. }) => self.poll_instead(&e, root.clone(), now),
                 Err(e) => {
                     tracing::error!("{e}; will retry");
                     self.missing.insert(root.clone());
@@ -410,15 +384,24 @@ impl Watcher {
     }
 
     fn watch_limit_hit(&mut self, paths: &[PathBuf], now: Instant) {
-        self.counts.watch_limit_hits.fetch_add(1, Ordering::Relaxed);
         let path = paths.first().cloned().unwrap_or_default();
         let root = self.shared.root_of(&path).unwrap_or_else(|| path.clone());
+        let e = WatchError::Limit {
+            path,
+            limit: max_user_watches(),
+        };
+        self.poll_instead(&e, root, now);
+    }
+
+    /// A watch under `root` failed after start: says so, and walks `root`
+    /// every `poll_interval` from now on.
+    fn poll_instead(&mut self, e: &WatchError, root: PathBuf, now: Instant) {
+        if matches!(e, WatchError::Limit { .. }) {
+            self.counts.watch_limit_hits.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::error!(
-            path = %path.display(),
-            "cannot watch {}: the inotify watch limit is reached (fs.inotify.max_user_watches = {}); \
-             raise it, e.g. `sysctl fs.inotify.max_user_watches=1048576`. Until restart, {} is walked every {:?}",
-            path.display(),
-            max_user_watches(),
+            root = %root.display(),
+            "{e}; until restart, {} is walked every {:?} instead",
             root.display(),
             self.poll_interval
         );
@@ -440,6 +423,43 @@ impl Watcher {
             self.loop_done.recv_timeout(bound),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)
         )
+    }
+}
+
+/// The folders watched on their own. Almost always empty: `any` lets the
+/// callback, which asks on every event, skip the lock then.
+#[derive(Default)]
+struct SingleWatched {
+    set: Mutex<BTreeSet<PathBuf>>,
+    any: AtomicBool,
+}
+
+impl SingleWatched {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<PathBuf>> {
+        self.set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, dir: PathBuf) {
+        let mut set = self.lock();
+        set.insert(dir);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Removes and returns the folders at or below `root`.
+    fn take_below(&self, root: &Path) -> Vec<PathBuf> {
+        let mut set = self.lock();
+        let below = set
+            .iter()
+            .filter(|p| p.starts_with(root))
+            .cloned()
+            .collect();
+        set.retain(|p| !p.starts_with(root));
+        self.any.store(!set.is_empty(), Ordering::Release);
+        below
+    }
+
+    fn contains(&self, dir: &Path) -> bool {
+        self.any.load(Ordering::Acquire) && self.lock().contains(dir)
     }
 }
 
@@ -531,12 +551,7 @@ impl Callback {
     /// cannot be called from its own callback).
     fn watch_if_unwatched(&self, path: &Path, is_dir: bool) {
         let Some(parent) = path.parent() else { return };
-        let single = self.single.lock().unwrap_or_else(|p| p.into_inner());
-        if single.is_empty() || !single.contains(parent) {
-            return;
-        }
-        drop(single);
-        if is_dir || path.is_dir() {
+        if self.single.contains(parent) && (is_dir || path.is_dir()) {
             self.shared
                 .fault(Fault::UnwatchedFolder(path.to_path_buf()));
         }
@@ -552,11 +567,7 @@ impl Callback {
 
     fn is_excluded(&self, path: &Path, is_dir: bool) -> bool {
         let roots = self.roots.load();
-        let root = roots
-            .iter()
-            .filter(|r| path.starts_with(r))
-            .max_by_key(|r| r.as_os_str().len());
-        match root {
+        match deepest_root(&roots, path) {
             Some(root) => self.walker.is_excluded_below(root, path, is_dir),
             None => true,
         }
