@@ -353,6 +353,14 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
         "summary counts every error line\n{}",
         dump()
     );
+    // Without this the test passes when every deletion came too early (the
+    // walk never saw the files) or too late (all read first): it must have
+    // caught some files between the walk and the read.
+    assert!(
+        vanished > 0,
+        "no file vanished mid-scan: the deletions missed the scan\n{}",
+        dump()
+    );
     eprintln!(
         "{} files deleted during the scan: {} vanished before being read, {} read first",
         deleted.len(),
@@ -449,6 +457,7 @@ fn excludes_skip_files_and_folders_by_name_or_path() {
         "t/cache",
         "t",
     ]);
+    run.assert_code(1);
     assert_eq!(
         run.sorted_results(),
         eicar_found(&["t/keep.txt", "t/skip.log", "t/sub/cache/y"]),
