@@ -181,6 +181,8 @@ fn json_lines_carry_the_documented_fields_and_the_summary_comes_last() {
         "bytes_hashed",
         "detections",
         "errors",
+        "moved",
+        "not_moved",
         "elapsed_secs",
         "mib_per_sec",
         "files_per_sec",
@@ -200,6 +202,8 @@ fn json_lines_carry_the_documented_fields_and_the_summary_comes_last() {
     assert_eq!(s["bytes_hashed"], 136);
     assert_eq!(s["detections"], 2);
     assert_eq!(s["errors"], 1);
+    assert_eq!(s["moved"], 0);
+    assert_eq!(s["not_moved"], 0);
 
     let run = env.scan(["--json", "--no-summary", "t"]);
     run.assert_code(1);

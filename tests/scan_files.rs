@@ -17,7 +17,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use testenv::{
-    bytes_path, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME, RUN_TIMEOUT,
+    bytes_path, eicar_found, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME,
+    RUN_TIMEOUT,
 };
 use vigil::hash::Algorithm::{Blake3, Md5};
 
@@ -153,10 +154,7 @@ fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
 
     let run = env.scan(["--no-summary", "t"]);
     run.assert_code(1);
-    assert_eq!(
-        run.results(),
-        vec![found(Path::new("t/real/eicar"), EICAR_NAME)]
-    );
+    assert_eq!(run.results(), eicar_found(&["t/real/eicar"]));
     assert!(run.stderr.is_empty(), "{}", run.dump());
     let s = env.scan(["--json", "t"]).json_summary();
     assert_eq!(s["skipped"]["symlink"], 4);
@@ -165,11 +163,7 @@ fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
     run.assert_code(1);
     assert_eq!(
         run.sorted_results(),
-        vec![
-            found(Path::new("t/link_dir/eicar"), EICAR_NAME),
-            found(Path::new("t/link_file"), EICAR_NAME),
-            found(Path::new("t/real/eicar"), EICAR_NAME),
-        ],
+        eicar_found(&["t/link_dir/eicar", "t/link_file", "t/real/eicar"]),
         "{}",
         run.dump()
     );
@@ -191,10 +185,7 @@ fn symlinks_are_skipped_unless_followed_and_loops_are_reported() {
     run.assert_code(1);
     assert_eq!(
         run.sorted_results(),
-        vec![
-            found(Path::new("t/link_dir/eicar"), EICAR_NAME),
-            found(Path::new("t/link_file"), EICAR_NAME),
-        ],
+        eicar_found(&["t/link_dir/eicar", "t/link_file"]),
         "{}",
         run.dump()
     );
@@ -219,11 +210,7 @@ fn hard_links_are_hashed_once_and_every_name_reported() {
     env.write("t/other", EICAR);
     let run = env.scan(["--json", "--threads", "2", "t"]);
     run.assert_code(1);
-    let paths: BTreeSet<String> = run
-        .json_of("detection")
-        .iter()
-        .map(|d| d["path"].as_str().unwrap().to_string())
-        .collect();
+    let paths = run.detection_paths();
     assert_eq!(
         paths,
         ["t/a", "t/b", "t/sub/c", "t/other"]
@@ -366,6 +353,14 @@ fn files_deleted_during_the_scan_do_not_abort_it() {
         "summary counts every error line\n{}",
         dump()
     );
+    // Without this the test passes when every deletion came too early (the
+    // walk never saw the files) or too late (all read first): it must have
+    // caught some files between the walk and the read.
+    assert!(
+        vanished > 0,
+        "no file vanished mid-scan: the deletions missed the scan\n{}",
+        dump()
+    );
     eprintln!(
         "{} files deleted during the scan: {} vanished before being read, {} read first",
         deleted.len(),
@@ -445,11 +440,7 @@ fn excludes_skip_files_and_folders_by_name_or_path() {
         "t",
     ]);
     run.assert_code(1);
-    let paths: BTreeSet<String> = run
-        .json_of("detection")
-        .iter()
-        .map(|d| d["path"].as_str().unwrap().into())
-        .collect();
+    let paths = run.detection_paths();
     assert_eq!(
         paths,
         ["t/keep.txt", "t/sub/keep2"].map(String::from).into()
@@ -466,23 +457,17 @@ fn excludes_skip_files_and_folders_by_name_or_path() {
         "t/cache",
         "t",
     ]);
+    run.assert_code(1);
     assert_eq!(
         run.sorted_results(),
-        vec![
-            found(Path::new("t/keep.txt"), EICAR_NAME),
-            found(Path::new("t/skip.log"), EICAR_NAME),
-            found(Path::new("t/sub/cache/y"), EICAR_NAME),
-        ],
+        eicar_found(&["t/keep.txt", "t/skip.log", "t/sub/cache/y"]),
         "{}",
         run.dump()
     );
     // A path named on the command line is never excluded.
     let run = env.scan(["-i", "--no-summary", "--exclude", "*.log", "t/skip.log"]);
     run.assert_code(1);
-    assert_eq!(
-        run.results(),
-        vec![found(Path::new("t/skip.log"), EICAR_NAME)]
-    );
+    assert_eq!(run.results(), eicar_found(&["t/skip.log"]));
 }
 
 #[test]
@@ -539,11 +524,7 @@ fn one_file_system_stays_on_the_roots_file_system() {
     };
     let all = scan(&[]);
     all.assert_code(1);
-    let paths: BTreeSet<String> = all
-        .json_of("detection")
-        .iter()
-        .map(|d| d["path"].as_str().unwrap().into())
-        .collect();
+    let paths = all.detection_paths();
     assert_eq!(
         paths,
         ["tree/mnt/inside", "tree/top"].map(String::from).into(),

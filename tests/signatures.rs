@@ -46,6 +46,7 @@ fn builtin_set_matches_eicar_in_every_algorithm() {
     // The built-in set must hold exactly the digests the issue names.
     let expected = [
         (Md5, "44d88612fea8a8f36de82e1278abb02f"),
+        (Sha1, "3395856ce81f2b7382dee72602f798b642f14140"),
         (
             Sha256,
             "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
@@ -55,8 +56,21 @@ fn builtin_set_matches_eicar_in_every_algorithm() {
             "460c1ec9a3e1b5536927aac78cee9c39782626d30f0ae0917ce95dda77068e09",
         ),
     ];
+    // The compiled-in file has each one as a 68-byte signature, and the
+    // loaded set wants files of that size hashed in every algorithm.
+    let builtin = include_str!("../signatures/eicar.vsig");
+    let lines: Vec<&str> = builtin
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(lines.len(), expected.len(), "{builtin}");
+    let set = vigil::signature::load_builtin();
+    assert_eq!(set.stats().total_detections(), expected.len());
     for (algo, digest) in expected {
         assert_eq!(hex(algo, EICAR), digest, "{algo}");
+        let line = format!("{algo}:{digest}:68:{EICAR_NAME}");
+        assert!(lines.contains(&line.as_str()), "{line} in {builtin}");
+        assert!(set.algorithms_for_size(68).contains(algo), "{algo}");
     }
     let env = TestEnv::new();
     env.write("e", EICAR);
@@ -362,15 +376,18 @@ fn malformed_lines_are_reported_with_file_and_line_and_nothing_is_scanned() {
         "db2/x.vsig",
         "md5:44d88612fea8a8f36de82e1278abb02f:68:Ok\ncrc32:00:1:Nope\n",
     );
-    for args in [
-        vec!["-d", "db", "t"],
-        vec!["-d", "db/good.vsig", "-d", "db2", "t"],
-        vec!["--json", "-d", "db2/x.vsig", "t"],
+    for (args, fault) in [
+        (vec!["-d", "db", "t"], "db/bad.hdb:3:"),
+        (
+            vec!["-d", "db/good.vsig", "-d", "db2", "t"],
+            "db2/x.vsig:2:",
+        ),
+        (vec!["--json", "-d", "db2/x.vsig", "t"], "db2/x.vsig:2:"),
     ] {
         let run = env.scan(&args);
         run.assert_code(2);
         assert!(run.stdout.is_empty(), "{args:?}\n{}", run.dump());
-        assert!(run.stderr().contains(".vsig:2:") || run.stderr().contains(".hdb:3:"));
+        assert!(run.stderr().contains(fault), "{args:?}\n{}", run.dump());
     }
     let err = env.scan(["-d", "db2", "t"]).stderr();
     assert!(err.contains("db2/x.vsig:2:"), "{err}");

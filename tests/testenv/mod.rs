@@ -373,6 +373,20 @@ impl Run {
         last
     }
 
+    /// The `path` of every JSON detection, as a set.
+    #[track_caller]
+    pub fn detection_paths(&self) -> std::collections::BTreeSet<String> {
+        self.json_of("detection")
+            .iter()
+            .map(|d| {
+                d["path"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("detection without a path: {d}"))
+                    .to_string()
+            })
+            .collect()
+    }
+
     /// JSON objects of one `type`.
     pub fn json_of(&self, kind: &str) -> Vec<serde_json::Value> {
         self.json()
@@ -385,6 +399,17 @@ impl Run {
 /// `PATH: NAME FOUND` for a path written with no characters that need escaping.
 pub fn found(path: &Path, name: &str) -> String {
     format!("{}: {name} FOUND", path.display())
+}
+
+/// `PATH: Eicar-Test-Signature FOUND` for each of `paths`, sorted (to
+/// compare with `Run::sorted_results`).
+pub fn eicar_found(paths: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = paths
+        .iter()
+        .map(|p| found(Path::new(p), EICAR_NAME))
+        .collect();
+    v.sort();
+    v
 }
 
 /// `PATH: OK` for a path written with no characters that need escaping.
