@@ -353,6 +353,10 @@ pub enum QuarantineCommand {
         /// Replace a file that is already there.
         #[arg(long)]
         force: bool,
+        /// Give the file back its set-user-ID and set-group-ID bits (dropped
+        /// by default).
+        #[arg(long)]
+        keep_setuid: bool,
     },
     /// Delete an entry for good.
     Delete { id: String },

@@ -67,9 +67,18 @@ impl QuarantineConfig {
                 id: EntryId::parse(&id)?,
                 json,
             },
-            QuarantineCommand::Restore { id, to, force } => QuarantineAction::Restore {
+            QuarantineCommand::Restore {
+                id,
+                to,
+                force,
+                keep_setuid,
+            } => QuarantineAction::Restore {
                 id: EntryId::parse(&id)?,
-                options: RestoreOptions { to, force },
+                options: RestoreOptions {
+                    to,
+                    force,
+                    keep_setuid,
+                },
             },
             QuarantineCommand::Delete { id } => QuarantineAction::Delete {
                 id: EntryId::parse(&id)?,

@@ -57,8 +57,16 @@ fn execute(
             }
         }
         QuarantineAction::Restore { id, options } => {
-            let to = q.restore(id, options)?;
-            line(format!("{id}: restored to '{}'", escape_path(&to)));
+            let done = q.restore(id, options)?;
+            let dropped = if done.set_id_dropped {
+                " (set-user-ID/set-group-ID bits removed; --keep-setuid keeps them)"
+            } else {
+                ""
+            };
+            line(format!(
+                "{id}: restored to '{}'{dropped}",
+                escape_path(&done.path)
+            ));
         }
         QuarantineAction::Delete { id } => {
             q.delete(id)?;
@@ -123,6 +131,9 @@ fn list_text(listing: &Listing) -> Vec<String> {
                 "interrupted delete; run 'vigil quarantine repair'".to_string()
             }
             super::LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
+            super::LeftoverKind::Foreign(reason) => {
+                format!("foreign entry, not the vault owner's ({reason}); left alone")
+            }
             super::LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
         };
         lines.push(format!(
@@ -161,7 +172,8 @@ fn list_json(q: &Quarantine, listing: &Listing) -> Vec<String> {
             "id": l.id.as_ref().map(|id| id.as_str()),
             "state": l.kind.name(),
         });
-        if let super::LeftoverKind::Damaged(reason) = &l.kind {
+        if let super::LeftoverKind::Damaged(reason) | super::LeftoverKind::Foreign(reason) = &l.kind
+        {
             v["reason"] = json!(reason);
         }
         lines.push(v.to_string());

@@ -154,9 +154,8 @@ pub(crate) fn write_file_at(dir: impl AsFd, name: &str, bytes: &[u8], mode: u32)
     file.sync_all()
 }
 
-/// Reads the small file `name` in `dir` (at most `limit` bytes).
-pub(crate) fn read_file_at(dir: impl AsFd, name: &str, limit: u64) -> io::Result<Vec<u8>> {
-    let file = open_file_at(dir, name)?;
+/// Reads the small file `file` (at most `limit` bytes).
+pub(crate) fn read_small(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit).read_to_end(&mut bytes)?;
     Ok(bytes)

@@ -40,6 +40,7 @@ mod mover;
 mod record;
 mod repair;
 mod restore;
+mod trust;
 
 use std::fmt;
 use std::fs;
@@ -59,7 +60,7 @@ use crate::report::escape_path;
 pub use command::run;
 pub use record::{Record, Time};
 pub use repair::{Leftover, LeftoverKind, Listed, Listing, Outcome, Repaired};
-pub use restore::RestoreOptions;
+pub use restore::{RestoreOptions, Restored};
 
 /// The vault `vigil quarantine` uses when `--dir` is not given.
 pub const DEFAULT_DIR: &str = "/var/lib/vigil/quarantine";
@@ -106,6 +107,8 @@ pub enum QuarantineError {
     NoEntry(EntryId),
     #[error("quarantine entry {id}: {reason}")]
     Damaged { id: EntryId, reason: String },
+    #[error("{name} in the quarantine folder is foreign ({reason}); vigil does not act on it: look at it, then remove it by hand")]
+    Foreign { name: String, reason: String },
     #[error("quarantine entry {0}: the move into quarantine is not finished; run `vigil quarantine repair` first")]
     Pending(EntryId),
     #[error("{} exists; use --force to replace it", escape_path(.0))]
@@ -232,6 +235,8 @@ pub struct Quarantine {
     vault: OwnedFd,
     /// The vault's own (dev, inode), to refuse moving files already in it.
     vault_id: (u64, u64),
+    /// The vault's owner: only entries it owns are acted on (`trust.rs`).
+    vault_uid: u32,
     /// This machine's name, for the records.
     host: String,
     /// Makes ids made by this process distinct.
@@ -306,6 +311,7 @@ impl Quarantine {
             dir,
             vault,
             vault_id: (st.dev, st.ino),
+            vault_uid: st.uid,
             host,
             made: AtomicU64::new(0),
         })

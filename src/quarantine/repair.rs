@@ -55,6 +55,9 @@ pub enum LeftoverKind {
     Delete,
     /// `ID` whose record or content is missing or unreadable.
     Damaged(String),
+    /// A folder (or symlink) that is not the vault owner's, or holds files
+    /// that are not (see `trust.rs`); why. Never acted on.
+    Foreign(String),
     /// A name vigil does not make; left alone.
     Unknown,
 }
@@ -66,6 +69,7 @@ impl LeftoverKind {
             LeftoverKind::Restore => "restore",
             LeftoverKind::Delete => "delete",
             LeftoverKind::Damaged(_) => "damaged",
+            LeftoverKind::Foreign(_) => "foreign",
             LeftoverKind::Unknown => "unknown",
         }
     }
@@ -137,6 +141,36 @@ fn check_original(record: &Record) -> Original {
     }
 }
 
+/// Checks, just before an original outside the vault is removed, that its
+/// name still holds the very file the record describes: a handle on it has
+/// the recorded identity (device, inode, size, mtime) and content (the
+/// recorded digests), and the name still leads to that handle's file.
+fn confirm_original(
+    parent: &OwnedFd,
+    name: &std::ffi::OsStr,
+    record: &Record,
+) -> std::result::Result<(), String> {
+    let reason = |e: Errno| crate::error::io_reason(&e.into());
+    let mut file = fsops::open_file_at(parent, name).map_err(reason)?;
+    let held = fsops::stat_fd(&file).map_err(reason)?;
+    if let Some(why) = fsops::differs(&held, &record.identity()) {
+        return Err(why);
+    }
+    if !record.content_matches(&mut file).unwrap_or(false) {
+        return Err("its content does not match the recorded digest".into());
+    }
+    match fsops::stat_at(parent, name) {
+        Ok(now)
+            if (now.dev, now.ino) == (held.dev, held.ino)
+                && fsops::differs(&now, &record.identity()).is_none() =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err("the path now names a different file".into()),
+        Err(e) => Err(reason(e)),
+    }
+}
+
 impl Quarantine {
     /// What the vault holds: complete entries and leftovers.
     pub fn list(&self) -> Result<Listing> {
@@ -158,6 +192,10 @@ impl Quarantine {
                 Some((kind, id))
             });
             if let Some((kind, id)) = prefixed {
+                let kind = match self.open_owned_entry(&name) {
+                    Err(QuarantineError::Foreign { reason, .. }) => LeftoverKind::Foreign(reason),
+                    _ => kind,
+                };
                 listing.leftovers.push(leftover(kind, Some(id)));
                 continue;
             }
@@ -173,6 +211,10 @@ impl Quarantine {
                     record,
                     pending_unlink,
                 }),
+                Err(QuarantineError::Foreign { reason, .. }) => {
+                    let kind = LeftoverKind::Foreign(reason);
+                    listing.leftovers.push(leftover(kind, Some(id)));
+                }
                 Err(e) => {
                     let kind = LeftoverKind::Damaged(e.to_string());
                     listing.leftovers.push(leftover(kind, Some(id)));
@@ -233,6 +275,9 @@ impl Quarantine {
                     Outcome::Removed("interrupted delete finished")
                 }
                 (LeftoverKind::Damaged(reason), _) => Outcome::Kept(reason.clone()),
+                (LeftoverKind::Foreign(reason), _) => Outcome::Kept(format!(
+                    "foreign ({reason}); not made by this vault's owner, so not acted on"
+                )),
                 _ => Outcome::Kept("not made by vigil; left alone".into()),
             };
             done.push(Repaired {
@@ -243,9 +288,9 @@ impl Quarantine {
         Ok(done)
     }
 
+    /// Opens a leftover, only if it is the vault owner's (`trust.rs`).
     fn open_leftover(&self, name: &str) -> Result<OwnedFd> {
-        fsops::open_dir_at(&self.vault, name)
-            .map_err(QuarantineError::io("open", &self.in_vault(name)))
+        self.open_owned_entry(name)
     }
 
     /// Settles `.tmp-ID`, an interrupted move.
@@ -263,12 +308,12 @@ impl Quarantine {
                 "interrupted move removed; nothing had been moved yet",
             ));
         }
-        let record = match self.read_record(id, &dir) {
+        let record = match self.read_record(id, &name, &dir) {
             Ok(record) => record,
             Err(e) => return Ok(Outcome::Kept(format!("holds content, but {e}"))),
         };
         let source = if has_data { DATA } else { PART };
-        let whole = match fsops::open_file_at(&dir, source) {
+        let whole = match self.open_owned_file(&name, &dir, source, Some(record.uid)) {
             Ok(mut file) => record.content_matches(&mut file).unwrap_or(false),
             Err(_) => false,
         };
@@ -324,7 +369,7 @@ impl Quarantine {
         let dir = self.open_leftover(id.as_str())?;
         match check_original(record) {
             Original::Intact { parent, name } => {
-                let whole = match fsops::open_file_at(&dir, DATA) {
+                let whole = match self.open_owned_file(id.as_str(), &dir, DATA, Some(record.uid)) {
                     Ok(mut file) => record.content_matches(&mut file).unwrap_or(false),
                     Err(_) => false,
                 };
@@ -334,6 +379,12 @@ impl Quarantine {
                     ));
                 }
                 let original = record.original_path();
+                if let Err(why) = confirm_original(&parent, &name, record) {
+                    return Ok(Outcome::Kept(format!(
+                        "{} no longer matches the record ({why}); it was left in place",
+                        escape_path(&original)
+                    )));
+                }
                 rustix::fs::unlinkat(&parent, &name, rustix::fs::AtFlags::empty())
                     .map_err(QuarantineError::io("remove", &original))?;
                 fsops::sync_dir(&parent).map_err(QuarantineError::io("sync", &original))?;

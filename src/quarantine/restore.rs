@@ -31,6 +31,19 @@ pub struct RestoreOptions {
     pub to: Option<PathBuf>,
     /// Replace a file that is already there.
     pub force: bool,
+    /// Give the file back its set-user-ID and set-group-ID bits; without
+    /// this they are dropped.
+    pub keep_setuid: bool,
+}
+
+/// What a restore did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// Where the file is now.
+    pub path: PathBuf,
+    /// The record's set-user-ID and set-group-ID bits were not given back
+    /// (`RestoreOptions::keep_setuid` was not set).
+    pub set_id_dropped: bool,
 }
 
 /// The temporary name of a cross-file-system restore in the target folder.
@@ -48,14 +61,15 @@ impl Quarantine {
     }
 
     /// Opens the complete entry `id` and reads its record.
+    /// Refuses an entry that is not the vault owner's (`trust.rs`).
     fn open_entry(&self, id: &EntryId) -> Result<(OwnedFd, Record)> {
         let path = self.in_vault(id.as_str());
-        let dir = match fsops::open_dir_at(&self.vault, id.as_str()) {
+        let dir = match self.open_owned_entry(id.as_str()) {
             Ok(fd) => fd,
-            Err(Errno::NOENT) => return Err(QuarantineError::NoEntry(id.clone())),
-            Err(e) => return Err(QuarantineError::io("open", &path)(e)),
+            Err(e) if e.is_not_found() => return Err(QuarantineError::NoEntry(id.clone())),
+            Err(e) => return Err(e),
         };
-        let record = self.read_record(id, &dir)?;
+        let record = self.read_record(id, id.as_str(), &dir)?;
         match fsops::is_file_at(&dir, DATA) {
             Ok(true) => Ok((dir, record)),
             Ok(false) => Err(QuarantineError::Damaged {
@@ -66,12 +80,21 @@ impl Quarantine {
         }
     }
 
-    pub(crate) fn read_record(&self, id: &EntryId, dir: impl AsFd) -> Result<Record> {
+    /// Reads the record of entry `id` from its folder `dir`, named `name`
+    /// in the vault; `Foreign` if the record is not the vault owner's.
+    pub(crate) fn read_record(&self, id: &EntryId, name: &str, dir: impl AsFd) -> Result<Record> {
         let damaged = |reason: String| QuarantineError::Damaged {
             id: id.clone(),
             reason: format!("unreadable record: {reason}"),
         };
-        let bytes = fsops::read_file_at(dir, RECORD, RECORD_LIMIT)
+        let file = match self.open_owned_file(name, dir, RECORD, None) {
+            Ok(file) => file,
+            Err(QuarantineError::Io { source, .. }) => {
+                return Err(damaged(crate::error::io_reason(&source)))
+            }
+            Err(e) => return Err(e),
+        };
+        let bytes = fsops::read_small(file, RECORD_LIMIT)
             .map_err(|e| damaged(crate::error::io_reason(&e)))?;
         let record = Record::from_json(&bytes).map_err(damaged)?;
         if record.id != id.as_str() {
@@ -82,8 +105,10 @@ impl Quarantine {
 
     /// Puts entry `id` back where it came from (or at `opts.to`) with its
     /// content, mode, owner and times, and removes the entry. Returns where
-    /// it was restored. Refuses to replace an existing file unless forced.
-    pub fn restore(&self, id: &EntryId, opts: &RestoreOptions) -> Result<PathBuf> {
+    /// it was restored. Refuses to replace an existing file unless forced,
+    /// and an entry that is not the vault owner's. The set-user-ID and
+    /// set-group-ID bits come back only with `opts.keep_setuid`.
+    pub fn restore(&self, id: &EntryId, opts: &RestoreOptions) -> Result<Restored> {
         let _lock = self.lock(Lock::Shared)?;
         let (dir, record) = self.open_entry(id)?;
         if fsops::is_file_at(&dir, PENDING).unwrap_or(true) {
@@ -116,12 +141,15 @@ impl Quarantine {
                 .map_err(QuarantineError::std_io("write", &restoring.join(TARGET)))?;
             fsops::sync_dir(&dir).map_err(QuarantineError::io("sync", &restoring))?;
             hooks::fault("restore-noted");
-            self.place(id, &dir, &record, &parent, &name, &target, opts.force)
+            self.place(id, &dir, &record, &parent, &name, &target, opts)
         })();
         match placed {
             Ok(()) => {
                 self.remove_entry(&id.restore_name(), &dir)?;
-                Ok(target)
+                Ok(Restored {
+                    path: target,
+                    set_id_dropped: !opts.keep_setuid && record.mode & SET_ID != 0,
+                })
             }
             Err(e) => {
                 // Nothing was restored: the entry goes back as it was.
@@ -143,11 +171,11 @@ impl Quarantine {
         parent: &OwnedFd,
         name: &OsStr,
         target: &Path,
-        force: bool,
+        opts: &RestoreOptions,
     ) -> Result<()> {
         let data_path = self.in_vault(&id.restore_name()).join(DATA);
-        let mut data =
-            fsops::open_file_at(dir, DATA).map_err(QuarantineError::io("open", &data_path))?;
+        // Checked again on the very handle whose content is put back.
+        let mut data = self.open_owned_file(&id.restore_name(), dir, DATA, Some(record.uid))?;
         let st = fsops::stat_fd(&data).map_err(QuarantineError::io("stat", &data_path))?;
         if !st.is_regular() || st.size != record.size {
             return Err(QuarantineError::Damaged {
@@ -155,7 +183,7 @@ impl Quarantine {
                 reason: format!("its content is {} bytes, not {}", st.size, record.size),
             });
         }
-        let flags = if force {
+        let flags = if opts.force {
             RenameFlags::empty()
         } else {
             RenameFlags::NOREPLACE
@@ -166,7 +194,7 @@ impl Quarantine {
         };
         // One file system: give the content back its owner, mode and times
         // while it is still in the private vault, then rename it into place.
-        set_attributes(&data, record).map_err(QuarantineError::io(
+        set_attributes(&data, record, opts.keep_setuid).map_err(QuarantineError::io(
             "set owner, mode and times of",
             &data_path,
         ))?;
@@ -196,7 +224,7 @@ impl Quarantine {
             }
             out.sync_all()
                 .map_err(QuarantineError::std_io("sync", &temp_path))?;
-            set_attributes(&out, record).map_err(QuarantineError::io(
+            set_attributes(&out, record, opts.keep_setuid).map_err(QuarantineError::io(
                 "set owner, mode and times of",
                 &temp_path,
             ))?;
@@ -226,7 +254,12 @@ impl Quarantine {
             self.remove_entry(&id.restore_name(), dir)?;
             return Ok(false);
         }
-        if let Ok(bytes) = fsops::read_file_at(dir, TARGET, RECORD_LIMIT) {
+        let name = id.restore_name();
+        let target = self
+            .open_owned_file(&name, dir, TARGET, None)
+            .ok()
+            .and_then(|file| fsops::read_small(file, RECORD_LIMIT).ok());
+        if let Some(bytes) = target {
             let target = PathBuf::from(OsStr::from_bytes(&bytes));
             if let Ok((parent, _)) = fsops::open_parent(&target) {
                 let _ = fsops::remove_at(&parent, &restore_temp(id));
@@ -249,20 +282,18 @@ impl Quarantine {
     }
 
     /// Deletes entry `id` for good.
+    /// Refuses an entry that is not the vault owner's (`trust.rs`).
     pub fn delete(&self, id: &EntryId) -> Result<()> {
         let _lock = self.lock(Lock::Shared)?;
-        match fsops::stat_at(&self.vault, id.as_str()) {
-            Ok(st) if st.is_dir() => {}
-            Ok(_) | Err(Errno::NOENT) => return Err(QuarantineError::NoEntry(id.clone())),
-            Err(e) => return Err(QuarantineError::io("stat", &self.in_vault(id.as_str()))(e)),
-        }
+        let dir = match self.open_owned_entry(id.as_str()) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Err(QuarantineError::NoEntry(id.clone())),
+            Err(e) => return Err(e),
+        };
         rustix::fs::renameat(&self.vault, id.as_str(), &self.vault, id.delete_name())
             .map_err(QuarantineError::io("rename", &self.in_vault(id.as_str())))?;
         self.sync_vault()?;
         hooks::fault("delete-begin");
-        let dir = fsops::open_dir_at(&self.vault, id.delete_name()).map_err(
-            QuarantineError::io("open", &self.in_vault(&id.delete_name())),
-        )?;
         self.remove_entry(&id.delete_name(), &dir)
     }
 
@@ -279,15 +310,23 @@ impl Quarantine {
     }
 }
 
+/// The set-user-ID and set-group-ID bits.
+const SET_ID: u32 = 0o6000;
+
 /// Gives `file` the recorded owner, then mode (a change of owner clears the
-/// set-id bits), then access and modification times.
-fn set_attributes(file: &File, record: &Record) -> Result<(), Errno> {
+/// set-id bits; they are set again only if `keep_setuid`), then access and
+/// modification times.
+fn set_attributes(file: &File, record: &Record, keep_setuid: bool) -> Result<(), Errno> {
     rustix::fs::fchown(
         file,
         Some(Uid::from_raw(record.uid)),
         Some(Gid::from_raw(record.gid)),
     )?;
-    rustix::fs::fchmod(file, Mode::from_raw_mode(record.mode & 0o7777))?;
+    let mut mode = record.mode & 0o7777;
+    if !keep_setuid {
+        mode &= !SET_ID;
+    }
+    rustix::fs::fchmod(file, Mode::from_raw_mode(mode))?;
     let time = |t: super::Time| Timespec {
         tv_sec: t.sec,
         tv_nsec: t.nsec as _,
