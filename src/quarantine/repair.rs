@@ -481,6 +481,34 @@ mod tests {
     }
 
     #[test]
+    fn an_original_whose_content_no_longer_matches_is_not_removed() {
+        let top = tempfile::tempdir().unwrap();
+        let top = fs::canonicalize(top.path()).unwrap();
+        let original = top.join("f");
+        // A published entry whose original is still to be removed...
+        let (q, id) = leftover_move(&top, &original, b"abc", b"abc");
+        let vault = top.join("q");
+        fs::rename(vault.join(id.tmp_name()), vault.join(id.as_str())).unwrap();
+        fs::write(vault.join(id.as_str()).join(PENDING), b"").unwrap();
+        // ...rewritten since, with its size and modification time put back:
+        // the same device, inode, size and mtime, other content.
+        let mtime = fs::metadata(&original).unwrap().modified().unwrap();
+        fs::write(&original, b"xyz").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&original)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let done = q.repair().unwrap();
+        assert!(
+            matches!(&done[0].outcome, Outcome::Kept(r) if r.contains("no longer matches")),
+            "{done:?}"
+        );
+        assert_eq!(fs::read(&original).unwrap(), b"xyz");
+    }
+
+    #[test]
     fn names_vigil_does_not_make_are_left_alone() {
         let top = tempfile::tempdir().unwrap();
         let q = Quarantine::open(&top.path().join("q")).unwrap();
