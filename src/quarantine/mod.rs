@@ -26,6 +26,11 @@
 //! what a crash left (see `repair.rs`). Moves, restores and deletes hold a
 //! shared `flock` on the vault, `repair` an exclusive one.
 //!
+//! Only entries the vault's owner made are acted on: an entry folder, its
+//! record and its content not owned by the vault's owner, or writable by
+//! group or others, are foreign (`trust.rs`): listed, never shown, restored,
+//! deleted or repaired.
+//!
 //! A long-running caller (the daemon's `action = "quarantine"`) opens the
 //! vault once with `Quarantine::open(quarantine_dir)` and hands it to the
 //! engine (`Engine::quarantine`), which calls `move_detected` for each

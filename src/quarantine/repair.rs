@@ -19,6 +19,11 @@
 //!   remove any partial copy in the target folder); if not, the restore
 //!   happened: remove the rest.
 //! - `.delete-ID`: finish the delete.
+//!
+//! An original outside the vault is removed only after a handle on it was
+//! checked again, just before: the recorded identity (device, inode, size,
+//! mtime) and digest, and the name still leading to that file. Anything that
+//! is not the vault owner's (`trust.rs`) is listed as foreign and left alone.
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;

@@ -8,6 +8,8 @@
 //! systems it is copied to `.vigil-restore-ID` in the target folder, synced,
 //! given its owner, mode and times, and renamed into place. Only then is the
 //! entry removed. A failure, or a crash (then `repair`), puts the entry back.
+//! Only entries that are the vault owner's are restored (`trust.rs`), and
+//! without the set-user-ID and set-group-ID bits unless `keep_setuid`.
 //!
 //! Delete: the entry is renamed to `.delete-ID`, then its files removed.
 
