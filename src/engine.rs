@@ -85,8 +85,11 @@ impl JobRunner for Engine<'_> {
                     found => self.found(found, origin, spawn),
                 }
             }
-            Job::Request(ScanRequest::Control { path, id }) => {
-                let found = self.walker.root(path);
+            Job::Request(ScanRequest::Control { path, id, confine }) => {
+                let found = match confine {
+                    Some(creds) if !creds.is_root() => self.walker.root_for(path, creds),
+                    _ => self.walker.root(path),
+                };
                 self.found(found, Origin::Control(id), spawn);
             }
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),

@@ -141,7 +141,7 @@ impl Identity {
 /// small files this is one `read` call. A file that grew or shrank since the
 /// `fstat` is an error, never a digest of a partial file.
 pub fn hash_file(
-    file: &mut File,
+    file: &mut impl Read,
     expected: u64,
     buf: &mut [u8],
     hasher: &mut MultiHasher,

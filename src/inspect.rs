@@ -192,6 +192,14 @@ impl Inspector {
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
     ) -> (FileResult, u64) {
+        if let Some(file) = &cand.opened {
+            // Opened by a confined walk, its permission decided on this
+            // very descriptor: read it, never the path again.
+            return match file.metadata() {
+                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known),
+                Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+            };
+        }
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
@@ -229,7 +237,7 @@ impl Inspector {
         &self,
         sigs: &SignatureSet,
         max: u64,
-        file: &mut std::fs::File,
+        file: &mut impl Read,
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
     ) -> (FileResult, u64) {

@@ -4,6 +4,7 @@
 //! daemon's control socket (`vigil ctl`, clamd clients).
 //! See `DESIGN.md` in the shared folder for the architecture.
 
+pub mod access;
 pub mod bench;
 pub mod cli;
 pub mod control;

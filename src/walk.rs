@@ -3,13 +3,21 @@
 //! (more work) and `Candidate` files. Excludes, file-type rules, symlink policy,
 //! `--one-file-system` and loop detection live here. Nothing here hashes.
 //!
+//! A walk done for a control-socket client is confined to what that user
+//! may read: each folder is held open and listed through its descriptor, and
+//! each entry is opened from it with the user's permissions checked on the
+//! opened descriptor (`access`); the scan then reads that descriptor.
+//!
 //! The rules sit behind an `ArcSwap`, so a daemon can swap in reloaded rules
 //! while walks go on: a walk takes the rules current at its root, and every
 //! directory below carries them, so a walk in flight ends on the rules it
 //! started with.
 
-use std::fs::{self, Metadata};
+use std::ffi::OsStr;
+use std::fs::{self, File, Metadata};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +25,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use globset::GlobSet;
 
+use crate::access::{self, Credentials, Opened};
 use crate::fileio::FileKind;
 
 /// A file's identity on the system: (device, inode).
@@ -33,6 +42,13 @@ impl FileId {
             ino: meta.ino(),
         }
     }
+
+    fn of_stat(st: &rustix::fs::Stat) -> Self {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
 }
 
 /// A regular file found by the walk, with what `stat` said about it.
@@ -44,6 +60,9 @@ pub struct Candidate {
     pub nlink: u64,
     /// Reached through a symlink (or named as one): open without `O_NOFOLLOW`.
     pub via_symlink: bool,
+    /// Already open (by a confined walk, which decided on this descriptor):
+    /// read this, never the path.
+    pub opened: Option<Arc<File>>,
 }
 
 impl Candidate {
@@ -54,6 +73,18 @@ impl Candidate {
             id: FileId::of(meta),
             nlink: meta.nlink(),
             via_symlink,
+            opened: None,
+        }
+    }
+
+    fn opened(path: PathBuf, file: File, st: &rustix::fs::Stat) -> Self {
+        Candidate {
+            path,
+            size: st.st_size as u64,
+            id: FileId::of_stat(st),
+            nlink: st.st_nlink,
+            via_symlink: false,
+            opened: Some(Arc::new(file)),
         }
     }
 }
@@ -75,6 +106,16 @@ pub struct DirJob {
     ancestors: Arc<Ancestor>,
     /// The rules of the walk this directory belongs to (those current at its root).
     opts: Arc<WalkOptions>,
+    /// For a walk confined to a user's permissions: the folder, held open.
+    confined: Option<Confined>,
+}
+
+/// A folder of a confined walk: whose permissions apply, and the folder's
+/// descriptor, from which it is listed and its entries opened.
+#[derive(Debug)]
+struct Confined {
+    creds: Arc<Credentials>,
+    fd: OwnedFd,
 }
 
 /// Why an entry was passed over without being examined.
@@ -149,6 +190,27 @@ impl Walker {
         }
     }
 
+    /// Classifies a path named by a control-socket client, for a walk
+    /// confined to what `creds` may read: the path is resolved and opened on
+    /// held descriptors (`access::open_path`), symlinks followed by hand.
+    pub fn root_for(&self, path: PathBuf, creds: Arc<Credentials>) -> Found {
+        match access::open_path(&creds, &path) {
+            Ok(Opened::Dir(fd, st)) => {
+                let id = FileId::of_stat(&st);
+                Found::Dir(DirJob {
+                    path,
+                    root_dev: id.dev,
+                    ancestors: Arc::new(Ancestor { id, parent: None }),
+                    opts: self.opts.load_full(),
+                    confined: Some(Confined { creds, fd }),
+                })
+            }
+            Ok(Opened::File(file, st)) => Found::File(Candidate::opened(path, file, &st)),
+            Ok(Opened::Special(kind)) => Found::Skipped(path, SkipReason::Special(kind)),
+            Err(e) => Found::Error(path, e.into()),
+        }
+    }
+
     /// Classifies a path that the daemon saw change. Unlike `root`, the walk's
     /// rules apply to the path itself: a symlink is followed only with
     /// `follow_symlinks`. (Excludes are checked by the watcher, which knows
@@ -182,6 +244,7 @@ impl Walker {
                     root_dev: id.dev,
                     ancestors: Arc::new(Ancestor { id, parent: None }),
                     opts: self.opts.load_full(),
+                    confined: None,
                 })
             }
             FileKind::Regular => Found::File(Candidate::new(path, &meta, via_symlink)),
@@ -218,6 +281,9 @@ impl Walker {
     /// Lists one directory, calling `found` for each entry. An error listing
     /// the directory itself is returned; errors on entries go to `found`.
     pub fn list(&self, dir: &DirJob, mut found: impl FnMut(Found)) -> io::Result<()> {
+        if let Some(confined) = &dir.confined {
+            return self.list_confined(dir, confined, found);
+        }
         for entry in fs::read_dir(&dir.path)? {
             let entry = match entry {
                 Ok(e) => e,
@@ -239,6 +305,69 @@ impl Walker {
         Ok(())
     }
 
+    /// `list` for a confined walk: entries come from the held descriptor
+    /// and are opened from it, decided on what was opened.
+    fn list_confined(
+        &self,
+        dir: &DirJob,
+        confined: &Confined,
+        mut found: impl FnMut(Found),
+    ) -> io::Result<()> {
+        let opts = &dir.opts;
+        for entry in rustix::fs::Dir::read_from(&confined.fd)? {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    found(Found::Error(dir.path.clone(), io::Error::from(e).into()));
+                    break;
+                }
+            };
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = dir.path.join(name);
+            let listed_dir = entry.file_type() == rustix::fs::FileType::Directory;
+            let excluded = if listed_dir {
+                &opts.exclude_dir
+            } else {
+                &opts.exclude
+            };
+            if matches(excluded, &path) {
+                found(Found::Skipped(path, SkipReason::Excluded));
+                continue;
+            }
+            let opened = access::open_entry(
+                &confined.creds,
+                confined.fd.as_fd(),
+                name,
+                opts.follow_symlinks,
+            );
+            found(match opened {
+                Ok(Opened::Dir(fd, st)) => {
+                    // A folder reached through a symlink is excluded by name too.
+                    if !listed_dir && matches(&opts.exclude_dir, &path) {
+                        Found::Skipped(path, SkipReason::Excluded)
+                    } else {
+                        let confined = Confined {
+                            creds: confined.creds.clone(),
+                            fd,
+                        };
+                        self.subdir(dir, path, FileId::of_stat(&st), Some(confined))
+                    }
+                }
+                Ok(Opened::File(file, st)) => Found::File(Candidate::opened(path, file, &st)),
+                Ok(Opened::Special(FileKind::Symlink)) => Found::Skipped(path, SkipReason::Symlink),
+                Ok(Opened::Special(kind)) => Found::Skipped(path, SkipReason::Special(kind)),
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    Found::Error(path, WalkError::Loop)
+                }
+                Err(e) => Found::Error(path, e.into()),
+            });
+        }
+        Ok(())
+    }
+
     fn entry(
         &self,
         dir: &DirJob,
@@ -253,7 +382,7 @@ impl Walker {
                 return Found::Skipped(path, SkipReason::Excluded);
             }
             return match lstat() {
-                Ok(meta) => self.subdir(dir, path, &meta),
+                Ok(meta) => self.subdir(dir, path, FileId::of(&meta), None),
                 Err(e) => Found::Error(path, e.into()),
             };
         }
@@ -285,15 +414,20 @@ impl Walker {
                 if matches(&dir.opts.exclude_dir, &path) {
                     return Found::Skipped(path, SkipReason::Excluded);
                 }
-                self.subdir(dir, path, &meta)
+                self.subdir(dir, path, FileId::of(&meta), None)
             }
             FileKind::Regular => Found::File(Candidate::new(path, &meta, true)),
             kind => Found::Skipped(path, SkipReason::Special(kind)),
         }
     }
 
-    fn subdir(&self, parent: &DirJob, path: PathBuf, meta: &Metadata) -> Found {
-        let id = FileId::of(meta);
+    fn subdir(
+        &self,
+        parent: &DirJob,
+        path: PathBuf,
+        id: FileId,
+        confined: Option<Confined>,
+    ) -> Found {
         if parent.opts.one_file_system && id.dev != parent.root_dev {
             return Found::Skipped(path, SkipReason::OtherFileSystem);
         }
@@ -312,6 +446,7 @@ impl Walker {
                 parent: Some(parent.ancestors.clone()),
             }),
             opts: parent.opts.clone(),
+            confined,
         })
     }
 }

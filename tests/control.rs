@@ -39,8 +39,26 @@ impl Daemon {
     }
 
     fn try_start(env: TestEnv, extra: &str) -> Result<Daemon, (ExitStatus, String)> {
+        Self::try_start_as(env, extra, None)
+    }
+
+    /// Starts the daemon as the shipped unit runs it: user `uid` (not root),
+    /// with `CAP_DAC_READ_SEARCH` as its only capability.
+    fn start_as_service_user(extra: &str, uid: u32) -> Daemon {
+        Self::try_start_as(TestEnv::new(), extra, Some(uid)).unwrap_or_else(|(status, err)| {
+            panic!("daemon exited with {status} before READY=1:\n{err}")
+        })
+    }
+
+    fn try_start_as(
+        env: TestEnv,
+        extra: &str,
+        service_user: Option<u32>,
+    ) -> Result<Daemon, (ExitStatus, String)> {
         let watch = env.mkdir("watch");
-        let socket = env.path("v.sock");
+        // The socket's folder belongs to whoever runs the daemon.
+        let run_dir = env.mkdir("run");
+        let socket = env.path("run/v.sock");
         let config = env.write(
             "vigil.toml",
             format!(
@@ -59,7 +77,27 @@ impl Daemon {
         notify
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let mut child = Command::new(vigil_bin())
+        let mut cmd = match service_user {
+            None => Command::new(vigil_bin()),
+            Some(uid) => {
+                std::os::unix::fs::chown(&run_dir, Some(uid), Some(uid)).unwrap();
+                std::os::unix::fs::chown(notify_dir.path(), Some(uid), Some(uid)).unwrap();
+                fs::set_permissions(&notify_path, fs::Permissions::from_mode(0o777)).unwrap();
+                let bin = env.path(".vigil-daemon-bin");
+                fs::copy(vigil_bin(), &bin).unwrap();
+                fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg("--inh-caps=-all,+dac_read_search")
+                    .arg("--ambient-caps=-all,+dac_read_search")
+                    .arg("--bounding-set=-all,+dac_read_search")
+                    .arg(bin);
+                cmd
+            }
+        };
+        let mut child = cmd
             .args(["daemon", "--config"])
             .arg(&config)
             .env("NOTIFY_SOCKET", &notify_path)
@@ -577,8 +615,8 @@ fn issue_4_peer_access_is_checked_as_the_connecting_user() {
     assert_eq!(
         errors,
         [
-            format!("{pub_dir}/private.com: Access denied. ERROR"),
-            format!("{pub_dir}/secret: Access denied. ERROR"),
+            format!("{pub_dir}/private.com: Permission denied ERROR"),
+            format!("{pub_dir}/secret: Permission denied ERROR"),
         ]
     );
     for path in ["data/pub/private.com", "data/pub/secret/eicar.com"] {
@@ -586,7 +624,7 @@ fn issue_4_peer_access_is_checked_as_the_connecting_user() {
         r.assert_code(2);
         assert_eq!(r.stdout(), "");
         assert!(
-            r.stderr().ends_with(": Access denied. ERROR\n"),
+            r.stderr().ends_with(": Permission denied ERROR\n"),
             "{}",
             r.dump()
         );
@@ -696,7 +734,8 @@ fn issue_4_vigil_ctl_says_why_it_cannot_reach_the_daemon() {
 fn issue_4_stale_socket_replaced_live_one_kept_and_removed_at_exit() {
     // A socket left by a crash is replaced.
     let env = TestEnv::new();
-    drop(UnixListener::bind(env.path("v.sock")).unwrap());
+    env.mkdir("run");
+    drop(UnixListener::bind(env.path("run/v.sock")).unwrap());
     let mut d = Daemon::try_start(env, "").unwrap_or_else(|(s, e)| panic!("{s}: {e}"));
     assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
     let mode = fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
@@ -719,7 +758,7 @@ fn issue_4_stale_socket_replaced_live_one_kept_and_removed_at_exit() {
     assert!(!d.socket.exists());
     // Anything but a socket is left alone, and the daemon does not start.
     let env = TestEnv::new();
-    env.write("v.sock", b"not a socket");
+    env.write("run/v.sock", b"not a socket");
     match Daemon::try_start(env, "") {
         Ok(_) => panic!("started over a regular file"),
         Err((status, err)) => {
@@ -752,4 +791,131 @@ fn issue_4_clamdscan_reports_a_daemon_that_is_not_running() {
     let r = run(cmd, None);
     assert_eq!(r.code(), 2, "{}", r.dump());
     let _: &Path = env.root();
+}
+
+/// A client flips a symlink of its own between a file (or folder) it may
+/// read and one it may not, while it asks for scans of the link. Whatever the
+/// timing, it must learn nothing of what it may not read: no detection in the
+/// root-only file, no name from inside the root-only folder. Run with the
+/// daemon as root, and as the shipped unit runs it.
+fn symlink_flips_leak_nothing(d: &Daemon) {
+    use std::os::unix::fs::{chown, symlink};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const ROUNDS: usize = 2000;
+    let env = &d.env;
+    env.write("data/private.com", EICAR);
+    env.chmod("data/private.com", 0o600);
+    env.write("data/shut/hidden-name.com", EICAR);
+    env.chmod("data/shut", 0o700);
+    env.write("race/mine.txt", b"mine");
+    env.write("race/mydir/also-mine.txt", b"mine");
+    for rel in [
+        "race",
+        "race/mine.txt",
+        "race/mydir",
+        "race/mydir/also-mine.txt",
+    ] {
+        chown(env.path(rel), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let link = env.path("race/link");
+    let link_name = link.to_str().unwrap().to_string();
+    for (mine, theirs) in [
+        ("race/mine.txt", "data/private.com"),
+        ("race/mydir", "data/shut"),
+    ] {
+        let (mine, theirs) = (env.path(mine), env.path(theirs));
+        symlink(&mine, &link).unwrap();
+        let stop = AtomicBool::new(false);
+        let r = std::thread::scope(|s| {
+            s.spawn(|| {
+                let tmp = env.path("race/.link.tmp");
+                let mut flips = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for target in [&theirs, &mine] {
+                        let _ = fs::remove_file(&tmp);
+                        symlink(target, &tmp).unwrap();
+                        fs::rename(&tmp, &link).unwrap();
+                        flips += 1;
+                    }
+                }
+                assert!(flips > 0);
+            });
+            let mut args = vec!["scan", "--no-summary"];
+            args.extend(std::iter::repeat(link_name.as_str()).take(ROUNDS));
+            let r = d.ctl_as_nobody(&args);
+            stop.store(true, Ordering::Relaxed);
+            r
+        });
+        fs::remove_file(&link).unwrap();
+        let out = format!("{}{}", r.stdout(), r.stderr());
+        let leaks: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("FOUND") || l.contains("hidden-name"))
+            .collect();
+        assert!(
+            leaks.is_empty(),
+            "{} leaks, e.g. {:?}",
+            leaks.len(),
+            &leaks[..leaks.len().min(5)]
+        );
+        // Both sides of the flip were met: the client's own answered OK,
+        // the other refused with the kernel's word for it.
+        let ok = out.lines().filter(|l| l.ends_with(": OK")).count();
+        let refused = out
+            .lines()
+            .filter(|l| l.ends_with(": Permission denied ERROR"))
+            .count();
+        assert!(
+            ok > 0 && refused > 0,
+            "ok {ok}, refused {refused}:\n{}",
+            r.dump()
+        );
+        assert_eq!(
+            out.lines().count(),
+            ROUNDS,
+            "one answer per request:\n{}",
+            r.dump()
+        );
+    }
+}
+
+#[test]
+fn symlink_flips_leak_nothing_with_the_daemon_as_root() {
+    let d = Daemon::start("socket_mode = \"0666\"\n");
+    symlink_flips_leak_nothing(&d);
+}
+
+#[test]
+fn symlink_flips_leak_nothing_with_the_daemon_as_the_unit_runs_it() {
+    let d = Daemon::start_as_service_user("socket_mode = \"0666\"\n", 61234);
+    symlink_flips_leak_nothing(&d);
+}
+
+/// The answer for a symlink into a folder the client may not search is the
+/// kernel's answer, the same whether the name exists there or not.
+#[test]
+fn a_shut_folder_does_not_tell_which_names_exist() {
+    use std::os::unix::fs::{chown, symlink};
+    let d = Daemon::start("socket_mode = \"0666\"\n");
+    let env = &d.env;
+    env.write("data/shut/there.txt", b"x");
+    env.chmod("data/shut", 0o700);
+    env.mkdir("mine");
+    chown(env.path("mine"), Some(NOBODY), Some(NOBODY)).unwrap();
+    symlink(env.path("data/shut/there.txt"), env.path("mine/to-there")).unwrap();
+    symlink(
+        env.path("data/shut/not-there.txt"),
+        env.path("mine/to-nothing"),
+    )
+    .unwrap();
+    let answer = |rel: &str| {
+        let path = env.path(rel);
+        let r = d.ctl_as_nobody(&["scan", "--no-summary", path.to_str().unwrap()]);
+        r.assert_code(2);
+        r.stderr().replace(path.to_str().unwrap(), "PATH")
+    };
+    let there = answer("mine/to-there");
+    assert_eq!(answer("mine/to-nothing"), there);
+    assert_eq!(answer("data/shut/not-there.txt"), there);
+    assert_eq!(there, "PATH: Permission denied ERROR\n");
 }

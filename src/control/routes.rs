@@ -9,14 +9,12 @@
 //! jobs of a request that was cancelled (SCAN's first detection, a client
 //! that went away, a daemon that is stopping).
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::peer::{Access, Denied};
 use super::protocol::{self, ScanKind};
 use crate::engine::Job;
 use crate::pool::JobRunner;
@@ -49,7 +47,6 @@ pub struct Replies {
 /// One path scan in flight.
 pub struct Pending {
     kind: ScanKind,
-    root: PathBuf,
     tx: Sender<Reply>,
     done_tx: Sender<Reply>,
     /// Jobs admitted or fanned out and not yet run; the request is complete
@@ -62,9 +59,6 @@ pub struct Pending {
     cancelled: AtomicBool,
     /// A reply did not fit in the backlog.
     dropped: AtomicBool,
-    /// The peer's access checks (with `check_peer_access`), and the folders
-    /// already named as refused.
-    access: Option<Mutex<(Access, HashSet<PathBuf>)>>,
 }
 
 impl Pending {
@@ -96,21 +90,6 @@ impl Pending {
             Event::Detection(d) => d.path,
             Event::Clean { path } | Event::Error { path, .. } => path,
         };
-        if let Some(access) = &self.access {
-            let mut guard = access.lock().unwrap_or_else(|p| p.into_inner());
-            let (access, named) = &mut *guard;
-            if let Err(Denied(at)) = access.check_found(&self.root, path) {
-                if named.insert(at.clone()) {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
-                    drop(guard);
-                    self.send(protocol::error(
-                        &protocol::display_path(&at),
-                        "Access denied.",
-                    ));
-                }
-                return;
-            }
-        }
         match event {
             Event::Detection(d) => {
                 // SCAN stops at the first detection: only one worker, the
@@ -165,21 +144,15 @@ impl Routes {
         Self::default()
     }
 
-    /// A new request for `root`: its id, its state, and where its replies
+    /// A new request: its id, its state, and where its replies
     /// come. It counts as one outstanding job (the request itself) until
     /// it is admitted and run.
-    pub fn register(
-        &self,
-        kind: ScanKind,
-        root: &Path,
-        access: Option<Access>,
-    ) -> (RequestId, Arc<Pending>, Replies) {
+    pub fn register(&self, kind: ScanKind) -> (RequestId, Arc<Pending>, Replies) {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, lines) = crossbeam_channel::bounded(REPLY_BACKLOG);
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let pending = Arc::new(Pending {
             kind,
-            root: root.to_path_buf(),
             tx,
             done_tx,
             outstanding: AtomicI64::new(1),
@@ -188,7 +161,6 @@ impl Routes {
             errors: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
             dropped: AtomicBool::new(false),
-            access: access.map(|a| Mutex::new((a, HashSet::new()))),
         });
         self.write().insert(id, pending.clone());
         (id, pending, Replies { lines, done })
@@ -297,6 +269,7 @@ mod tests {
     use crate::hash::{hash_bytes, Algorithm};
     use crate::report::Detection;
     use crate::source::ScanRequest;
+    use std::path::PathBuf;
 
     /// A runner that fans `n` out into `n - 1` until 0, reporting a
     /// detection at each job of an odd `n`.
@@ -316,7 +289,7 @@ mod tests {
         type Job = Job;
         fn run(&self, job: Job, spawn: &mut Vec<Job>) {
             let origin = job.origin();
-            let Job::Request(ScanRequest::Control { path, id }) = job else {
+            let Job::Request(ScanRequest::Control { path, id, .. }) = job else {
                 panic!("unexpected job")
             };
             let n: u32 = path.to_str().unwrap()[1..].parse().unwrap();
@@ -340,6 +313,7 @@ mod tests {
                 spawn.push(Job::Request(ScanRequest::Control {
                     path: format!("/{}", n - 1).into(),
                     id,
+                    confine: None,
                 }));
             }
         }
@@ -365,6 +339,7 @@ mod tests {
             Job::Request(ScanRequest::Control {
                 path: path.into(),
                 id,
+                confine: None,
             }),
         );
     }
@@ -381,7 +356,7 @@ mod tests {
     #[test]
     fn a_request_completes_when_its_last_job_has_run() {
         let routes = Routes::new();
-        let (id, _, rx) = routes.register(ScanKind::ContScan, Path::new("/"), None);
+        let (id, _, rx) = routes.register(ScanKind::ContScan);
         run_request(&routes, id, "/3");
         let replies = collect(&rx);
         // 3 → 2 2, each 2 → 1 1, each 1 → 0: detections at /3 and four /1.
@@ -403,7 +378,7 @@ mod tests {
     #[test]
     fn a_client_that_reads_too_slowly_has_its_request_cancelled() {
         let routes = Routes::new();
-        let (_, pending, rx) = routes.register(ScanKind::ContScan, Path::new("/"), None);
+        let (_, pending, rx) = routes.register(ScanKind::ContScan);
         let digest = hash_bytes(Algorithm::Md5, b"x");
         for i in 0..REPLY_BACKLOG + 10 {
             let p = PathBuf::from(format!("/{i}"));
@@ -432,7 +407,7 @@ mod tests {
     #[test]
     fn scan_stops_at_the_first_detection_and_a_clean_tree_is_ok() {
         let routes = Routes::new();
-        let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
+        let (id, _, rx) = routes.register(ScanKind::Scan);
         run_request(&routes, id, "/3");
         let replies = collect(&rx);
         assert_eq!(
@@ -445,7 +420,7 @@ mod tests {
                 }
             ]
         );
-        let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
+        let (id, _, rx) = routes.register(ScanKind::Scan);
         run_request(&routes, id, "/0");
         assert_eq!(
             collect(&rx),
@@ -455,7 +430,7 @@ mod tests {
             }]
         );
         // A forgotten request's jobs are dropped.
-        let (id, _, rx) = routes.register(ScanKind::Scan, Path::new("/"), None);
+        let (id, _, rx) = routes.register(ScanKind::Scan);
         routes.remove(id);
         run_request(&routes, id, "/5");
         assert!(collect(&rx).is_empty());

@@ -13,11 +13,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 
-use super::peer::{Access, Denied, Peer};
+use super::peer::Peer;
 use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKind};
 use super::routes::Reply;
 use super::server::{hung_up, Server};
@@ -309,25 +310,20 @@ impl Session<'_, '_> {
             self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
             return Ok(Flow::Continue);
         }
-        let mut access = match (&self.peer, self.server.settings.check_peer_access) {
+        // With peer checks, the scan opens everything with the client's
+        // permissions checked on the descriptors it reads (`access`).
+        let confine = match (&self.peer, self.server.settings.check_peer_access) {
             (_, false) => None,
-            (Some(peer), true) if peer.is_root() => None,
-            (Some(peer), true) => Some(Access::new(peer.clone())),
+            (Some(peer), true) => Some(Arc::new(peer.credentials())),
             (None, true) => {
                 self.send(&p::error(&name, "Access denied."), d)?;
                 return Ok(Flow::Continue);
             }
         };
-        if let Some(a) = &mut access {
-            if let Err(Denied(at)) = a.check_root(&path) {
-                self.send(&p::error(&p::display_path(&at), "Access denied."), d)?;
-                return Ok(Flow::Continue);
-            }
-        }
         let routes = self.server.routes;
-        let (id, pending, replies) = routes.register(kind, &path, access);
+        let (id, pending, replies) = routes.register(kind);
         let _forget = Forget(routes, id);
-        if !self.admit.admit(ScanRequest::Control { path, id }) {
+        if !self.admit.admit(ScanRequest::Control { path, id, confine }) {
             self.send(&p::error(&name, "vigil is stopping."), d)?;
             return Ok(Flow::Close);
         }

@@ -9,6 +9,9 @@ pub mod walker;
 pub mod watcher;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::access::Credentials;
 
 /// One thing to scan, as a source names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +26,14 @@ pub enum ScanRequest {
     /// over quietly: it was short-lived, and its removal was seen too.
     Watched { path: PathBuf, origin: Origin },
     /// A file or a folder (walked recursively) that a control-socket client
-    /// asked to scan; its verdicts go back to that client as well.
-    Control { path: PathBuf, id: RequestId },
+    /// asked to scan; its verdicts go back to that client as well. With
+    /// `confine`, everything is opened with that user's permissions checked
+    /// on the descriptors read (see `access`).
+    Control {
+        path: PathBuf,
+        id: RequestId,
+        confine: Option<Arc<Credentials>>,
+    },
 }
 
 /// Names one control-socket request while it is in flight.
