@@ -919,3 +919,86 @@ fn a_shut_folder_does_not_tell_which_names_exist() {
     assert_eq!(answer("data/shut/not-there.txt"), there);
     assert_eq!(there, "PATH: Permission denied ERROR\n");
 }
+
+/// Clients that connect and send nothing, and sessions held open between
+/// commands, take no slot a working client needs: a new client's PING is
+/// answered at once, not after a command timeout frees a slot.
+#[test]
+fn silent_clients_and_idle_sessions_do_not_hold_the_socket() {
+    let d = Daemon::start(
+        "command_timeout = \"60s\"\nmax_connections = 4\nmax_open_connections = 256\n",
+    );
+    let silent: Vec<UnixStream> = (0..500).map(|_| d.connect()).collect();
+    let mut sessions: Vec<UnixStream> = (0..64)
+        .map(|_| {
+            let mut s = d.connect();
+            s.write_all(b"zIDSESSION\0zPING\0").unwrap();
+            let mut reply = [0u8; 8];
+            s.read_exact(&mut reply).unwrap();
+            assert_eq!(&reply, b"1: PONG\0");
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    let got = d.exchange(b"zPING\0");
+    let took = start.elapsed();
+    assert_eq!(text(&got), "PONG\0");
+    eprintln!("a new client's PING, beside 500 silent clients and 64 sessions: {took:?}");
+    // A daemon that let them hold slots would answer only when the command
+    // timeout (60 s) freed one; this bound only guards against that.
+    assert!(took < Duration::from_secs(20), "PING took {took:?}");
+    // The sessions were not the ones closed to make room: the silent
+    // clients had waited longer.
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.write_all(b"zPING\0").unwrap();
+        let mut reply = [0u8; 8];
+        s.read_exact(&mut reply)
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        assert_eq!(&reply, b"2: PONG\0", "session {i}");
+    }
+    drop(silent);
+}
+
+/// A client that stops reading the replies of a long CONTSCAN gets whole
+/// lines only, and a last line that says its replies are incomplete,
+/// never a clean end that looks like a complete answer.
+#[test]
+fn a_client_that_stops_reading_gets_whole_lines_and_a_last_error() {
+    const FILES: usize = 12_000;
+    let d = Daemon::start("read_timeout = \"500ms\"\n");
+    let first = d.env.write("many/0.com", EICAR);
+    for i in 1..FILES {
+        fs::hard_link(&first, d.env.path(format!("many/{i}.com"))).unwrap();
+    }
+    let dir = d.env.path("many");
+    let mut s = d.connect();
+    s.write_all(format!("zCONTSCAN {}\0", dir.display()).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let got = read_all(&mut s);
+    assert_eq!(got.last(), Some(&0), "the replies end with a whole line");
+    let lines: Vec<String> = got[..got.len() - 1]
+        .split(|&b| b == 0)
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let (last, found) = lines.split_last().unwrap();
+    assert_eq!(
+        last,
+        &format!(
+            "{}: Replies were not read in time; scan cancelled. ERROR",
+            dir.display()
+        )
+    );
+    assert!(
+        found
+            .iter()
+            .all(|l| l.ends_with(&format!(".com: {EICAR_NAME} FOUND"))),
+        "{:?}",
+        found.iter().find(|l| !l.ends_with(" FOUND"))
+    );
+    assert!(
+        !found.is_empty() && found.len() < FILES,
+        "{} lines",
+        found.len()
+    );
+}

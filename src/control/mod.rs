@@ -40,8 +40,14 @@ pub struct ControlSettings {
     pub group: Option<u32>,
     /// `check_peer_access`: answer SCAN only for what the client could read.
     pub check_peer_access: bool,
-    /// `max_connections`: connections served at once; more wait to be accepted.
+    /// `max_connections`: commands worked on at once (scans, streams,
+    /// descriptors); more wait for a slot. A connection waiting for its
+    /// client's command holds none.
     pub max_connections: usize,
+    /// `max_open_connections`: connections held open at once. When one more
+    /// arrives, the connection that has waited longest for a command is
+    /// closed to make room, so silent clients cannot lock others out.
+    pub max_open_connections: usize,
     /// `command_timeout`: the time a client has to send a whole command
     /// (also the idle time allowed between commands of an IDSESSION).
     pub command_timeout: Duration,
@@ -61,6 +67,7 @@ impl Default for ControlSettings {
             group: None,
             check_peer_access: true,
             max_connections: 64,
+            max_open_connections: 1024,
             command_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
             stream_max_length: 100 << 20,

@@ -328,6 +328,10 @@ pub const BARE_IN_SESSION: &str =
 pub const UNCLAIMED_FD: &str = "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR";
 /// clamd's reply to FILDES without a descriptor.
 pub const NO_FD: &str = "No file descriptor received. ERROR";
+/// vigil's reply to a command that arrives as the daemon stops.
+pub const STOPPING: &str = "vigil is stopping. ERROR";
+/// vigil's last reason for a scan whose client stopped reading its replies.
+pub const REPLIES_NOT_READ: &str = "Replies were not read in time; scan cancelled.";
 
 /// One reply line: `[ID: ]BODY` and the terminator.
 pub fn reply(id: Option<u64>, body: &str, delimiter: Delimiter) -> Vec<u8> {

@@ -6,10 +6,15 @@
 //!   bound under a temporary name in the same folder, given its mode and
 //!   group, and renamed into place, so it is never reachable with other
 //!   permissions. At exit it is removed, if the path still names it.
-//! - **Connections** are served each on its own thread, at most
-//!   `max_connections` at once; the accept loop waits for a free slot, so
-//!   further clients wait in the kernel's listen queue (their `connect`
-//!   blocks or succeeds; none is refused by vigil).
+//! - **Connections** are accepted as soon as they arrive and served each on
+//!   its own thread, so a client never waits behind others that are slow to
+//!   send their command. Work is bounded apart from that: a command that
+//!   does work (a scan, a stream, a descriptor) takes one of
+//!   `max_connections` slots and waits for one if all are taken, while a
+//!   connection waiting for its client's next command holds none. At most
+//!   `max_open_connections` are open; one more closes the connection that
+//!   has waited longest for a command (a silent client, or the idlest
+//!   session), so silent clients cannot lock a working one out.
 //! - **Stopping** wakes the accept loop through a pipe, shuts every open
 //!   connection down (which ends their reads at once), cancels their scans,
 //!   and joins every thread before `run` returns.
@@ -23,6 +28,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use rustix::event::{poll, PollFd, PollFlags};
@@ -151,13 +157,43 @@ struct State {
     /// Written to by `stop` to wake the accept loop's `poll`.
     wake_rx: OwnedFd,
     wake_tx: OwnedFd,
-    /// Connections being served, by number, so `stop` can shut them down.
-    live: Mutex<HashMap<u64, Arc<UnixStream>>>,
-    /// Connections being served, against `max_connections`; signalled when
+    /// Connections being served, by number, so that `stop` can shut them
+    /// down and a new connection can make room by closing an idle one.
+    live: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Commands being worked on, against `max_connections`; signalled when
     /// one ends or on stop.
-    active: Mutex<usize>,
+    busy: Mutex<usize>,
     slot_free: Condvar,
 }
+
+/// A connection as the accept loop sees it.
+pub(super) struct Connection {
+    pub(super) stream: UnixStream,
+    /// Since when it has been waiting for its client's next command; `None`
+    /// while a command is read or worked on.
+    waiting_since: Mutex<Option<Instant>>,
+}
+
+impl Connection {
+    /// Marks the connection as waiting for a command (true) or at work.
+    pub(super) fn set_waiting(&self, yes: bool) {
+        *lock(&self.waiting_since) = yes.then(Instant::now);
+    }
+}
+
+/// A slot of `max_connections`, held while a command does work.
+pub(super) struct WorkSlot<'s>(&'s State);
+
+impl Drop for WorkSlot<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.busy) -= 1;
+        self.0.slot_free.notify_one();
+    }
+}
+
+/// A stack for a connection's thread: it parses, streams through the
+/// hashers (whose buffers are on the heap) and writes replies.
+const CONNECTION_STACK: usize = 512 << 10;
 
 impl<'a> Server<'a> {
     #[allow(clippy::too_many_arguments)]
@@ -186,7 +222,7 @@ impl<'a> Server<'a> {
                 wake_rx,
                 wake_tx,
                 live: Mutex::new(HashMap::new()),
-                active: Mutex::new(0),
+                busy: Mutex::new(0),
                 slot_free: Condvar::new(),
             },
         })
@@ -196,9 +232,26 @@ impl<'a> Server<'a> {
         self.state.stopping.load(Ordering::Relaxed)
     }
 
-    /// Connections being served now.
+    /// Connections open now.
     pub fn connections(&self) -> usize {
-        *lock(&self.state.active)
+        lock(&self.state.live).len()
+    }
+
+    /// Waits for one of `max_connections` slots, to do a command's work;
+    /// `None` if the server stops first.
+    pub(super) fn work_slot(&self) -> Option<WorkSlot<'_>> {
+        let max = self.settings.max_connections.max(1);
+        let busy = lock(&self.state.busy);
+        let mut busy = self
+            .state
+            .slot_free
+            .wait_while(busy, |n| *n >= max && !self.is_stopping())
+            .unwrap_or_else(|p| p.into_inner());
+        if self.is_stopping() {
+            return None;
+        }
+        *busy += 1;
+        Some(WorkSlot(&self.state))
     }
 
     /// Asks `run` to end: no new connections, open ones shut down, their
@@ -209,7 +262,7 @@ impl<'a> Server<'a> {
         self.state.slot_free.notify_all();
         self.routes.cancel_all();
         for conn in lock(&self.state.live).values() {
-            let _ = conn.shutdown(std::net::Shutdown::Both);
+            let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -217,19 +270,11 @@ impl<'a> Server<'a> {
     /// `admit`, which is dropped by the caller after this returns (it holds
     /// one end of the scan queue).
     pub fn run(&self, listener: &Listener, admit: &(dyn Admit + Sync)) {
-        let max = self.settings.max_connections.max(1);
+        raise_open_file_limit(self.settings.max_open_connections);
         let mut next_conn = 0u64;
         std::thread::scope(|scope| {
             while !self.is_stopping() {
-                {
-                    let active = lock(&self.state.active);
-                    let _full = self
-                        .state
-                        .slot_free
-                        .wait_while(active, |n| *n >= max && !self.is_stopping())
-                        .unwrap_or_else(|p| p.into_inner());
-                }
-                if self.is_stopping() || !self.wait_readable(listener) {
+                if !self.wait_readable(listener) {
                     break;
                 }
                 let stream = match listener.listener.accept() {
@@ -247,21 +292,32 @@ impl<'a> Server<'a> {
                     tracing::warn!("control socket: cannot set up a connection: {e}");
                     continue;
                 }
+                if !self.make_room() {
+                    tracing::warn!(
+                        "control socket: {} connections open, all at work: refusing one",
+                        self.connections()
+                    );
+                    let _ = (&stream).write_all(b"Too many connections. ERROR\n");
+                    continue;
+                }
                 next_conn += 1;
                 let n = next_conn;
-                let stream = Arc::new(stream);
-                *lock(&self.state.active) += 1;
-                lock(&self.state.live).insert(n, stream.clone());
-                let conn = stream.clone();
+                let conn = Arc::new(Connection {
+                    stream,
+                    waiting_since: Mutex::new(None),
+                });
+                lock(&self.state.live).insert(n, conn.clone());
+                let served = conn.clone();
                 let spawned = std::thread::Builder::new()
                     .name("vigil-control".into())
+                    .stack_size(CONNECTION_STACK)
                     .spawn_scoped(scope, move || {
-                        super::session::serve(self, admit, &conn);
+                        super::session::serve(self, admit, &served);
                         self.release(n);
                     });
                 if let Err(e) = spawned {
                     tracing::warn!("control socket: cannot start a thread for a connection: {e}");
-                    let _ = (&*stream).write_all(b"Too many connections. ERROR\n");
+                    let _ = (&conn.stream).write_all(b"Too many connections. ERROR\n");
                     self.release(n);
                 }
             }
@@ -269,11 +325,37 @@ impl<'a> Server<'a> {
         });
     }
 
-    /// Forgets connection `n` and frees its slot.
+    /// Forgets connection `n`.
     fn release(&self, n: u64) {
         lock(&self.state.live).remove(&n);
-        *lock(&self.state.active) -= 1;
-        self.state.slot_free.notify_all();
+    }
+
+    /// Below `max_open_connections`, true. At it, closes the connection
+    /// that has waited longest for a command (its thread sees the end and
+    /// leaves) and returns true; false if every open connection is at work.
+    fn make_room(&self) -> bool {
+        let live = lock(&self.state.live);
+        if live.len() < self.settings.max_open_connections.max(1) {
+            return true;
+        }
+        let idlest = live
+            .values()
+            .filter_map(|c| lock(&c.waiting_since).map(|since| (since, c)))
+            .min_by_key(|(since, _)| *since);
+        match idlest {
+            Some((since, conn)) => {
+                tracing::info!(
+                    "control socket: {} connections open; closing the one idle for {:.1}s to make room",
+                    live.len(),
+                    since.elapsed().as_secs_f64()
+                );
+                // Not waiting any more: it is not chosen twice.
+                conn.set_waiting(false);
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Waits until a connection can be accepted (true) or `stop` (false).
@@ -298,6 +380,30 @@ impl<'a> Server<'a> {
                 return true;
             }
         }
+    }
+}
+
+/// Raises the soft limit on open descriptors (often 1024) towards the hard
+/// one, so that `max_open_connections` connections fit beside the files
+/// being scanned.
+fn raise_open_file_limit(connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let want = connections as u64 + 1024;
+    let mut limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= want {
+        return;
+    }
+    let raised = limit.maximum.map_or(want, |max| max.min(want));
+    if raised <= current {
+        tracing::warn!(
+            "control socket: open file limit {current}: fewer than max_open_connections ({connections}) may fit"
+        );
+        return;
+    }
+    limit.current = Some(raised);
+    if let Err(e) = setrlimit(Resource::Nofile, limit) {
+        tracing::warn!("control socket: cannot raise the open file limit from {current}: {e}");
     }
 }
 

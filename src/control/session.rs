@@ -5,6 +5,14 @@
 //! are closed. A whole command must arrive within `command_timeout`; INSTREAM
 //! data and replies may each take `read_timeout`. Any fault ends this
 //! connection only.
+//!
+//! Replies are written whole or not at all, and only while the socket's send
+//! buffer is at most a quarter full (what the kernel reports as writable),
+//! so the buffer always has room for one more line. A client that stops
+//! reading is found out between two lines: the scan is cancelled, the
+//! count of lines not sent is logged, and that last line tells the client
+//! its replies are incomplete (`PATH: Replies were not read in time; scan
+//! cancelled. ERROR`) before the connection is closed.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -21,7 +29,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use super::peer::Peer;
 use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKind};
 use super::routes::Reply;
-use super::server::{hung_up, Server};
+use super::server::{hung_up, Connection, Server};
 use super::ControlSignal;
 use crate::engine::count_verdict;
 use crate::inspect::{FileResult, Inspected};
@@ -38,12 +46,14 @@ const MAX_FDS: usize = 4;
 const WAIT_TICK: Duration = Duration::from_millis(200);
 
 /// Serves one connection until it is done.
-pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), stream: &UnixStream) {
+pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), conn: &Connection) {
+    let stream = &conn.stream;
     let peer = Peer::of(stream).ok();
     let _ = stream.set_write_timeout(Some(server.settings.read_timeout));
     let mut session = Session {
         server,
         admit,
+        conn,
         stream,
         peer,
         buf: Vec::new(),
@@ -67,6 +77,8 @@ enum Flow {
 struct Session<'s, 'a> {
     server: &'s Server<'a>,
     admit: &'s (dyn Admit + Sync),
+    /// This connection as the accept loop sees it (waiting or at work).
+    conn: &'s Connection,
     stream: &'s UnixStream,
     /// The client's credentials; `None` if they could not be read (then
     /// path scans are refused when peer checks are on).
@@ -104,7 +116,10 @@ impl Session<'_, '_> {
     fn run(&mut self) -> io::Result<()> {
         loop {
             let deadline = Instant::now() + self.server.settings.command_timeout;
-            let (text, delimiter) = match self.next_command(deadline)? {
+            self.conn.set_waiting(true);
+            let next = self.next_command(deadline);
+            self.conn.set_waiting(false);
+            let (text, delimiter) = match next? {
                 Ok(command) => command,
                 Err(NoCommand::Closed) => return Ok(()),
                 Err(NoCommand::TimedOut) => {
@@ -164,9 +179,18 @@ impl Session<'_, '_> {
                 }
                 return Ok(Flow::Close);
             }
-            Command::Scan { kind, path } => return self.scan(kind, path, d),
-            Command::Instream => return self.instream(d),
-            Command::Fildes => return self.fildes(d),
+            Command::Scan { .. } | Command::Instream | Command::Fildes => {
+                // Work waits for a slot; waiting for a command does not.
+                let Some(_slot) = self.server.work_slot() else {
+                    self.send(p::STOPPING, d)?;
+                    return Ok(Flow::Close);
+                };
+                return match command {
+                    Command::Scan { kind, path } => self.scan(kind, path, d),
+                    Command::Instream => self.instream(d),
+                    _ => self.fildes(d),
+                };
+            }
         }
         Ok(Flow::Continue)
     }
@@ -184,7 +208,61 @@ impl Session<'_, '_> {
     /// Writes one reply, with the session's id if inside one.
     fn send(&self, body: &str, d: Delimiter) -> io::Result<()> {
         let id = self.next_id.filter(|&id| id > 0);
+        self.wait_writable(self.server.settings.read_timeout)?;
         (&*self.stream).write_all(&p::reply(id, body, d))
+    }
+
+    /// The last reply on a connection whose client stopped reading: sent
+    /// without waiting, into the room `send` always leaves.
+    fn send_last(&self, body: &str, d: Delimiter) {
+        let id = self.next_id.filter(|&id| id > 0);
+        let line = p::reply(id, body, d);
+        let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
+        if let Err(e) = rustix::net::send(self.stream, &line, flags) {
+            tracing::debug!("control connection: the last reply could not be sent: {e}");
+        }
+    }
+
+    /// Waits until the socket's send buffer is at most a quarter full, at
+    /// most `timeout` (then `TimedOut`).
+    fn wait_writable(&self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = rustix::event::Timespec {
+                tv_sec: left.as_secs() as _,
+                tv_nsec: left.subsec_nanos() as _,
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                self.stream,
+                rustix::event::PollFlags::OUT,
+            )];
+            match rustix::event::poll(&mut fds, Some(&wait)) {
+                Ok(0) if left.is_zero() => return Err(io::ErrorKind::TimedOut.into()),
+                Ok(0) => {}
+                Ok(_) => {
+                    let got = fds[0].revents();
+                    if got.contains(rustix::event::PollFlags::OUT) {
+                        return Ok(());
+                    }
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A scan's client stopped reading its replies: the scan is cancelled,
+    /// what was not sent is counted in the log, and the client is told.
+    fn replies_not_read(&self, name: &str, not_sent: usize, d: Delimiter) {
+        tracing::warn!(
+            path = name,
+            not_sent,
+            "control connection: the client stopped reading replies for {:?}; scan cancelled, {not_sent} reply lines not sent",
+            self.server.settings.read_timeout,
+        );
+        self.send_last(&p::error(name, p::REPLIES_NOT_READ), d);
     }
 
     /// Waits for the next whole command.
@@ -333,21 +411,39 @@ impl Session<'_, '_> {
                     if let Ok(Reply::Line(line)) = line {
                         if let Err(e) = self.send(&line, d) {
                             pending.cancel();
+                            if is_timeout(&e) {
+                                self.replies_not_read(&name, 1 + replies.lines.len(), d);
+                                return Ok(Flow::Close);
+                            }
                             return Err(e);
                         }
                     }
                 }
                 recv(replies.done) -> done => {
                     // Every line came before the end: send what is left.
-                    for line in replies.lines.try_iter() {
-                        if let Reply::Line(line) = line {
-                            self.send(&line, d)?;
+                    let mut left = replies.lines.try_iter().filter(|l| matches!(l, Reply::Line(_)));
+                    while let Some(Reply::Line(line)) = left.next() {
+                        if let Err(e) = self.send(&line, d) {
+                            if is_timeout(&e) {
+                                self.replies_not_read(&name, 1 + left.count(), d);
+                                return Ok(Flow::Close);
+                            }
+                            return Err(e);
                         }
                     }
                     match done {
                         Ok(Reply::Done { dropped: true, .. }) => {
-                            let reason = "Replies were not read in time; scan cancelled.";
-                            self.send(&p::error(&name, reason), d)?;
+                            // Lines were dropped already: the client reads
+                            // too slowly, so this one may not fit in time.
+                            let last = p::error(&name, p::REPLIES_NOT_READ);
+                            return match self.send(&last, d) {
+                                Ok(()) => Ok(Flow::Continue),
+                                Err(e) if is_timeout(&e) => {
+                                    self.send_last(&last, d);
+                                    Ok(Flow::Close)
+                                }
+                                Err(e) => Err(e),
+                            };
                         }
                         Ok(Reply::Done { ok: true, .. }) => self.send(&p::ok(&name), d)?,
                         _ => {}

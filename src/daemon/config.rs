@@ -36,6 +36,7 @@ struct FileConfig {
     socket_group: Option<GroupValue>,
     check_peer_access: Option<bool>,
     max_connections: Option<usize>,
+    max_open_connections: Option<usize>,
     command_timeout: Option<String>,
     read_timeout: Option<String>,
     stream_max_length: Option<SizeValue>,
@@ -466,6 +467,14 @@ fn control_settings(
         Some(n) => c.max_connections = n,
         None => {}
     }
+    match file.max_open_connections {
+        Some(n) if n < c.max_connections => {
+            let why = format!("must be at least max_connections ({})", c.max_connections);
+            return Err(bad("max_open_connections", why));
+        }
+        Some(n) => c.max_open_connections = n,
+        None => {}
+    }
     for (key, text, field) in [
         (
             "command_timeout",
@@ -559,6 +568,7 @@ mod tests {
             socket_group = 0
             check_peer_access = false
             max_connections = 5
+            max_open_connections = 50
             command_timeout = "3s"
             read_timeout = "4s"
             stream_max_length = "1M"
@@ -582,6 +592,7 @@ mod tests {
             (0o600, Some(0), false)
         );
         assert_eq!(k.max_connections, 5);
+        assert_eq!(k.max_open_connections, 50);
         assert_eq!(k.command_timeout, Duration::from_secs(3));
         assert_eq!(k.read_timeout, Duration::from_secs(4));
         assert_eq!(k.stream_max_length, 1 << 20);
@@ -619,6 +630,8 @@ mod tests {
         assert!(e.starts_with("vigil.toml: socket_group: "), "{e}");
         let e = err("watch = [\"/a\"]\nmax_connections = 0\n");
         assert!(e.starts_with("vigil.toml: max_connections: "), "{e}");
+        let e = err("watch = [\"/a\"]\nmax_connections = 8\nmax_open_connections = 4\n");
+        assert!(e.starts_with("vigil.toml: max_open_connections: "), "{e}");
         let e = err("watch = \"/a\"\n");
         assert!(e.starts_with("vigil.toml: watch: "), "{e}");
         assert!(matches!(
