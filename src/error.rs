@@ -53,7 +53,7 @@ pub enum Error {
     #[error("output error: {0}")]
     Output(#[source] io::Error),
     #[error("{0}")]
-    Config(#[from] crate::daemon::config::ConfigError),
+    Config(#[from] crate::app::daemon::config::ConfigError),
     #[error("{0}")]
     Watch(#[from] crate::source::watcher::WatchError),
     #[error("cannot set up signal handling: {0}")]
@@ -69,9 +69,9 @@ pub enum Error {
     #[error("{0}")]
     Control(#[from] crate::control::ServerError),
     #[error("{0}")]
-    Ctl(#[from] crate::control::client::ClientError),
+    Ctl(#[from] crate::app::ctl::ClientError),
     #[error(transparent)]
-    Bench(#[from] crate::bench::BenchError),
+    Bench(#[from] crate::app::bench::BenchError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -2,54 +2,25 @@
 //! known-file signatures. One engine — sources, a bounded queue, a
 //! work-stealing pool and sinks — serves `vigil scan`, `vigil daemon` and the
 //! daemon's control socket (`vigil ctl`, clamd clients).
-//! See `DESIGN.md` in the shared folder for the architecture.
+//! See the Layout section of the README for where each part lives.
 
-pub mod bench;
+// The commands, and the command line they read.
+pub mod app;
 pub mod cli;
+
+// The engine and what feeds it and reads from it.
 pub mod control;
-pub mod daemon;
 pub mod engine;
+pub mod quarantine;
+pub mod report;
+pub mod signature;
+pub mod source;
+
+// Small helpers every layer uses.
 pub mod error;
 pub mod fileio;
 pub mod hash;
-pub mod inspect;
-pub mod pool;
-pub mod progress;
-pub mod quarantine;
-pub mod queue;
-pub mod report;
-pub mod scan;
-pub mod signature;
-pub mod sigs;
-pub mod source;
 pub mod stats;
 pub mod timefmt;
-pub mod walk;
 
-use cli::{BenchConfig, Cli, Command, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
-use error::{Error, ExitStatus};
-
-/// Runs one command line.
-pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
-    match cli.command {
-        Command::Scan(args) => {
-            let config = ScanConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
-            scan::run(&config)
-        }
-        Command::Quarantine(args) => {
-            let config =
-                QuarantineConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
-            quarantine::run(&config)
-        }
-        Command::Daemon(args) => daemon::run(args),
-        Command::Sigs(args) => {
-            let config = SigsConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
-            sigs::run(&config)
-        }
-        Command::Ctl(args) => control::client::run(&CtlConfig::from_args(args)),
-        Command::Bench(args) => {
-            let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
-            bench::run(&config)
-        }
-    }
-}
+pub use app::run;

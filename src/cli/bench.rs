@@ -1,6 +1,6 @@
 //! `vigil bench`: its clap arguments and the checked `BenchConfig` they
 //! become. Nothing here touches files or threads; the bench itself is in
-//! `crate::bench`.
+//! `crate::app::bench`.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use clap::builder::PossibleValuesParser;
 use clap::Args;
 
 use super::config::{default_threads, parse_size, ConfigError};
-use crate::bench::corpus::Shape;
+use crate::app::bench::corpus::Shape;
 use crate::hash::Algorithm;
 
 /// Most workers `--threads` accepts: beyond this it is surely a typo.

@@ -7,9 +7,9 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use super::args::{
     CtlArgs, CtlCommand, QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs, SigsCommand,
 };
+use crate::engine::walk::WalkOptions;
 use crate::hash::Algorithm;
 use crate::quarantine::{EntryId, QuarantineError, RestoreOptions, DEFAULT_DIR};
-use crate::walk::WalkOptions;
 
 /// Everything `vigil scan` needs, checked.
 #[derive(Debug, Clone)]

@@ -14,7 +14,6 @@
 //! daemon's bounded queue like the watcher's requests, and its verdicts come
 //! back through the sink.
 
-pub mod client;
 pub mod peer;
 pub mod protocol;
 pub mod routes;

@@ -22,8 +22,8 @@ use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKi
 use super::routes::Reply;
 use super::server::{hung_up, Server};
 use super::ControlSignal;
-use crate::engine::count_verdict;
-use crate::inspect::{FileResult, Inspected};
+use crate::engine::inspect::{FileResult, Inspected};
+use crate::engine::job::count_verdict;
 use crate::report::{Detection, Event};
 use crate::source::coordinator::Admit;
 use crate::source::{Origin, ScanRequest};

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::{escape_path, Event, Sink, Summary};
-use crate::progress::{around, Progress};
+use crate::report::progress::{around, Progress};
 use crate::stats::Skipped;
 
 /// Writes JSON lines to stdout.

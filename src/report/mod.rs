@@ -7,6 +7,7 @@ mod escape;
 pub mod events;
 pub mod json;
 mod null;
+pub mod progress;
 pub mod text;
 
 use std::path::Path;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{escape_path, Event, Sink, Summary};
-use crate::progress::{around, Progress};
+use crate::report::progress::{around, Progress};
 
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]

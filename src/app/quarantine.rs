@@ -7,9 +7,9 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::{Listing, Outcome, Quarantine, Record};
 use crate::cli::config::{QuarantineAction, QuarantineConfig};
 use crate::error::{Error, ExitStatus};
+use crate::quarantine::{LeftoverKind, Listing, Outcome, Quarantine, Record, DATA};
 use crate::report::escape_path;
 use crate::report::json::JsonPath;
 
@@ -113,17 +113,13 @@ fn list_text(listing: &Listing) -> Vec<String> {
     }
     for l in &listing.leftovers {
         let what = match &l.kind {
-            super::LeftoverKind::Move => {
-                "interrupted move; run 'vigil quarantine repair'".to_string()
-            }
-            super::LeftoverKind::Restore => {
+            LeftoverKind::Move => "interrupted move; run 'vigil quarantine repair'".to_string(),
+            LeftoverKind::Restore => {
                 "interrupted restore; run 'vigil quarantine repair'".to_string()
             }
-            super::LeftoverKind::Delete => {
-                "interrupted delete; run 'vigil quarantine repair'".to_string()
-            }
-            super::LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
-            super::LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
+            LeftoverKind::Delete => "interrupted delete; run 'vigil quarantine repair'".to_string(),
+            LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
+            LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
         };
         lines.push(format!(
             "{}: {what}",
@@ -137,7 +133,7 @@ fn list_text(listing: &Listing) -> Vec<String> {
 /// (where the content is) and `pending_unlink`.
 fn entry_json(q: &Quarantine, record: &Record, pending: bool) -> Value {
     let mut v = serde_json::to_value(record).expect("records serialize");
-    let content = JsonPath::new(&q.dir().join(&record.id).join(super::record::DATA));
+    let content = JsonPath::new(&q.dir().join(&record.id).join(DATA));
     if let Value::Object(map) = &mut v {
         map.insert("type".into(), json!("entry"));
         map.insert("content".into(), json!(content.path));
@@ -161,7 +157,7 @@ fn list_json(q: &Quarantine, listing: &Listing) -> Vec<String> {
             "id": l.id.as_ref().map(|id| id.as_str()),
             "state": l.kind.name(),
         });
-        if let super::LeftoverKind::Damaged(reason) = &l.kind {
+        if let LeftoverKind::Damaged(reason) = &l.kind {
             v["reason"] = json!(reason);
         }
         lines.push(v.to_string());
@@ -187,7 +183,7 @@ fn show_text(q: &Quarantine, r: &Record, pending: bool) -> Vec<String> {
     lines.push(format!("host: {}", r.host));
     lines.push(format!(
         "content: {}",
-        escape_path(&q.dir().join(&r.id).join(super::record::DATA))
+        escape_path(&q.dir().join(&r.id).join(DATA))
     ));
     lines.push(if pending {
         "state: unfinished move (the original may still be in place); run 'vigil quarantine repair'"

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::cli::config::{default_threads, globs, parse_size};
 use crate::cli::DaemonArgs;
 use crate::control::ControlSettings;
-use crate::walk::WalkOptions;
+use crate::engine::walk::WalkOptions;
 
 /// Queue slots per worker, unless `queue_capacity` says otherwise.
 const QUEUE_PER_THREAD: usize = 16;
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let text = include_str!("../../systemd/vigil.toml");
+        let text = include_str!("../../../systemd/vigil.toml");
         let c = from_toml(text).unwrap();
         assert!(!c.watch.is_empty());
         assert!(c.initial_scan);

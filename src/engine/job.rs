@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::engine::inspect::{FileResult, Inspected, Inspector};
+use crate::engine::pool::JobRunner;
+use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 use crate::fileio::{FileKind, Identity};
 use crate::hash::Digest;
-use crate::inspect::{FileResult, Inspected, Inspector};
-use crate::pool::JobRunner;
 use crate::quarantine::{self, EntryId, Quarantine};
 use crate::report::{Detection, Event, Moved, Sink};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::{add, bump, Counters, Stats};
-use crate::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 
 /// Files per batch: small enough that a directory of many files is shared
 /// out between workers, large enough that scheduling costs little.

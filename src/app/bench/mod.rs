@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use crate::cli::bench::{BenchConfig, CorpusSource};
 use crate::cli::ScanConfig;
+use crate::engine::walk::WalkOptions;
 use crate::error::{Error, ExitStatus};
 use crate::hash::{hash_bytes, Algorithm};
 use crate::signature::{SigLine, SignatureSet, SignatureSetBuilder};
-use crate::walk::WalkOptions;
 
 use corpus::{CacheError, Corpus, CorpusError};
 use measure::{Sample, Spread};
@@ -148,7 +148,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(if config.databases.is_empty() {
         bench_signatures(config.algorithm)
     } else {
-        crate::scan::load_signatures(&config.databases)?
+        crate::app::scan::load_signatures(&config.databases)?
     });
     let mut corpus = match &config.corpus {
         CorpusSource::Dir(dir) => Corpus::existing(dir).map_err(BenchError::from)?,

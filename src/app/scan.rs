@@ -9,20 +9,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::ScanConfig;
-use crate::engine::Engine;
+use crate::engine::inspect::Inspector;
+use crate::engine::job::Engine;
+use crate::engine::pool::ScanPool;
+use crate::engine::queue;
+use crate::engine::walk::Walker;
 use crate::error::{Error, ExitStatus};
-use crate::inspect::Inspector;
-use crate::pool::ScanPool;
-use crate::progress::Progress;
 use crate::quarantine::Quarantine;
-use crate::queue;
 use crate::report::json::JsonSink;
+use crate::report::progress::Progress;
 use crate::report::text::{TextOptions, TextSink};
 use crate::report::{ErrorsOnly, Event, Sink, Summary};
 use crate::signature::{self, SignatureSet};
-use crate::source::walker::{self, Roots};
+use crate::source::roots::{self, Roots};
 use crate::stats::{bump, Stats};
-use crate::walk::Walker;
 
 /// Queue slots per worker between the source and the pool.
 const QUEUE_PER_THREAD: usize = 16;
@@ -138,7 +138,7 @@ pub fn scan_observed(
         });
         let source = std::thread::Builder::new()
             .name("vigil-walker".into())
-            .spawn_scoped(scope, move || walker::feed(roots, &tx))
+            .spawn_scoped(scope, move || roots::feed(roots, &tx))
             .expect("spawn source thread");
         pool.run(&rx, &engine, &quit, pool.threads() * 2);
         if let Ok(Err(e)) = source.join() {

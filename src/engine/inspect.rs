@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::engine::walk::{Candidate, FileId};
 use crate::fileio::{self, FileKind, Identity, OpenError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Digest, MultiHasher};
 use crate::signature::{Lookup, SignatureSet};
-use crate::walk::{Candidate, FileId};
 
 /// What scanning one file came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,9 +307,9 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::walk::Walker;
     use crate::hash::{hash_bytes, Algorithm};
     use crate::signature::{SigLine, SignatureSetBuilder};
-    use crate::walk::Walker;
 
     #[test]
     fn read_only_reads_every_byte_but_matches_nothing() {
@@ -327,7 +327,8 @@ mod tests {
             false,
         );
         let sigs = Arc::new(b.build());
-        let crate::walk::Found::File(cand) = Walker::new(Default::default()).root(path) else {
+        let crate::engine::walk::Found::File(cand) = Walker::new(Default::default()).root(path)
+        else {
             panic!("a regular file");
         };
         let hashed = Inspector::new(sigs.clone(), None).inspect(&cand);
