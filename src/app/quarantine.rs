@@ -7,11 +7,68 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::cli::config::{QuarantineAction, QuarantineConfig};
-use crate::error::{Error, ExitStatus};
-use crate::quarantine::{LeftoverKind, Listing, Outcome, Quarantine, Record, DATA};
+use std::path::PathBuf;
+
+use super::ConfigError;
+use crate::app::Error;
+use crate::cli::args::{QuarantineArgs, QuarantineCommand};
+use crate::error::ExitStatus;
+use crate::quarantine::{
+    EntryId, LeftoverKind, Listing, Outcome, Quarantine, Record, RestoreOptions, DATA, DEFAULT_DIR,
+};
 use crate::report::escape_path;
 use crate::report::json::JsonPath;
+
+/// A `vigil quarantine` command, checked.
+#[derive(Debug, Clone)]
+pub struct QuarantineConfig {
+    /// The vault.
+    pub dir: PathBuf,
+    pub action: QuarantineAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum QuarantineAction {
+    List {
+        json: bool,
+    },
+    Show {
+        id: EntryId,
+        json: bool,
+    },
+    Restore {
+        id: EntryId,
+        options: RestoreOptions,
+    },
+    Delete {
+        id: EntryId,
+    },
+    Repair,
+}
+
+impl QuarantineConfig {
+    pub fn from_args(args: QuarantineArgs) -> Result<Self, ConfigError> {
+        let action = match args.command {
+            QuarantineCommand::List { json } => QuarantineAction::List { json },
+            QuarantineCommand::Show { id, json } => QuarantineAction::Show {
+                id: EntryId::parse(&id)?,
+                json,
+            },
+            QuarantineCommand::Restore { id, to, force } => QuarantineAction::Restore {
+                id: EntryId::parse(&id)?,
+                options: RestoreOptions { to, force },
+            },
+            QuarantineCommand::Delete { id } => QuarantineAction::Delete {
+                id: EntryId::parse(&id)?,
+            },
+            QuarantineCommand::Repair => QuarantineAction::Repair,
+        };
+        Ok(QuarantineConfig {
+            dir: args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+            action,
+        })
+    }
+}
 
 /// Runs one `vigil quarantine` command.
 pub fn run(config: &QuarantineConfig) -> Result<ExitStatus, Error> {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::app::scan;
-use crate::cli::ScanConfig;
-use crate::error::Error;
+use crate::app::scan::ScanConfig;
+use crate::app::Error;
 use crate::fileio::READ_BUF_SIZE;
 use crate::hash::{AlgoSet, Algorithm, MultiHasher};
 use crate::report::NullSink;

@@ -12,6 +12,7 @@
 //! `corpus` makes or opens the files, `measure` times runs, `output` writes
 //! the table, JSON and CSV, and `plot` the SVG.
 
+pub mod config;
 pub mod corpus;
 pub mod measure;
 pub mod output;
@@ -23,10 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::bench::{BenchConfig, CorpusSource};
-use crate::cli::ScanConfig;
+use crate::app::bench::config::{BenchConfig, CorpusSource};
+use crate::app::scan::ScanConfig;
+use crate::app::Error;
 use crate::engine::walk::WalkOptions;
-use crate::error::{Error, ExitStatus};
+use crate::error::ExitStatus;
 use crate::hash::{hash_bytes, Algorithm};
 use crate::signature::{SigLine, SignatureSet, SignatureSetBuilder};
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::corpus::Corpus;
 use super::measure::{Sample, Spread};
-use crate::cli::bench::{BenchConfig, CorpusSource};
+use crate::app::bench::config::{BenchConfig, CorpusSource};
 use crate::hash::Algorithm;
 use crate::signature::SignatureSet;
 
@@ -194,7 +194,7 @@ impl Report {
             vigil_version: env!("CARGO_PKG_VERSION"),
             date: utc_now(),
             machine: Machine {
-                cores: crate::cli::config::default_threads(),
+                cores: crate::cli::values::default_threads(),
                 cpu: cpu_model(),
                 kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
                     .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),

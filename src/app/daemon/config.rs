@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::config::{default_threads, globs, parse_size};
-use crate::cli::DaemonArgs;
+use crate::cli::args::{ActionArg, DaemonArgs, LogFormatArg};
+use crate::cli::values::{default_threads, globs, parse_size, ValueError};
 use crate::control::ControlSettings;
 use crate::engine::walk::WalkOptions;
 
@@ -251,7 +251,7 @@ fn walk_options(
     if let Some(vault) = vault {
         exclude_dir.push(globset::escape(&vault.to_string_lossy()));
     }
-    let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
+    let glob_err = |key: &str, e: ValueError| bad(key, e.to_string());
     Ok(WalkOptions {
         follow_symlinks,
         one_file_system,
@@ -318,7 +318,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
             roots.push(abs);
         }
     }
-    let threads = match args.threads.or(file.threads) {
+    let threads = match args.engine.threads.or(file.threads) {
         Some(0) => return Err(bad("threads", "must be at least 1".into())),
         Some(n) => n,
         None => default_threads(),
@@ -328,7 +328,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         Some(n) => n,
         None => threads * QUEUE_PER_THREAD,
     };
-    let size_text = match (&args.max_filesize, &file.max_filesize) {
+    let size_text = match (&args.walk.max_filesize, &file.max_filesize) {
         (Some(text), _) | (None, Some(SizeValue::Text(text))) => Some(text.as_str()),
         _ => None,
     };
@@ -357,11 +357,11 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     if poll_interval.is_zero() {
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
-    let exclude = pick_list(&args.exclude, file.exclude);
-    let exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
-    let action = match args.action.as_deref() {
-        Some("quarantine") => Action::Quarantine,
-        Some(_) => Action::Report,
+    let exclude = pick_list(&args.walk.exclude, file.exclude);
+    let exclude_dir = pick_list(&args.walk.exclude_dir, file.exclude_dir);
+    let action = match args.action {
+        Some(ActionArg::Quarantine) => Action::Quarantine,
+        Some(ActionArg::Report) => Action::Report,
         None => file.action.unwrap_or_default(),
     };
     let state_dir = args.state_dir.clone().or(file.state_dir);
@@ -381,8 +381,8 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let walk = walk_options(
         &exclude,
         &exclude_dir,
-        args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
-        args.one_file_system || file.one_file_system.unwrap_or(false),
+        args.walk.follow_symlinks || file.follow_symlinks.unwrap_or(false),
+        args.walk.one_file_system || file.one_file_system.unwrap_or(false),
         (action == Action::Quarantine).then_some(quarantine_dir.as_path()),
         &bad,
     )?;
@@ -393,9 +393,9 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     } else {
         file.initial_scan.unwrap_or(true)
     };
-    let log_format = match args.log_format.as_deref() {
-        Some("json") => LogFormat::Json,
-        Some(_) => LogFormat::Text,
+    let log_format = match args.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
         None => file.log_format.unwrap_or_default(),
     };
     let log_level = args.log_level.clone().or(file.log_level);
@@ -406,7 +406,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     Ok(DaemonConfig {
         file: args.config.clone(),
         watch: roots,
-        databases: pick_list(&args.databases, file.databases),
+        databases: pick_list(&args.engine.databases, file.databases),
         threads,
         queue_capacity,
         max_filesize,
@@ -638,7 +638,10 @@ mod tests {
             file,
             &DaemonArgs {
                 watch: vec!["/b".into()],
-                threads: Some(5),
+                engine: crate::cli::args::EngineArgs {
+                    threads: Some(5),
+                    ..Default::default()
+                },
                 initial_scan: true,
                 ..Default::default()
             },

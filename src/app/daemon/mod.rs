@@ -47,6 +47,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::app::scan::load_signatures;
+use crate::app::Error;
 use crate::cli::DaemonArgs;
 use crate::control::{self, ControlSignal, DaemonStats, Listener, Routed, Router, Routes};
 use crate::engine::inspect::{Inspector, SizeLimit};
@@ -54,7 +55,7 @@ use crate::engine::job::{Engine, Job};
 use crate::engine::pool::{JobRunner, ScanPool};
 use crate::engine::queue::{self, QueueReceiver, QueueSender};
 use crate::engine::walk::{WalkOptions, Walker};
-use crate::error::{Error, ExitStatus};
+use crate::error::ExitStatus;
 use crate::quarantine::Quarantine;
 use crate::report::events::EventLog;
 use crate::report::Sink;
