@@ -157,7 +157,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
         CorpusSource::Generate { shape, .. } => {
             note(&format!(
                 "generating a {} corpus (seed {})",
-                crate::report::text::human_bytes(shape.bytes),
+                indicatif::HumanBytes(shape.bytes),
                 shape.seed
             ));
             Corpus::generate(*shape).map_err(BenchError::from)?

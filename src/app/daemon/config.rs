@@ -496,23 +496,12 @@ fn control_settings(
     Ok(c)
 }
 
-/// Parses "250ms", "2s", "1.5s", "1m" (a number and a unit).
+/// Parses "250ms", "2s", "1.5s", "1m", "1h 30m" with jiff's friendly
+/// duration format; negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("bad duration {text:?} (expected e.g. 250ms, 2s or 1m)");
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    let span: jiff::SignedDuration = text.trim().parse().map_err(|_| bad())?;
+    Duration::try_from(span).map_err(|_| bad())
 }
 
 #[cfg(test)]
