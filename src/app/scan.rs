@@ -204,6 +204,7 @@ pub fn scan_observed(
             sink.event(&Event::Error {
                 path: &path,
                 reason: &crate::error::io_reason(&e),
+                kind: crate::report::ErrorKind::of_io(&e),
             });
         }
         progress_done.store(true, Ordering::Relaxed);

@@ -456,8 +456,15 @@ impl Session<'_, '_> {
             FileResult::NotRegular(_) => p::error(name, "Not a regular file"),
             FileResult::Failed(reason) => {
                 bump(&stats.errors);
-                sink.event_from(origin, &Event::Error { path, reason });
-                p::error(name, reason)
+                sink.event_from(
+                    origin,
+                    &Event::Error {
+                        path,
+                        reason: &reason.reason,
+                        kind: reason.kind,
+                    },
+                );
+                p::error(name, &reason.reason)
             }
         };
         self.send(&body, d)

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arc_swap::ArcSwap;
 
 use crate::engine::walk::{Candidate, FileId};
-use crate::fileio::{self, FileKind, Identity, OpenError, READ_BUF_SIZE};
+use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Digest, MultiHasher};
+use crate::report::ErrorKind;
 use crate::signature::{Lookup, SignatureSet};
 
 /// What scanning one file came to.
@@ -43,8 +44,50 @@ pub enum FileResult {
     TooLarge,
     /// The path no longer names a regular file (it was swapped after the walk).
     NotRegular(FileKind),
-    /// Could not be opened or read; the reason.
-    Failed(String),
+    /// Could not be opened or read.
+    Failed(FileError),
+}
+
+/// Why a file could not be scanned: its kind, for programs, and a reason,
+/// for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct FileError {
+    pub kind: ErrorKind,
+    pub reason: String,
+}
+
+impl From<std::io::Error> for FileError {
+    fn from(e: std::io::Error) -> Self {
+        FileError {
+            kind: ErrorKind::of_io(&e),
+            reason: crate::error::io_reason(&e),
+        }
+    }
+}
+
+impl From<OpenError> for FileError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Io(e) => e.into(),
+            other => FileError {
+                kind: ErrorKind::Changed,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ReadError> for FileError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => e.into(),
+            other => FileError {
+                kind: ErrorKind::Changed,
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// A result and what it cost.
@@ -195,7 +238,7 @@ impl Inspector {
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
-            Err(e) => return (FileResult::Failed(e.to_string()), 0),
+            Err(e) => return (FileResult::Failed(e.into()), 0),
         };
         self.hash_open(sigs, max, &mut file, &meta, known)
     }
@@ -205,7 +248,7 @@ impl Inspector {
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
         let max = self.max_filesize.get();
         let (result, bytes) = match file.metadata() {
-            Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+            Err(e) => (FileResult::Failed(e.into()), 0),
             Ok(meta) if !meta.file_type().is_file() => {
                 (FileResult::NotRegular(FileKind::of(meta.file_type())), 0)
             }
@@ -214,7 +257,7 @@ impl Inspector {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
                     Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
-                    Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+                    Err(e) => (FileResult::Failed(e.into()), 0),
                 }
             }
         };
@@ -264,7 +307,7 @@ impl Inspector {
                     }
                     (result, bytes)
                 }
-                Err(e) => (FileResult::Failed(e.to_string()), 0),
+                Err(e) => (FileResult::Failed(e.into()), 0),
             }
         })
     }
@@ -281,7 +324,7 @@ impl Inspector {
                     let digests = scratch.hasher.finish();
                     (verdict(&sigs, &digests, size), size)
                 }
-                Err(e) => (FileResult::Failed(e.to_string()), 0),
+                Err(e) => (FileResult::Failed(e.into()), 0),
             }
         });
         Inspected {

@@ -9,13 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::engine::inspect::{FileResult, Inspected, Inspector};
+use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector};
 use crate::engine::pool::JobRunner;
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 use crate::fileio::{FileKind, Identity};
 use crate::hash::Digest;
 use crate::quarantine::{self, EntryId, Quarantine};
-use crate::report::{Detection, Event, Moved, Sink};
+use crate::report::{Detection, ErrorKind, Event, Moved, Sink};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::{add, bump, Counters, Stats};
 
@@ -122,7 +122,7 @@ impl Engine<'_> {
             spawn.push(Job::Files(batch, origin));
         }
         if let Err(e) = listed {
-            self.error(&dir.path, &crate::error::io_reason(&e), origin);
+            self.error(&dir.path, &e.into(), origin);
         }
     }
 
@@ -137,7 +137,7 @@ impl Engine<'_> {
                 SkipReason::Symlink => &local.skipped_symlink,
                 SkipReason::OtherFileSystem => &local.skipped_other_fs,
             }),
-            Found::Error(path, e) => self.error(&path, &e.to_string(), origin),
+            Found::Error(path, e) => self.error(&path, &e.into(), origin),
         }
     }
 
@@ -178,7 +178,11 @@ impl Engine<'_> {
                     Some(Ok(_)) => bump(&local.moved),
                     Some(Err(reason)) => {
                         bump(&local.not_moved);
-                        self.error(path, &format!("not moved to quarantine: {reason}"), origin);
+                        let e = FileError {
+                            kind: ErrorKind::Quarantine,
+                            reason: format!("not moved to quarantine: {reason}"),
+                        };
+                        self.error(path, &e, origin);
                     }
                     None => {}
                 }
@@ -216,9 +220,16 @@ impl Engine<'_> {
         })
     }
 
-    fn error(&self, path: &Path, reason: &str, origin: Origin) {
+    fn error(&self, path: &Path, e: &FileError, origin: Origin) {
         bump(&self.stats.local().errors);
-        self.emit(&Event::Error { path, reason }, origin);
+        self.emit(
+            &Event::Error {
+                path,
+                reason: &e.reason,
+                kind: e.kind,
+            },
+            origin,
+        );
     }
 
     fn emit(&self, event: &Event<'_>, origin: Origin) {

@@ -74,6 +74,7 @@ pub(crate) enum Record<'a> {
         #[serde(flatten)]
         path: JsonPath,
         error: &'a str,
+        kind: &'static str,
     },
     Summary {
         version: &'static str,
@@ -113,9 +114,10 @@ impl<'a> Record<'a> {
                 }),
             }),
             Event::Clean { .. } => None,
-            Event::Error { path, reason } => Some(Record::Error {
+            Event::Error { path, reason, kind } => Some(Record::Error {
                 path: JsonPath::new(path),
                 error: reason,
+                kind: kind.name(),
             }),
         }
     }

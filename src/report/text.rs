@@ -118,7 +118,7 @@ impl Sink for TextSink {
                     self.write_out(format_args!("{}: OK\n", escape_path(path)));
                 }
             }
-            Event::Error { path, reason } => {
+            Event::Error { path, reason, .. } => {
                 self.write_err(&format!("{}: {} ERROR\n", escape_path(path), reason));
             }
         }
@@ -250,6 +250,7 @@ mod tests {
         sink.event(&Event::Error {
             path: Path::new("d"),
             reason: "Permission denied",
+            kind: crate::report::ErrorKind::Io,
         });
         sink.flush();
         assert_eq!(
