@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil::pool::{JobRunner, ScanPool};
-use vigil::queue;
+use vigil::engine::pool::{JobRunner, ScanPool};
+use vigil::engine::queue;
 
 const JOBS: u64 = 10_000;
 

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil::bench::corpus::SplitMix64;
+use vigil::app::bench::corpus::SplitMix64;
 use vigil::fileio::READ_BUF_SIZE;
 use vigil::hash::{AlgoSet, Algorithm, MultiHasher};
 

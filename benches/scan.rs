@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil::bench::corpus::{Corpus, Shape};
-use vigil::bench::{bench_signatures, scan_config};
+use vigil::app::bench::corpus::{Corpus, Shape};
+use vigil::app::bench::{bench_signatures, scan_config};
+use vigil::app::scan::scan_summary;
 use vigil::hash::Algorithm;
 use vigil::report::NullSink;
-use vigil::scan::scan_summary;
 
 const BYTES: u64 = 64 << 20;
 

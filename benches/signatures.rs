@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vigil::bench::corpus::SplitMix64;
+use vigil::app::bench::corpus::SplitMix64;
 use vigil::hash::{AlgoSet, Algorithm, Digest, Digests, MultiHasher};
 use vigil::signature::{SigLine, SignatureSet, SignatureSetBuilder};
 

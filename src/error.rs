@@ -1,4 +1,6 @@
-//! The crate's error types and exit codes. Nothing here prints.
+//! Exit codes and the short form of an I/O error: the two things every layer
+//! needs. This module imports nothing from the crate, so that depending on it
+//! never means depending on a command. Nothing here prints.
 
 use std::io;
 use std::process::ExitCode;
@@ -31,47 +33,6 @@ impl From<ExitStatus> for ExitCode {
     fn from(s: ExitStatus) -> Self {
         ExitCode::from(s as u8)
     }
-}
-
-/// A fatal error: the command could not run at all (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Signatures(#[from] crate::signature::LoadError),
-    #[error("cannot start the scan pool: {0}")]
-    Pool(#[source] io::Error),
-    #[error("cannot read file list {path}: {source}")]
-    FileList {
-        path: std::path::PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Quarantine(#[from] crate::quarantine::QuarantineError),
-    #[error("output error: {0}")]
-    Output(#[source] io::Error),
-    #[error("{0}")]
-    Config(#[from] crate::daemon::config::ConfigError),
-    #[error("{0}")]
-    Watch(#[from] crate::source::watcher::WatchError),
-    #[error("cannot set up signal handling: {0}")]
-    Signals(#[source] io::Error),
-    #[error("cannot use NOTIFY_SOCKET: {0}")]
-    Notify(#[source] io::Error),
-    #[error("cannot write index {}: {}", path.display(), io_reason(source))]
-    WriteIndex {
-        path: std::path::PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{0}")]
-    Control(#[from] crate::control::ServerError),
-    #[error("{0}")]
-    Ctl(#[from] crate::control::client::ClientError),
-    #[error(transparent)]
-    Bench(#[from] crate::bench::BenchError),
 }
 
 /// An `io::Error` as a short reason, without Rust's "(os error N)" suffix:

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
-use vigil::error::{Error, ExitStatus};
+use vigil::app::Error;
+use vigil::error::ExitStatus;
 
 fn main() -> ExitCode {
     let cli = vigil::cli::parse();

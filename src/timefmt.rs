@@ -29,6 +29,11 @@ pub fn rfc3339_nanos(sec: i64, nsec: u32) -> String {
     format!("{:.9}", timestamp(sec, nsec))
 }
 
+/// `2025-01-31T23:59:59Z`, whole seconds.
+pub fn rfc3339_secs(sec: i64) -> String {
+    timestamp(sec, 0).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// `Thu Nov 13 09:23:44 2025`, as C's `ctime` prints it (in UTC).
 pub fn ctime(t: SystemTime) -> String {
     of(t).strftime("%a %b %e %H:%M:%S %Y").to_string()

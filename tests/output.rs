@@ -160,6 +160,7 @@ fn json_lines_carry_the_documented_fields_and_the_summary_comes_last() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["path"], "missing");
     assert_eq!(errors[0]["error"], "No such file or directory");
+    assert_eq!(errors[0]["kind"], "not_found");
     assert!(
         run.stderr.is_empty(),
         "JSON mode writes errors as objects\n{}",

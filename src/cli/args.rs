@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::hash::Algorithm;
 
 /// vigil finds known files fast: it hashes files in parallel on every core and
 /// matches them against hash signatures (vigil .vsig, ClamAV .hdb/.hsb/.fp...).
@@ -28,7 +30,7 @@ pub enum Command {
     /// Runs the real scan pipeline over a generated (or given) corpus, with a
     /// signature that makes every byte be hashed, and prints files/s, MiB/s,
     /// speedup and parallel efficiency as median [min-max] over the repeats.
-    Bench(super::bench::BenchArgs),
+    Bench(BenchArgs),
     /// List, show, restore, delete and repair quarantined files (`scan --move`).
     ///
     /// Exit 0 on success; 2 on an error, or when `repair` left something for a
@@ -106,18 +108,15 @@ pub struct DaemonArgs {
     #[arg(short = 'w', long, value_name = "DIR")]
     pub watch: Vec<PathBuf>,
 
-    /// Signature database file or folder; repeat for more. Replaces
-    /// `databases` in the file. Without any, the built-in set is used.
-    #[arg(short = 'd', long = "database", value_name = "DB")]
-    pub databases: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub walk: WalkArgs,
 
     /// Control socket (clamd protocol, `vigil ctl`); replaces `socket` in the file.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-
-    /// Number of scan workers [default: the number of available cores].
-    #[arg(short = 'j', long, value_name = "N")]
-    pub threads: Option<usize>,
 
     /// Scan requests that may wait in the queue [default: 16 per worker].
     #[arg(long, value_name = "N")]
@@ -126,26 +125,6 @@ pub struct DaemonArgs {
     /// Quiet time after a file's last change before it is scanned (e.g. 250ms, 2s).
     #[arg(long, value_name = "TIME")]
     pub settle: Option<String>,
-
-    /// Skip files whose name or path matches GLOB; repeat for more. Replaces `exclude`.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-
-    /// Do not enter folders whose name or path matches GLOB. Replaces `exclude_dir`.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude_dir: Vec<String>,
-
-    /// Skip files larger than SIZE (bytes, or with a K, M, G or T suffix).
-    #[arg(long, value_name = "SIZE")]
-    pub max_filesize: Option<String>,
-
-    /// Follow symbolic links inside watched folders.
-    #[arg(long)]
-    pub follow_symlinks: bool,
-
-    /// Do not descend into folders on other file systems when walking.
-    #[arg(short = 'x', long)]
-    pub one_file_system: bool,
 
     /// Walk the watched folders at start (the default).
     #[arg(long, overrides_with = "no_initial_scan")]
@@ -160,8 +139,8 @@ pub struct DaemonArgs {
     pub state_dir: Option<PathBuf>,
 
     /// Log format on stderr.
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
 
     /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
     #[arg(long, value_name = "LEVEL")]
@@ -173,8 +152,8 @@ pub struct DaemonArgs {
 
     /// What to do with a detected file: report it, or move it into the
     /// quarantine folder and report that. Replaces `action`.
-    #[arg(long, value_name = "ACTION", value_parser = ["report", "quarantine"])]
-    pub action: Option<String>,
+    #[arg(long, value_name = "ACTION", value_enum)]
+    pub action: Option<ActionArg>,
 
     /// The quarantine folder [default: STATE_DIR/quarantine, else
     /// /var/lib/vigil/quarantine]. Replaces `quarantine_dir`.
@@ -255,14 +234,11 @@ pub enum SigsCommand {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Signature database file or folder; repeat for more. Without it, the
-    /// built-in set (the EICAR test file) is used.
-    #[arg(short = 'd', long = "database", value_name = "DB")]
-    pub databases: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
-    /// Number of scan workers [default: the number of available cores].
-    #[arg(short = 'j', long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
 
     /// Print only infected files (no `PATH: OK` lines).
     #[arg(short = 'i', long)]
@@ -275,26 +251,6 @@ pub struct ScanArgs {
     /// Print JSON lines (detections, errors, summary) instead of text.
     #[arg(long)]
     pub json: bool,
-
-    /// Skip files whose name or path matches GLOB; repeat for more.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-
-    /// Do not enter folders whose name or path matches GLOB; repeat for more.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude_dir: Vec<String>,
-
-    /// Skip files larger than SIZE (bytes, or with a K, M, G or T suffix, powers of 1024).
-    #[arg(long, value_name = "SIZE")]
-    pub max_filesize: Option<String>,
-
-    /// Follow symbolic links inside folders (loops are detected and reported).
-    #[arg(long)]
-    pub follow_symlinks: bool,
-
-    /// Do not descend into folders on other file systems.
-    #[arg(short = 'x', long)]
-    pub one_file_system: bool,
 
     /// Also scan the paths listed in FILE, one per line.
     #[arg(short = 'f', long, value_name = "FILE")]
@@ -362,6 +318,145 @@ pub enum QuarantineCommand {
     Delete { id: String },
     /// Finish or undo what an interrupted move, restore or delete left behind.
     Repair,
+}
+
+/// The signature set and the workers, shared by `scan` and `daemon`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EngineArgs {
+    /// Signature database file or folder; repeat for more. Without any, the
+    /// built-in set (the EICAR test file) is used. In the daemon, replaces
+    /// `databases` in the file.
+    #[arg(short = 'd', long = "database", value_name = "DB")]
+    pub databases: Vec<PathBuf>,
+
+    /// Number of scan workers [default: the number of available cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// What the walk enters and what it skips, shared by `scan` and `daemon`
+/// (where each replaces the file's key of the same name).
+#[derive(Debug, Args, Clone, Default)]
+pub struct WalkArgs {
+    /// Skip files whose name or path matches GLOB; repeat for more.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Do not enter folders whose name or path matches GLOB; repeat for more.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_dir: Vec<String>,
+
+    /// Skip files larger than SIZE (bytes, or with a K, M, G or T suffix, powers of 1024).
+    #[arg(long, value_name = "SIZE")]
+    pub max_filesize: Option<String>,
+
+    /// Follow symbolic links inside folders (loops are detected and reported).
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
+    /// Do not descend into folders on other file systems.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+}
+
+/// `daemon --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// `daemon --action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionArg {
+    Report,
+    Quarantine,
+}
+
+/// `bench --algo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgoArg {
+    Blake3,
+    Sha256,
+    Sha1,
+    Md5,
+}
+
+impl From<AlgoArg> for Algorithm {
+    fn from(a: AlgoArg) -> Self {
+        match a {
+            AlgoArg::Blake3 => Algorithm::Blake3,
+            AlgoArg::Sha256 => Algorithm::Sha256,
+            AlgoArg::Sha1 => Algorithm::Sha1,
+            AlgoArg::Md5 => Algorithm::Md5,
+        }
+    }
+}
+
+/// Most workers `bench --threads` accepts: beyond this it is surely a typo.
+pub const MAX_THREADS: usize = 1024;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Benchmark this folder (it is only read).
+    #[arg(long, value_name = "DIR", conflicts_with = "generate")]
+    pub corpus: Option<PathBuf>,
+
+    /// Generate a corpus of SIZE bytes (K, M, G suffixes), optionally of FILES
+    /// files, in a temporary folder: many small files, some large, seeded so
+    /// that the same arguments give the same tree [default: 500M].
+    #[arg(long, value_name = "SIZE[:FILES]")]
+    pub generate: Option<String>,
+
+    /// Seed of the generated corpus.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Keep the generated corpus (its path is printed) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Worker counts to measure, comma-separated, e.g. 1,2,4,8 [default: 1, 2,
+    /// 4, ... up to the number of cores, and the number of cores]. One worker
+    /// is always measured: it is the baseline for speedup.
+    #[arg(short = 'j', long, value_name = "LIST")]
+    pub threads: Option<String>,
+
+    /// Hash algorithm of the built-in bench signature (one signature of any
+    /// size that matches nothing, so every byte is hashed).
+    #[arg(
+        long,
+        value_name = "ALGO",
+        value_enum,
+        default_value_t = AlgoArg::Blake3,
+        conflicts_with = "databases"
+    )]
+    pub algo: AlgoArg,
+
+    /// Scan with these signature databases instead of the bench signature
+    /// (files whose size no signature has are then not read at all).
+    #[arg(short = 'd', long = "database", value_name = "DB")]
+    pub databases: Vec<PathBuf>,
+
+    /// Timed runs per worker count; the table gives their median, min and max.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub repeat: usize,
+
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write one CSV row per worker count to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Draw throughput against workers, with the ideal line and the limits, as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Empty the page cache before every timed run, for cold-cache figures (needs root).
+    #[arg(long)]
+    pub drop_caches: bool,
 }
 
 #[cfg(test)]

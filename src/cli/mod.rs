@@ -1,13 +1,11 @@
-//! The command line: clap's raw arguments (`args`) become validated, typed
-//! configurations (`config`). Nothing here touches files, threads or sockets.
+//! The command line as clap parses it (`args`) and the parsers of its option
+//! values (`values`). The commands in `app` turn these into validated
+//! configurations. Nothing here touches files, threads or sockets.
 
 pub mod args;
-pub mod bench;
-pub mod config;
+pub mod values;
 
-pub use args::{Cli, Command, DaemonArgs, SigsArgs, SigsCommand};
-pub use bench::BenchConfig;
-pub use config::{ConfigError, CtlConfig, QuarantineConfig, ScanConfig, SigsConfig};
+pub use args::{Cli, Command, DaemonArgs};
 
 use clap::Parser;
 

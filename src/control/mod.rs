@@ -14,7 +14,6 @@
 //! daemon's bounded queue like the watcher's requests, and its verdicts come
 //! back through the sink.
 
-pub mod client;
 pub mod peer;
 pub mod protocol;
 pub mod routes;
@@ -107,18 +106,14 @@ pub fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// Reads a group for `socket_group`: a number, or a name in `/etc/group`.
+/// Reads a group for `socket_group`: a number, or a name looked up through
+/// the system's name service (files, LDAP, sssd, ... as nsswitch.conf says).
 pub fn resolve_group(name: &str) -> Option<u32> {
     if let Ok(gid) = name.parse() {
         return Some(gid);
     }
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next()? == name)
-            .then(|| fields.nth(1)?.parse().ok())
-            .flatten()
-    })
+    let group = nix::unistd::Group::from_name(name).ok()??;
+    Some(group.gid.as_raw())
 }
 
 #[cfg(test)]

@@ -33,15 +33,12 @@ impl Peer {
         let uid = cred.uid.as_raw();
         let gid = cred.gid.as_raw();
         // The process's own groups; where /proc hides other users' processes
-        // (systemd's ProtectProc=invisible), the user's groups from the files.
+        // (systemd's ProtectProc=invisible), the user's groups from the
+        // system's name service.
         let groups = fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|status| groups_from_status(&status, uid))
-            .or_else(|| {
-                let passwd = fs::read_to_string("/etc/passwd").ok()?;
-                let group = fs::read_to_string("/etc/group").ok()?;
-                Some(groups_from_files(&passwd, &group, uid))
-            })
+            .or_else(|| groups_of_user(uid))
             .unwrap_or_default();
         Ok(Peer {
             pid,
@@ -77,24 +74,14 @@ fn groups_from_status(status: &str, uid: u32) -> Option<Vec<u32>> {
     field("Groups:")?.map(|g| g.parse().ok()).collect()
 }
 
-/// The groups that list user `uid` as a member, in `/etc/group` form (what
-/// `getgrouplist` finds in the files; other NSS sources are not asked).
-fn groups_from_files(passwd: &str, group: &str, uid: u32) -> Vec<u32> {
-    let name = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0])
-    });
-    let Some(name) = name else {
-        return Vec::new();
-    };
-    group
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            let member = f.get(3)?.split(',').any(|m| m.trim() == name);
-            member.then(|| f[2].parse().ok()).flatten()
-        })
-        .collect()
+/// The groups of user `uid` as `getgrouplist` finds them through the name
+/// service (its primary group included).
+fn groups_of_user(uid: u32) -> Option<Vec<u32>> {
+    use nix::unistd::{getgrouplist, Uid, User};
+    let user = User::from_uid(Uid::from_raw(uid)).ok()??;
+    let name = std::ffi::CString::new(user.name).ok()?;
+    let groups = getgrouplist(&name, user.gid).ok()?;
+    Some(groups.into_iter().map(|g| g.as_raw()).collect())
 }
 
 #[cfg(test)]
@@ -111,11 +98,11 @@ mod tests {
     }
 
     #[test]
-    fn groups_from_the_files_when_proc_is_hidden() {
-        let passwd = "root:x:0:0::/root:/bin/sh\nann:x:1000:1000::/home/ann:/bin/sh\n";
-        let group = "root:x:0:\nann:x:1000:\nadm:x:4:ann,bob\nvideo:x:44:bob\nx:x:9:ann\n";
-        assert_eq!(groups_from_files(passwd, group, 1000), vec![4, 9]);
-        assert_eq!(groups_from_files(passwd, group, 77), Vec::<u32>::new());
+    fn groups_from_the_name_service_when_proc_is_hidden() {
+        // root exists on every system, and its primary group is 0.
+        assert!(groups_of_user(0).unwrap().contains(&0));
+        // No user: no groups, rather than someone else's.
+        assert_eq!(groups_of_user(4_000_000_000), None);
     }
 
     #[test]

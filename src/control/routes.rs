@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::protocol::{self, ScanKind};
-use crate::engine::Job;
-use crate::pool::JobRunner;
+use crate::engine::job::Job;
+use crate::engine::pool::JobRunner;
 use crate::report::{Event, Sink, Summary};
 use crate::source::{Origin, RequestId};
 

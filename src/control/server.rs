@@ -35,7 +35,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 
 use super::routes::Routes;
 use super::{ControlSettings, ControlSignal, DaemonStats};
-use crate::inspect::Inspector;
+use crate::engine::inspect::Inspector;
 use crate::report::Sink;
 use crate::source::coordinator::Admit;
 use crate::stats::Stats;

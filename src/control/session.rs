@@ -31,8 +31,8 @@ use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKi
 use super::routes::Reply;
 use super::server::{hung_up, Connection, Server};
 use super::ControlSignal;
-use crate::engine::count_verdict;
-use crate::inspect::{FileResult, Inspected};
+use crate::engine::inspect::{FileResult, Inspected};
+use crate::engine::job::count_verdict;
 use crate::report::{Detection, Event};
 use crate::source::coordinator::Admit;
 use crate::source::{Origin, ScanRequest};
@@ -548,8 +548,15 @@ impl Session<'_, '_> {
             FileResult::NotRegular(_) => p::error(name, "Not a regular file"),
             FileResult::Failed(reason) => {
                 bump(&stats.errors);
-                sink.event_from(origin, &Event::Error { path, reason });
-                p::error(name, reason)
+                sink.event_from(
+                    origin,
+                    &Event::Error {
+                        path,
+                        reason: &reason.reason,
+                        kind: reason.kind,
+                    },
+                );
+                p::error(name, &reason.reason)
             }
         };
         self.send(&body, d)

@@ -38,7 +38,6 @@
 //! error if the file was not moved. `Changed` means the file is no longer
 //! the one that was hashed: it is left alone and should be scanned again.
 
-mod command;
 mod fsops;
 pub mod hooks;
 mod mover;
@@ -62,7 +61,7 @@ use crate::fileio::Identity;
 use crate::hash::Digest;
 use crate::report::escape_path;
 
-pub use command::run;
+pub(crate) use record::DATA;
 pub use record::{Record, Time};
 pub use repair::{Leftover, LeftoverKind, Listed, Listing, Outcome, Repaired};
 pub use restore::{RestoreOptions, Restored};

@@ -121,6 +121,7 @@ mod tests {
             &Event::Error {
                 path: Path::new("/w/c"),
                 reason: "Permission denied",
+                kind: crate::report::ErrorKind::Permission,
             },
         );
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
@@ -137,6 +138,7 @@ mod tests {
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
         assert_eq!(lines[1]["type"], "error");
         assert_eq!(lines[1]["error"], "Permission denied");
+        assert_eq!(lines[1]["kind"], "permission");
         assert_eq!(lines[1]["source"], "watch");
     }
 }

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::{escape_path, Event, Sink, Summary};
-use crate::progress::{around, Progress};
+use crate::report::progress::{around, Progress};
 use crate::stats::Skipped;
 
 /// Writes JSON lines to stdout.
@@ -74,6 +74,7 @@ pub(crate) enum Record<'a> {
         #[serde(flatten)]
         path: JsonPath,
         error: &'a str,
+        kind: &'static str,
     },
     Summary {
         version: &'static str,
@@ -113,9 +114,10 @@ impl<'a> Record<'a> {
                 }),
             }),
             Event::Clean { .. } => None,
-            Event::Error { path, reason } => Some(Record::Error {
+            Event::Error { path, reason, kind } => Some(Record::Error {
                 path: JsonPath::new(path),
                 error: reason,
+                kind: kind.name(),
             }),
         }
     }

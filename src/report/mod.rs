@@ -7,6 +7,7 @@ mod escape;
 pub mod events;
 pub mod json;
 mod null;
+pub mod progress;
 pub mod text;
 
 use std::path::Path;
@@ -52,7 +53,50 @@ pub enum Event<'a> {
     Error {
         path: &'a Path,
         reason: &'a str,
+        kind: ErrorKind,
     },
+}
+
+/// What kind of failure an error is, for programs that read the output
+/// (`"kind"` in JSON): the reason text is for people and may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Permission denied.
+    Permission,
+    /// The path vanished between the walk and the open.
+    NotFound,
+    /// The file changed (size, or identity) while it was being scanned.
+    Changed,
+    /// A symbolic link loop, or a symlink refused in the last component.
+    Loop,
+    /// The detected file could not be moved into the quarantine.
+    Quarantine,
+    /// Any other I/O error.
+    Io,
+}
+
+impl ErrorKind {
+    /// The name used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Permission => "permission",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Changed => "changed",
+            ErrorKind::Loop => "loop",
+            ErrorKind::Quarantine => "quarantine",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// The kind of an I/O error.
+    pub fn of_io(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => ErrorKind::Permission,
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => ErrorKind::Loop,
+            _ => ErrorKind::Io,
+        }
+    }
 }
 
 /// The end-of-scan totals.
@@ -163,7 +207,11 @@ mod tests {
             moved: None,
         }));
         sink.event(&Event::Clean { path });
-        sink.event(&Event::Error { path, reason: "r" });
+        sink.event(&Event::Error {
+            path,
+            reason: "r",
+            kind: ErrorKind::Io,
+        });
         sink.summary(&Summary {
             signatures: 0,
             allow_entries: 0,

@@ -29,7 +29,7 @@ impl NullSink {
 
 impl Sink for NullSink {
     fn event(&self, event: &Event<'_>) {
-        if let Event::Error { path, reason } = event {
+        if let Event::Error { path, reason, .. } = event {
             let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
             first.get_or_insert_with(|| (path.to_path_buf(), reason.to_string()));
         }
@@ -60,6 +60,7 @@ mod tests {
             sink.event(&Event::Error {
                 path: Path::new(p),
                 reason: r,
+                kind: crate::report::ErrorKind::Io,
             });
         }
         assert_eq!(

@@ -2,12 +2,13 @@
 //! infected files are wanted), errors on stderr as `PATH: REASON ERROR`, and a
 //! `SCAN SUMMARY` block.
 
+use indicatif::HumanBytes;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{escape_path, Event, Sink, Summary};
-use crate::progress::{around, Progress};
+use crate::report::progress::{around, Progress};
 
 /// Which lines the text sink writes.
 #[derive(Clone, Copy, Debug)]
@@ -117,7 +118,7 @@ impl Sink for TextSink {
                     self.write_out(format_args!("{}: OK\n", escape_path(path)));
                 }
             }
-            Event::Error { path, reason } => {
+            Event::Error { path, reason, .. } => {
                 self.write_err(&format!("{}: {} ERROR\n", escape_path(path), reason));
             }
         }
@@ -139,22 +140,6 @@ impl Sink for TextSink {
 
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
-    }
-}
-
-/// Bytes as "12.34 MiB".
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
     }
 }
 
@@ -195,7 +180,7 @@ fn format_summary(s: &Summary) -> String {
     text += &format!("Errors: {}\n", c.errors);
     text += &format!(
         "Data hashed: {} ({} bytes)\n",
-        human_bytes(c.bytes_hashed),
+        HumanBytes(c.bytes_hashed),
         c.bytes_hashed
     );
     text += &format!("Time: {secs:.3} sec ({} m {} s)\n", whole / 60, whole % 60);
@@ -265,6 +250,7 @@ mod tests {
         sink.event(&Event::Error {
             path: Path::new("d"),
             reason: "Permission denied",
+            kind: crate::report::ErrorKind::Io,
         });
         sink.flush();
         assert_eq!(
@@ -279,8 +265,9 @@ mod tests {
 
     #[test]
     fn human_bytes_units() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.00 MiB");
+        // The summary's and the progress line's format, as vigil has always printed it.
+        assert_eq!(HumanBytes(12).to_string(), "12 B");
+        assert_eq!(HumanBytes(1536).to_string(), "1.50 KiB");
+        assert_eq!(HumanBytes(3 * 1024 * 1024).to_string(), "3.00 MiB");
     }
 }

@@ -29,7 +29,7 @@ use std::sync::{
 
 use super::dirty::{Change, DirtyCounts, DirtySet, Settle};
 use super::{Origin, ScanRequest};
-use crate::queue::QueueSender;
+use crate::engine::queue::QueueSender;
 
 /// Where settled requests go. `admit` may wait for room; it returns false
 /// once nothing more will be taken.
@@ -306,7 +306,7 @@ impl Shared {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::queue;
+    use crate::engine::queue;
     use std::sync::Arc;
 
     #[test]

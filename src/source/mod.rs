@@ -5,7 +5,7 @@
 
 pub mod coordinator;
 pub mod dirty;
-pub mod walker;
+pub mod roots;
 pub mod watcher;
 
 use std::path::PathBuf;

@@ -43,7 +43,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use super::coordinator::{Fault, Shared};
 use super::dirty::{deepest_root, Change};
 use super::Origin;
-use crate::walk::Walker;
+use crate::engine::walk::Walker;
 
 /// How often a missing root is looked for.
 const MISSING_ROOT_CHECK: Duration = Duration::from_secs(1);

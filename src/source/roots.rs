@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::ScanRequest;
-use crate::queue::{Closed, QueueSender};
+use crate::engine::queue::{Closed, QueueSender};
 
 /// Where the roots come from.
 pub struct Roots {
@@ -67,7 +67,7 @@ fn request(path: PathBuf) -> ScanRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue;
+    use crate::engine::queue;
 
     #[test]
     fn paths_then_file_list_lines() {

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cli::ScanConfig;
-use crate::error::Error;
+use crate::app::scan;
+use crate::app::scan::ScanConfig;
+use crate::app::Error;
 use crate::fileio::READ_BUF_SIZE;
 use crate::hash::{AlgoSet, Algorithm, MultiHasher};
 use crate::report::NullSink;
-use crate::scan;
 use crate::signature::SignatureSet;
 
 use super::corpus::SplitMix64;

@@ -16,9 +16,76 @@ use std::time::Instant;
 
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
-use crate::cli::config::{CtlAction, CtlConfig, CtlScanMode};
-use crate::error::{Error, ExitStatus};
+use crate::app::Error;
+use crate::cli::args::{CtlArgs, CtlCommand};
+use crate::error::ExitStatus;
 use crate::report::escape_path;
+
+/// A `vigil ctl` command, checked.
+#[derive(Debug, Clone)]
+pub struct CtlConfig {
+    pub socket: PathBuf,
+    pub action: CtlAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum CtlAction {
+    Ping,
+    Version,
+    Stats,
+    Reload,
+    Shutdown,
+    Scan {
+        mode: CtlScanMode,
+        paths: Vec<PathBuf>,
+        show_summary: bool,
+    },
+}
+
+/// How `vigil ctl scan` gets a file to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtlScanMode {
+    /// The daemon reads the path (MULTISCAN).
+    Path,
+    /// The content is sent (INSTREAM).
+    Stream,
+    /// The open descriptor is passed (FILDES).
+    Fdpass,
+}
+
+impl CtlConfig {
+    pub fn from_args(args: CtlArgs) -> Self {
+        let action = match args.command {
+            CtlCommand::Ping => CtlAction::Ping,
+            CtlCommand::Version => CtlAction::Version,
+            CtlCommand::Stats => CtlAction::Stats,
+            CtlCommand::Reload => CtlAction::Reload,
+            CtlCommand::Shutdown => CtlAction::Shutdown,
+            CtlCommand::Scan {
+                stream,
+                fdpass,
+                no_summary,
+                paths,
+            } => CtlAction::Scan {
+                mode: if stream {
+                    CtlScanMode::Stream
+                } else if fdpass {
+                    CtlScanMode::Fdpass
+                } else {
+                    CtlScanMode::Path
+                },
+                paths,
+                show_summary: !no_summary,
+            },
+        };
+        CtlConfig {
+            socket: args
+                .socket
+                .unwrap_or_else(|| PathBuf::from(crate::control::DEFAULT_SOCKET)),
+            action,
+        }
+    }
+}
 
 /// Bytes per INSTREAM chunk.
 const CHUNK: usize = 64 * 1024;

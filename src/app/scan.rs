@@ -4,25 +4,82 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::ScanConfig;
-use crate::engine::Engine;
-use crate::error::{Error, ExitStatus};
-use crate::inspect::Inspector;
-use crate::pool::ScanPool;
-use crate::progress::Progress;
+use super::{ConfigError, Error};
+use crate::cli::args::ScanArgs;
+use crate::cli::values::{globs, parse_size, threads_or_default};
+use crate::engine::inspect::Inspector;
+use crate::engine::job::Engine;
+use crate::engine::pool::ScanPool;
+use crate::engine::queue;
+use crate::engine::walk::WalkOptions;
+use crate::engine::walk::Walker;
+use crate::error::ExitStatus;
 use crate::quarantine::Quarantine;
-use crate::queue;
 use crate::report::json::JsonSink;
+use crate::report::progress::Progress;
 use crate::report::text::{TextOptions, TextSink};
 use crate::report::{ErrorsOnly, Event, Sink, Summary};
 use crate::signature::{self, SignatureSet};
-use crate::source::walker::{self, Roots};
+use crate::source::roots::{self, Roots};
 use crate::stats::{bump, Stats};
-use crate::walk::Walker;
+
+/// Everything `vigil scan` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// Databases named with `-d`; empty means the built-in set.
+    pub databases: Vec<PathBuf>,
+    pub threads: usize,
+    pub show_clean: bool,
+    pub show_summary: bool,
+    pub json: bool,
+    pub quiet: bool,
+    pub walk: WalkOptions,
+    pub max_filesize: Option<u64>,
+    pub file_list: Option<PathBuf>,
+    /// Quarantine folder for detected files (`--move`).
+    pub move_to: Option<PathBuf>,
+    pub paths: Vec<PathBuf>,
+    /// Read what would be hashed, hash nothing: `vigil bench`'s read-only
+    /// limit (see `Inspector::read_only`). `vigil scan` never sets it.
+    pub read_only: bool,
+}
+
+impl ScanConfig {
+    pub fn from_args(args: ScanArgs) -> Result<Self, ConfigError> {
+        let threads = threads_or_default(args.engine.threads)?;
+        let max_filesize = (args.walk.max_filesize.as_deref())
+            .map(parse_size)
+            .transpose()?;
+        let mut paths = args.paths;
+        if paths.is_empty() && args.file_list.is_none() {
+            paths.push(PathBuf::from("."));
+        }
+        Ok(ScanConfig {
+            databases: args.engine.databases,
+            threads,
+            show_clean: !args.infected && !args.quiet,
+            show_summary: !args.no_summary && !args.quiet,
+            json: args.json,
+            quiet: args.quiet,
+            walk: WalkOptions {
+                follow_symlinks: args.walk.follow_symlinks,
+                one_file_system: args.walk.one_file_system,
+                exclude: globs("--exclude", &args.walk.exclude)?,
+                exclude_dir: globs("--exclude-dir", &args.walk.exclude_dir)?,
+            },
+            max_filesize,
+            file_list: args.file_list,
+            move_to: args.move_to,
+            paths,
+            read_only: false,
+        })
+    }
+}
 
 /// Queue slots per worker between the source and the pool.
 const QUEUE_PER_THREAD: usize = 16;
@@ -138,7 +195,7 @@ pub fn scan_observed(
         });
         let source = std::thread::Builder::new()
             .name("vigil-walker".into())
-            .spawn_scoped(scope, move || walker::feed(roots, &tx))
+            .spawn_scoped(scope, move || roots::feed(roots, &tx))
             .expect("spawn source thread");
         pool.run(&rx, &engine, &quit, pool.threads() * 2);
         if let Ok(Err(e)) = source.join() {
@@ -147,6 +204,7 @@ pub fn scan_observed(
             sink.event(&Event::Error {
                 path: &path,
                 reason: &crate::error::io_reason(&e),
+                kind: crate::report::ErrorKind::of_io(&e),
             });
         }
         progress_done.store(true, Ordering::Relaxed);

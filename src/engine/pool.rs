@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::queue::QueueReceiver;
+use crate::engine::queue::QueueReceiver;
 
 /// What the pool runs. `run` does one job and pushes any jobs it fans out to.
 pub trait JobRunner: Sync {
@@ -150,7 +150,7 @@ fn execute<'s, R: JobRunner>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue;
+    use crate::engine::queue;
     use std::collections::HashSet;
     use std::sync::Mutex;
 

@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector};
+use crate::engine::pool::JobRunner;
+use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 use crate::fileio::{FileKind, Identity};
 use crate::hash::Digest;
-use crate::inspect::{FileResult, Inspected, Inspector};
-use crate::pool::JobRunner;
 use crate::quarantine::{self, EntryId, Quarantine};
-use crate::report::{Detection, Event, Moved, Sink};
+use crate::report::{Detection, ErrorKind, Event, Moved, Sink};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::{add, bump, Counters, Stats};
-use crate::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 
 /// Files per batch: small enough that a directory of many files is shared
 /// out between workers, large enough that scheduling costs little.
@@ -125,7 +125,7 @@ impl Engine<'_> {
             spawn.push(Job::Files(batch, origin));
         }
         if let Err(e) = listed {
-            self.error(&dir.path, &crate::error::io_reason(&e), origin);
+            self.error(&dir.path, &e.into(), origin);
         }
     }
 
@@ -140,7 +140,7 @@ impl Engine<'_> {
                 SkipReason::Symlink => &local.skipped_symlink,
                 SkipReason::OtherFileSystem => &local.skipped_other_fs,
             }),
-            Found::Error(path, e) => self.error(&path, &e.to_string(), origin),
+            Found::Error(path, e) => self.error(&path, &e.into(), origin),
         }
     }
 
@@ -181,7 +181,11 @@ impl Engine<'_> {
                     Some(Ok(_)) => bump(&local.moved),
                     Some(Err(reason)) => {
                         bump(&local.not_moved);
-                        self.error(path, &format!("not moved to quarantine: {reason}"), origin);
+                        let e = FileError {
+                            kind: ErrorKind::Quarantine,
+                            reason: format!("not moved to quarantine: {reason}"),
+                        };
+                        self.error(path, &e, origin);
                     }
                     None => {}
                 }
@@ -219,9 +223,16 @@ impl Engine<'_> {
         })
     }
 
-    fn error(&self, path: &Path, reason: &str, origin: Origin) {
+    fn error(&self, path: &Path, e: &FileError, origin: Origin) {
         bump(&self.stats.local().errors);
-        self.emit(&Event::Error { path, reason }, origin);
+        self.emit(
+            &Event::Error {
+                path,
+                reason: &e.reason,
+                kind: e.kind,
+            },
+            origin,
+        );
     }
 
     fn emit(&self, event: &Event<'_>, origin: Origin) {

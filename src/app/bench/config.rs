@@ -1,81 +1,12 @@
-//! `vigil bench`: its clap arguments and the checked `BenchConfig` they
-//! become. Nothing here touches files or threads; the bench itself is in
-//! `crate::bench`.
+//! The checked `BenchConfig` that `vigil bench`'s arguments become. Nothing
+//! here touches files or threads; the bench itself is in the parent module.
 
 use std::path::PathBuf;
 
-use clap::builder::PossibleValuesParser;
-use clap::Args;
-
-use super::config::{default_threads, parse_size, ConfigError};
-use crate::bench::corpus::Shape;
+use super::corpus::Shape;
+use crate::cli::args::{BenchArgs, MAX_THREADS};
+use crate::cli::values::{default_threads, parse_size, ValueError};
 use crate::hash::Algorithm;
-
-/// Most workers `--threads` accepts: beyond this it is surely a typo.
-pub const MAX_THREADS: usize = 1024;
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Benchmark this folder (it is only read).
-    #[arg(long, value_name = "DIR", conflicts_with = "generate")]
-    pub corpus: Option<PathBuf>,
-
-    /// Generate a corpus of SIZE bytes (K, M, G suffixes), optionally of FILES
-    /// files, in a temporary folder: many small files, some large, seeded so
-    /// that the same arguments give the same tree [default: 500M].
-    #[arg(long, value_name = "SIZE[:FILES]")]
-    pub generate: Option<String>,
-
-    /// Seed of the generated corpus.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-
-    /// Keep the generated corpus (its path is printed) instead of removing it.
-    #[arg(long)]
-    pub keep: bool,
-
-    /// Worker counts to measure, comma-separated, e.g. 1,2,4,8 [default: 1, 2,
-    /// 4, ... up to the number of cores, and the number of cores]. One worker
-    /// is always measured: it is the baseline for speedup.
-    #[arg(short = 'j', long, value_name = "LIST")]
-    pub threads: Option<String>,
-
-    /// Hash algorithm of the built-in bench signature (one signature of any
-    /// size that matches nothing, so every byte is hashed).
-    #[arg(
-        long,
-        value_name = "ALGO",
-        default_value = "blake3",
-        value_parser = PossibleValuesParser::new(["blake3", "sha256", "sha1", "md5"]),
-        conflicts_with = "databases"
-    )]
-    pub algo: String,
-
-    /// Scan with these signature databases instead of the bench signature
-    /// (files whose size no signature has are then not read at all).
-    #[arg(short = 'd', long = "database", value_name = "DB")]
-    pub databases: Vec<PathBuf>,
-
-    /// Timed runs per worker count; the table gives their median, min and max.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub repeat: usize,
-
-    /// Write the results as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-
-    /// Write one CSV row per worker count to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-
-    /// Draw throughput against workers, with the ideal line and the limits, as SVG.
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
-
-    /// Empty the page cache before every timed run, for cold-cache figures (needs root).
-    #[arg(long)]
-    pub drop_caches: bool,
-}
 
 /// Where the files to scan come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,7 +63,7 @@ impl BenchConfig {
         Ok(BenchConfig {
             corpus,
             threads,
-            algorithm: Algorithm::from_name(&args.algo).expect("clap checked the name"),
+            algorithm: args.algo.into(),
             databases: args.databases,
             repeat: args.repeat,
             json: args.json,
@@ -198,7 +129,7 @@ fn parse_generate(text: &str, seed: u64) -> Result<Shape, BenchConfigError> {
         None => (text, None),
     };
     let bytes = parse_size(size).map_err(|e| match e {
-        ConfigError::Size(_) => bad(format!("{size:?} is not a size")),
+        ValueError::Size(_) => bad(format!("{size:?} is not a size")),
         other => bad(other.to_string()),
     })?;
     if bytes == 0 {

@@ -12,6 +12,7 @@
 //! `corpus` makes or opens the files, `measure` times runs, `output` writes
 //! the table, JSON and CSV, and `plot` the SVG.
 
+pub mod config;
 pub mod corpus;
 pub mod measure;
 pub mod output;
@@ -23,12 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::bench::{BenchConfig, CorpusSource};
-use crate::cli::ScanConfig;
-use crate::error::{Error, ExitStatus};
+use crate::app::bench::config::{BenchConfig, CorpusSource};
+use crate::app::scan::ScanConfig;
+use crate::app::Error;
+use crate::engine::walk::WalkOptions;
+use crate::error::ExitStatus;
 use crate::hash::{hash_bytes, Algorithm};
 use crate::signature::{SigLine, SignatureSet, SignatureSetBuilder};
-use crate::walk::WalkOptions;
 
 use corpus::{CacheError, Corpus, CorpusError};
 use measure::{Sample, Spread};
@@ -148,14 +150,14 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(if config.databases.is_empty() {
         bench_signatures(config.algorithm)
     } else {
-        crate::scan::load_signatures(&config.databases)?
+        crate::app::scan::load_signatures(&config.databases)?
     });
     let mut corpus = match &config.corpus {
         CorpusSource::Dir(dir) => Corpus::existing(dir).map_err(BenchError::from)?,
         CorpusSource::Generate { shape, .. } => {
             note(&format!(
                 "generating a {} corpus (seed {})",
-                crate::report::text::human_bytes(shape.bytes),
+                indicatif::HumanBytes(shape.bytes),
                 shape.seed
             ));
             Corpus::generate(*shape).map_err(BenchError::from)?

@@ -7,11 +7,77 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::{Listing, Outcome, Quarantine, Record};
-use crate::cli::config::{QuarantineAction, QuarantineConfig};
-use crate::error::{Error, ExitStatus};
+use std::path::PathBuf;
+
+use super::ConfigError;
+use crate::app::Error;
+use crate::cli::args::{QuarantineArgs, QuarantineCommand};
+use crate::error::ExitStatus;
+use crate::quarantine::{
+    EntryId, LeftoverKind, Listing, Outcome, Quarantine, Record, RestoreOptions, DATA, DEFAULT_DIR,
+};
 use crate::report::escape_path;
 use crate::report::json::JsonPath;
+
+/// A `vigil quarantine` command, checked.
+#[derive(Debug, Clone)]
+pub struct QuarantineConfig {
+    /// The vault.
+    pub dir: PathBuf,
+    pub action: QuarantineAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum QuarantineAction {
+    List {
+        json: bool,
+    },
+    Show {
+        id: EntryId,
+        json: bool,
+    },
+    Restore {
+        id: EntryId,
+        options: RestoreOptions,
+    },
+    Delete {
+        id: EntryId,
+    },
+    Repair,
+}
+
+impl QuarantineConfig {
+    pub fn from_args(args: QuarantineArgs) -> Result<Self, ConfigError> {
+        let action = match args.command {
+            QuarantineCommand::List { json } => QuarantineAction::List { json },
+            QuarantineCommand::Show { id, json } => QuarantineAction::Show {
+                id: EntryId::parse(&id)?,
+                json,
+            },
+            QuarantineCommand::Restore {
+                id,
+                to,
+                force,
+                keep_setuid,
+            } => QuarantineAction::Restore {
+                id: EntryId::parse(&id)?,
+                options: RestoreOptions {
+                    to,
+                    force,
+                    keep_setuid,
+                },
+            },
+            QuarantineCommand::Delete { id } => QuarantineAction::Delete {
+                id: EntryId::parse(&id)?,
+            },
+            QuarantineCommand::Repair => QuarantineAction::Repair,
+        };
+        Ok(QuarantineConfig {
+            dir: args.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+            action,
+        })
+    }
+}
 
 /// Runs one `vigil quarantine` command.
 pub fn run(config: &QuarantineConfig) -> Result<ExitStatus, Error> {
@@ -121,20 +187,16 @@ fn list_text(listing: &Listing) -> Vec<String> {
     }
     for l in &listing.leftovers {
         let what = match &l.kind {
-            super::LeftoverKind::Move => {
-                "interrupted move; run 'vigil quarantine repair'".to_string()
-            }
-            super::LeftoverKind::Restore => {
+            LeftoverKind::Move => "interrupted move; run 'vigil quarantine repair'".to_string(),
+            LeftoverKind::Restore => {
                 "interrupted restore; run 'vigil quarantine repair'".to_string()
             }
-            super::LeftoverKind::Delete => {
-                "interrupted delete; run 'vigil quarantine repair'".to_string()
-            }
-            super::LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
-            super::LeftoverKind::Foreign(reason) => {
+            LeftoverKind::Delete => "interrupted delete; run 'vigil quarantine repair'".to_string(),
+            LeftoverKind::Damaged(reason) => format!("damaged entry: {reason}"),
+            LeftoverKind::Foreign(reason) => {
                 format!("foreign entry, not the vault owner's ({reason}); left alone")
             }
-            super::LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
+            LeftoverKind::Unknown => "not made by vigil; left alone".to_string(),
         };
         lines.push(format!(
             "{}: {what}",
@@ -148,7 +210,7 @@ fn list_text(listing: &Listing) -> Vec<String> {
 /// (where the content is) and `pending_unlink`.
 fn entry_json(q: &Quarantine, record: &Record, pending: bool) -> Value {
     let mut v = serde_json::to_value(record).expect("records serialize");
-    let content = JsonPath::new(&q.dir().join(&record.id).join(super::record::DATA));
+    let content = JsonPath::new(&q.dir().join(&record.id).join(DATA));
     if let Value::Object(map) = &mut v {
         map.insert("type".into(), json!("entry"));
         map.insert("content".into(), json!(content.path));
@@ -172,8 +234,7 @@ fn list_json(q: &Quarantine, listing: &Listing) -> Vec<String> {
             "id": l.id.as_ref().map(|id| id.as_str()),
             "state": l.kind.name(),
         });
-        if let super::LeftoverKind::Damaged(reason) | super::LeftoverKind::Foreign(reason) = &l.kind
-        {
+        if let LeftoverKind::Damaged(reason) | LeftoverKind::Foreign(reason) = &l.kind {
             v["reason"] = json!(reason);
         }
         lines.push(v.to_string());
@@ -199,7 +260,7 @@ fn show_text(q: &Quarantine, r: &Record, pending: bool) -> Vec<String> {
     lines.push(format!("host: {}", r.host));
     lines.push(format!(
         "content: {}",
-        escape_path(&q.dir().join(&r.id).join(super::record::DATA))
+        escape_path(&q.dir().join(&r.id).join(DATA))
     ));
     lines.push(if pending {
         "state: unfinished move (the original may still be in place); run 'vigil quarantine repair'"

@@ -46,24 +46,25 @@ use crossbeam_channel::{select, RecvTimeoutError};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
+use crate::app::scan::load_signatures;
+use crate::app::Error;
 use crate::cli::DaemonArgs;
 use crate::control::{self, ControlSignal, DaemonStats, Listener, Routed, Router, Routes};
-use crate::engine::{Engine, Job};
-use crate::error::{Error, ExitStatus};
-use crate::inspect::{Inspector, SizeLimit};
-use crate::pool::{JobRunner, ScanPool};
+use crate::engine::inspect::{Inspector, SizeLimit};
+use crate::engine::job::{Engine, Job};
+use crate::engine::pool::{JobRunner, ScanPool};
+use crate::engine::queue::{self, QueueReceiver, QueueSender};
+use crate::engine::walk::{WalkOptions, Walker};
+use crate::error::ExitStatus;
 use crate::quarantine::Quarantine;
-use crate::queue::{self, QueueReceiver, QueueSender};
 use crate::report::events::EventLog;
 use crate::report::Sink;
-use crate::scan::load_signatures;
 use crate::signature::SignatureSet;
 use crate::source::coordinator::{Admit, Shared};
 use crate::source::dirty::{DirtySet, Settle};
 use crate::source::watcher::{Watcher, WatcherCounts};
 use crate::source::{Origin, ScanRequest};
 use crate::stats::Stats;
-use crate::walk::{WalkOptions, Walker};
 use config::{Action, DaemonConfig};
 
 /// How long queued work may still run after SIGTERM before it is dropped.

@@ -10,11 +10,122 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cli::SigsConfig;
-use crate::error::{Error, ExitStatus};
+use super::{ConfigError, Error};
+use crate::cli::args::{SigsArgs, SigsCommand};
+use crate::error::ExitStatus;
 use crate::fileio;
 use crate::hash::{AlgoSet, Algorithm, Digest, MultiHasher};
 use crate::signature::{self, LoadError, Loaded, SignatureSet};
+
+/// What `vigil sigs` is asked to do, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigsConfig {
+    Check {
+        databases: Vec<PathBuf>,
+    },
+    Stats {
+        databases: Vec<PathBuf>,
+        json: bool,
+    },
+    Add {
+        /// At least one, in the order given, without repeats.
+        algos: Vec<Algorithm>,
+        name: Option<String>,
+        clamav: bool,
+        files: Vec<PathBuf>,
+    },
+    Import {
+        /// `None`: by hex length, as in ClamAV databases.
+        algo: Option<Algorithm>,
+        name: String,
+        /// Append `.LINE` to the name.
+        numbered: bool,
+        output: Option<PathBuf>,
+        list: PathBuf,
+    },
+    Compile {
+        output: PathBuf,
+        databases: Vec<PathBuf>,
+    },
+}
+
+fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
+    Algorithm::from_name(name.trim()).ok_or_else(|| ConfigError::Algorithm(name.to_string()))
+}
+
+/// A name must survive a round trip through a database line: not empty,
+/// no control characters, no surrounding blanks, and no `:` in ClamAV lines.
+pub fn check_name(name: &str, clamav: bool) -> Result<(), ConfigError> {
+    let bad = |why| Err(ConfigError::Name(name.to_string(), why));
+    if name.trim().is_empty() {
+        return bad("it is empty");
+    }
+    if name.trim() != name {
+        return bad("it starts or ends with a blank");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("it contains a control character");
+    }
+    if clamav && name.contains(':') {
+        return bad("ClamAV lines cannot hold ':' in a name");
+    }
+    Ok(())
+}
+
+impl SigsConfig {
+    pub fn from_args(args: SigsArgs) -> Result<Self, ConfigError> {
+        Ok(match args.command {
+            SigsCommand::Check { databases } => SigsConfig::Check { databases },
+            SigsCommand::Stats { databases, json } => SigsConfig::Stats { databases, json },
+            SigsCommand::Add {
+                algos,
+                name,
+                clamav,
+                files,
+            } => {
+                let mut picked = Vec::new();
+                for a in &algos {
+                    let a = algorithm(a)?;
+                    if clamav && a == Algorithm::Blake3 {
+                        return Err(ConfigError::ClamavAlgorithm(a));
+                    }
+                    if !picked.contains(&a) {
+                        picked.push(a);
+                    }
+                }
+                if picked.is_empty() {
+                    picked.push(Algorithm::Sha256);
+                }
+                if let Some(n) = &name {
+                    check_name(n, clamav)?;
+                }
+                SigsConfig::Add {
+                    algos: picked,
+                    name,
+                    clamav,
+                    files,
+                }
+            }
+            SigsCommand::Import {
+                algo,
+                name,
+                numbered,
+                output,
+                list,
+            } => {
+                check_name(&name, false)?;
+                SigsConfig::Import {
+                    algo: algo.as_deref().map(algorithm).transpose()?,
+                    name,
+                    numbered,
+                    output,
+                    list,
+                }
+            }
+            SigsCommand::Compile { output, databases } => SigsConfig::Compile { output, databases },
+        })
+    }
+}
 
 /// Runs one `vigil sigs` command.
 pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {

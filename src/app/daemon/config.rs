@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::config::{default_threads, globs, parse_size};
-use crate::cli::DaemonArgs;
+use crate::cli::args::{ActionArg, DaemonArgs, LogFormatArg};
+use crate::cli::values::{default_threads, globs, parse_size, ValueError};
 use crate::control::ControlSettings;
-use crate::walk::WalkOptions;
+use crate::engine::walk::WalkOptions;
 
 /// Queue slots per worker, unless `queue_capacity` says otherwise.
 const QUEUE_PER_THREAD: usize = 16;
@@ -252,7 +252,7 @@ fn walk_options(
     if let Some(vault) = vault {
         exclude_dir.push(globset::escape(&vault.to_string_lossy()));
     }
-    let glob_err = |key: &str, e: crate::cli::ConfigError| bad(key, e.to_string());
+    let glob_err = |key: &str, e: ValueError| bad(key, e.to_string());
     Ok(WalkOptions {
         follow_symlinks,
         one_file_system,
@@ -319,7 +319,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
             roots.push(abs);
         }
     }
-    let threads = match args.threads.or(file.threads) {
+    let threads = match args.engine.threads.or(file.threads) {
         Some(0) => return Err(bad("threads", "must be at least 1".into())),
         Some(n) => n,
         None => default_threads(),
@@ -329,7 +329,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         Some(n) => n,
         None => threads * QUEUE_PER_THREAD,
     };
-    let size_text = match (&args.max_filesize, &file.max_filesize) {
+    let size_text = match (&args.walk.max_filesize, &file.max_filesize) {
         (Some(text), _) | (None, Some(SizeValue::Text(text))) => Some(text.as_str()),
         _ => None,
     };
@@ -358,11 +358,11 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     if poll_interval.is_zero() {
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
-    let exclude = pick_list(&args.exclude, file.exclude);
-    let exclude_dir = pick_list(&args.exclude_dir, file.exclude_dir);
-    let action = match args.action.as_deref() {
-        Some("quarantine") => Action::Quarantine,
-        Some(_) => Action::Report,
+    let exclude = pick_list(&args.walk.exclude, file.exclude);
+    let exclude_dir = pick_list(&args.walk.exclude_dir, file.exclude_dir);
+    let action = match args.action {
+        Some(ActionArg::Quarantine) => Action::Quarantine,
+        Some(ActionArg::Report) => Action::Report,
         None => file.action.unwrap_or_default(),
     };
     let state_dir = args.state_dir.clone().or(file.state_dir);
@@ -382,8 +382,8 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let walk = walk_options(
         &exclude,
         &exclude_dir,
-        args.follow_symlinks || file.follow_symlinks.unwrap_or(false),
-        args.one_file_system || file.one_file_system.unwrap_or(false),
+        args.walk.follow_symlinks || file.follow_symlinks.unwrap_or(false),
+        args.walk.one_file_system || file.one_file_system.unwrap_or(false),
         (action == Action::Quarantine).then_some(quarantine_dir.as_path()),
         &bad,
     )?;
@@ -394,9 +394,9 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     } else {
         file.initial_scan.unwrap_or(true)
     };
-    let log_format = match args.log_format.as_deref() {
-        Some("json") => LogFormat::Json,
-        Some(_) => LogFormat::Text,
+    let log_format = match args.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
         None => file.log_format.unwrap_or_default(),
     };
     let log_level = args.log_level.clone().or(file.log_level);
@@ -407,7 +407,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     Ok(DaemonConfig {
         file: args.config.clone(),
         watch: roots,
-        databases: pick_list(&args.databases, file.databases),
+        databases: pick_list(&args.engine.databases, file.databases),
         threads,
         queue_capacity,
         max_filesize,
@@ -505,23 +505,12 @@ fn control_settings(
     Ok(c)
 }
 
-/// Parses "250ms", "2s", "1.5s", "1m" (a number and a unit).
+/// Parses "250ms", "2s", "1.5s", "1m", "1h 30m" with jiff's friendly
+/// duration format; negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("bad duration {text:?} (expected e.g. 250ms, 2s or 1m)");
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    let span: jiff::SignedDuration = text.trim().parse().map_err(|_| bad())?;
+    Duration::try_from(span).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -542,7 +531,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let text = include_str!("../../systemd/vigil.toml");
+        let text = include_str!("../../../systemd/vigil.toml");
         let c = from_toml(text).unwrap();
         assert!(!c.watch.is_empty());
         assert!(c.initial_scan);
@@ -651,7 +640,10 @@ mod tests {
             file,
             &DaemonArgs {
                 watch: vec!["/b".into()],
-                threads: Some(5),
+                engine: crate::cli::args::EngineArgs {
+                    threads: Some(5),
+                    ..Default::default()
+                },
                 initial_scan: true,
                 ..Default::default()
             },

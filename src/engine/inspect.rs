@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
-use crate::fileio::{self, FileKind, Identity, OpenError, READ_BUF_SIZE};
+use crate::engine::walk::{Candidate, FileId};
+use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Digest, MultiHasher};
+use crate::report::ErrorKind;
 use crate::signature::{Lookup, SignatureSet};
-use crate::walk::{Candidate, FileId};
 
 /// What scanning one file came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +44,50 @@ pub enum FileResult {
     TooLarge,
     /// The path no longer names a regular file (it was swapped after the walk).
     NotRegular(FileKind),
-    /// Could not be opened or read; the reason.
-    Failed(String),
+    /// Could not be opened or read.
+    Failed(FileError),
+}
+
+/// Why a file could not be scanned: its kind, for programs, and a reason,
+/// for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct FileError {
+    pub kind: ErrorKind,
+    pub reason: String,
+}
+
+impl From<std::io::Error> for FileError {
+    fn from(e: std::io::Error) -> Self {
+        FileError {
+            kind: ErrorKind::of_io(&e),
+            reason: crate::error::io_reason(&e),
+        }
+    }
+}
+
+impl From<OpenError> for FileError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Io(e) => e.into(),
+            other => FileError {
+                kind: ErrorKind::Changed,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ReadError> for FileError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io(e) => e.into(),
+            other => FileError {
+                kind: ErrorKind::Changed,
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// A result and what it cost.
@@ -197,13 +240,13 @@ impl Inspector {
             // very descriptor: read it, never the path again.
             return match file.metadata() {
                 Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known),
-                Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+                Err(e) => (FileResult::Failed(e.into()), 0),
             };
         }
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
             Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
-            Err(e) => return (FileResult::Failed(e.to_string()), 0),
+            Err(e) => return (FileResult::Failed(e.into()), 0),
         };
         self.hash_open(sigs, max, &mut file, &meta, known)
     }
@@ -213,7 +256,7 @@ impl Inspector {
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
         let max = self.max_filesize.get();
         let (result, bytes) = match file.metadata() {
-            Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+            Err(e) => (FileResult::Failed(e.into()), 0),
             Ok(meta) if !meta.file_type().is_file() => {
                 (FileResult::NotRegular(FileKind::of(meta.file_type())), 0)
             }
@@ -222,7 +265,7 @@ impl Inspector {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
                     Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
-                    Err(e) => (FileResult::Failed(crate::error::io_reason(&e)), 0),
+                    Err(e) => (FileResult::Failed(e.into()), 0),
                 }
             }
         };
@@ -272,7 +315,7 @@ impl Inspector {
                     }
                     (result, bytes)
                 }
-                Err(e) => (FileResult::Failed(e.to_string()), 0),
+                Err(e) => (FileResult::Failed(e.into()), 0),
             }
         })
     }
@@ -289,7 +332,7 @@ impl Inspector {
                     let digests = scratch.hasher.finish();
                     (verdict(&sigs, &digests, size), size)
                 }
-                Err(e) => (FileResult::Failed(e.to_string()), 0),
+                Err(e) => (FileResult::Failed(e.into()), 0),
             }
         });
         Inspected {
@@ -315,9 +358,9 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::walk::Walker;
     use crate::hash::{hash_bytes, Algorithm};
     use crate::signature::{SigLine, SignatureSetBuilder};
-    use crate::walk::Walker;
 
     #[test]
     fn read_only_reads_every_byte_but_matches_nothing() {
@@ -335,7 +378,8 @@ mod tests {
             false,
         );
         let sigs = Arc::new(b.build());
-        let crate::walk::Found::File(cand) = Walker::new(Default::default()).root(path) else {
+        let crate::engine::walk::Found::File(cand) = Walker::new(Default::default()).root(path)
+        else {
             panic!("a regular file");
         };
         let hashed = Inspector::new(sigs.clone(), None).inspect(&cand);

@@ -281,7 +281,7 @@ fn draw_head<'a>(report: &Report, head: &Area<'a>) -> DrawResult<'a> {
             format!(
                 "corpus: {} files, {}{}; {what}",
                 thousands(c.files as f64),
-                crate::report::text::human_bytes(c.bytes),
+                indicatif::HumanBytes(c.bytes),
                 if c.generated { " generated" } else { "" },
             ),
             (FONT, 15).into_font(),

@@ -145,6 +145,18 @@ pub enum WalkError {
     Loop,
 }
 
+impl From<WalkError> for crate::engine::inspect::FileError {
+    fn from(e: WalkError) -> Self {
+        match e {
+            WalkError::Io(e) => e.into(),
+            WalkError::Loop => Self {
+                kind: crate::report::ErrorKind::Loop,
+                reason: WalkError::Loop.to_string(),
+            },
+        }
+    }
+}
+
 /// The walk's rules, built once from the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct WalkOptions {

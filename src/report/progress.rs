@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::text::human_bytes;
 use crate::stats::Stats;
+use indicatif::HumanBytes;
 
 /// A progress line; cheap to clone (all clones draw the same line).
 #[derive(Clone, Debug)]
@@ -47,7 +47,7 @@ impl Progress {
                 "{} files, {} dirs, {} hashed, {} found, {} errors",
                 s.files,
                 s.directories,
-                human_bytes(s.bytes_hashed),
+                HumanBytes(s.bytes_hashed),
                 s.detections,
                 s.errors
             ));

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::corpus::Corpus;
 use super::measure::{Sample, Spread};
-use crate::cli::bench::{BenchConfig, CorpusSource};
+use crate::app::bench::config::{BenchConfig, CorpusSource};
 use crate::hash::Algorithm;
 use crate::signature::SignatureSet;
 
@@ -194,7 +194,7 @@ impl Report {
             vigil_version: env!("CARGO_PKG_VERSION"),
             date: utc_now(),
             machine: Machine {
-                cores: crate::cli::config::default_threads(),
+                cores: crate::cli::values::default_threads(),
                 cpu: cpu_model(),
                 kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
                     .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
@@ -257,7 +257,7 @@ impl Report {
         out += &format!(
             "corpus   {} files, {} read per run; {what}\n",
             thousands(c.files as f64),
-            crate::report::text::human_bytes(c.bytes)
+            indicatif::HumanBytes(c.bytes)
         );
         out += &match self.signatures.algorithm {
             Some(a) => format!("scan     one {a} signature of any size that matches nothing: every byte is hashed\n"),
@@ -477,23 +477,7 @@ fn utc_now() -> String {
 }
 
 fn utc(secs: u64) -> String {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    crate::timefmt::rfc3339_secs(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

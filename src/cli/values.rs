@@ -1,0 +1,112 @@
+//! Option values as the command line writes them: sizes, globs and worker
+//! counts. Each parser returns a `ValueError` that names the option.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// A bad option value.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("--threads must be at least 1")]
+    ZeroThreads,
+    #[error("bad glob {glob:?} for {option}: {source}")]
+    Glob {
+        option: &'static str,
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("bad size {0:?} for --max-filesize (expected e.g. 4096, 512K, 100M or 2G)")]
+    Size(String),
+}
+
+/// The number of cores this process may use (honours cgroup quotas and affinity).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--threads N`, or every core this process may use.
+pub fn threads_or_default(threads: Option<usize>) -> Result<usize, ValueError> {
+    match threads {
+        Some(0) => Err(ValueError::ZeroThreads),
+        Some(n) => Ok(n),
+        None => Ok(default_threads()),
+    }
+}
+
+/// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
+/// and `**/cache` any folder named cache.
+pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ValueError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = GlobBuilder::new(p)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|source| ValueError::Glob {
+                option,
+                glob: p.clone(),
+                source,
+            })?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| ValueError::Glob {
+            option,
+            glob: patterns.join(", "),
+            source,
+        })
+}
+
+/// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),
+/// case-insensitively, in powers of 1024.
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
+    let bad = || ValueError::Size(text.to_string());
+    let t = text.trim();
+    let upper = t.to_ascii_uppercase();
+    let t = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (digits, shift) = match t.as_bytes().last() {
+        Some(b'K') => (&t[..t.len() - 1], 10),
+        Some(b'M') => (&t[..t.len() - 1], 20),
+        Some(b'G') => (&t[..t.len() - 1], 30),
+        Some(b'T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_size("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_size("7B").unwrap(), 7);
+        for bad in ["", "M", "-1", "1.5M", "10X", "99999999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn glob_star_stays_within_a_component() {
+        let set = globs("--exclude", &["*.log".into()]).unwrap().unwrap();
+        assert!(set.is_match("a.log"));
+        assert!(!set.is_match("dir/a.log"));
+        assert!(globs("--exclude", &["a[".into()]).is_err());
+    }
+}
