@@ -217,13 +217,13 @@ impl<const N: usize> Pending<N> {
             return;
         };
         match size {
-            // `u64::MAX` is how the engine has always spelled "any size".
-            Some(size) if size != u64::MAX => self.sized.push(SizedRec {
+            // Every u64 is a size; only `None` (`*`) matches any size.
+            Some(size) => self.sized.push(SizedRec {
                 digest,
                 size: U64::new(size),
                 tag: U32::new(tag),
             }),
-            _ => self.any.push(AnyRec {
+            None => self.any.push(AnyRec {
                 digest,
                 tag: U32::new(tag),
             }),
@@ -486,6 +486,27 @@ mod tests {
         assert!(allowed.algorithms_for_size(3).contains(Algorithm::Sha1));
         // ...but never on its own.
         assert!(allowed.algorithms_for_size(5).is_empty());
+    }
+
+    /// A size is a size: the largest u64 is one file size like any other,
+    /// and only `*` matches any size.
+    #[test]
+    fn the_largest_size_is_a_size_not_a_wildcard() {
+        let md5 = hash_bytes(Algorithm::Md5, b"abc").to_hex();
+        for (format, line) in [
+            (Format::ClamHash, format!("{md5}:18446744073709551615:Max")),
+            (Format::Vsig, format!("md5:{md5}:18446744073709551615:Max")),
+        ] {
+            let set = set_of(&[(format, &line)]);
+            let i = Algorithm::Md5.index();
+            assert_eq!(set.stats().detections[i], 1, "{line}");
+            assert_eq!(set.stats().detections_any_size[i], 0, "{line}");
+            let d = digests(b"abc", AlgoSet::all());
+            assert_eq!(set.lookup(&d, 3), Lookup::Clean, "{line}");
+            assert!(set.algorithms_for_size(3).is_empty(), "{line}");
+            assert!(set.algorithms_for_size(u64::MAX).contains(Algorithm::Md5));
+            assert!(matches!(set.lookup(&d, u64::MAX), Lookup::Detected(_)));
+        }
     }
 
     #[test]
