@@ -325,7 +325,8 @@ mod tests {
                 name: "Hit",
             },
             false,
-        );
+        )
+        .unwrap();
         let sigs = Arc::new(b.build());
         let crate::walk::Found::File(cand) = Walker::new(Default::default()).root(path) else {
             panic!("a regular file");

@@ -70,13 +70,19 @@ fn load(databases: &[PathBuf]) -> Result<(Loaded, Duration), ExitStatus> {
 
 fn check(databases: &[PathBuf], out: &mut impl Write) -> Result<ExitStatus, Error> {
     let started = Instant::now();
-    let loaded = match signature::load_databases(databases) {
+    // Every fault is printed as it is found: a load keeps only the first few.
+    let mut written = Ok(());
+    let mut each = |f: &signature::SigError| {
+        if written.is_ok() {
+            written = writeln!(out, "{f}");
+        }
+    };
+    let loaded = signature::Loader::default().load_each_fault(databases, &mut each);
+    written.map_err(output)?;
+    let loaded = match loaded {
         Ok(loaded) => loaded,
-        Err(LoadError(faults)) => {
-            for f in &faults {
-                writeln!(out, "{f}").map_err(output)?;
-            }
-            eprintln!("vigil: {} fault(s)", faults.len());
+        Err(e) => {
+            eprintln!("vigil: {} fault(s)", e.total());
             return Ok(ExitStatus::Found);
         }
     };

@@ -74,14 +74,16 @@ impl BenchError {
 /// digest of a fixed phrase. It makes every file be opened and hashed in full.
 pub fn bench_signatures(algo: Algorithm) -> SignatureSet {
     let mut builder = SignatureSetBuilder::new();
-    builder.add(
-        &SigLine {
-            digest: hash_bytes(algo, b"vigil bench: this digest matches no corpus file"),
-            size: None,
-            name: BENCH_SIGNATURE,
-        },
-        false,
-    );
+    builder
+        .add(
+            &SigLine {
+                digest: hash_bytes(algo, b"vigil bench: this digest matches no corpus file"),
+                size: None,
+                name: BENCH_SIGNATURE,
+            },
+            false,
+        )
+        .expect("one name fits");
     builder.build()
 }
 
