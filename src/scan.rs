@@ -29,11 +29,14 @@ const QUEUE_PER_THREAD: usize = 16;
 
 /// Loads the databases named in the configuration, or the built-in set.
 /// Files in `-d` folders that vigil does not read are logged and passed over.
-pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet, Error> {
+pub fn load_signatures(
+    databases: &[std::path::PathBuf],
+    limits: signature::LoadLimits,
+) -> Result<SignatureSet, Error> {
     if databases.is_empty() {
         return Ok(signature::load_builtin());
     }
-    let loaded = signature::load_databases(databases)?;
+    let loaded = signature::Loader::new(limits).load(databases)?;
     for path in &loaded.ignored {
         tracing::warn!(path = %path.display(), "not a signature format vigil reads; ignored");
     }
@@ -62,7 +65,7 @@ pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink
 
 /// Runs `vigil scan` with output to stdout/stderr.
 pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
-    let sigs = Arc::new(load_signatures(&config.databases)?);
+    let sigs = Arc::new(load_signatures(&config.databases, config.load_limits)?);
     let progress = Progress::if_wanted(config.quiet);
     let sink = sink_for(config, progress.clone());
     let summary = scan_observed(config, sigs, &*sink, progress.as_ref())?;

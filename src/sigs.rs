@@ -21,8 +21,12 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
     let out = io::stdout();
     let mut out = BufWriter::new(out.lock());
     let status = match config {
-        SigsConfig::Check { databases } => check(databases, &mut out),
-        SigsConfig::Stats { databases, json } => stats(databases, *json, &mut out),
+        SigsConfig::Check { databases, limits } => check(databases, *limits, &mut out),
+        SigsConfig::Stats {
+            databases,
+            json,
+            limits,
+        } => stats(databases, *json, *limits, &mut out),
         SigsConfig::Add {
             algos,
             name,
@@ -36,7 +40,11 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
             output,
             list,
         } => import(*algo, name, *numbered, output.as_deref(), list, &mut out),
-        SigsConfig::Compile { output, databases } => compile(databases, output, &mut out),
+        SigsConfig::Compile {
+            output,
+            databases,
+            limits,
+        } => compile(databases, output, *limits, &mut out),
     };
     let flushed = out.flush();
     match (status, flushed) {
@@ -54,9 +62,12 @@ fn output(e: io::Error) -> Error {
 }
 
 /// Loads databases, timing it; prints every fault to stderr on failure.
-fn load(databases: &[PathBuf]) -> Result<(Loaded, Duration), ExitStatus> {
+fn load(
+    databases: &[PathBuf],
+    limits: signature::LoadLimits,
+) -> Result<(Loaded, Duration), ExitStatus> {
     let started = Instant::now();
-    match signature::load_databases(databases) {
+    match signature::Loader::new(limits).load(databases) {
         Ok(loaded) => Ok((loaded, started.elapsed())),
         Err(LoadError(faults)) => {
             eprintln!("vigil: cannot load signatures:");
@@ -68,7 +79,11 @@ fn load(databases: &[PathBuf]) -> Result<(Loaded, Duration), ExitStatus> {
     }
 }
 
-fn check(databases: &[PathBuf], out: &mut impl Write) -> Result<ExitStatus, Error> {
+fn check(
+    databases: &[PathBuf],
+    limits: signature::LoadLimits,
+    out: &mut impl Write,
+) -> Result<ExitStatus, Error> {
     let started = Instant::now();
     // Every fault is printed as it is found: a load keeps only the first few.
     let mut written = Ok(());
@@ -77,7 +92,7 @@ fn check(databases: &[PathBuf], out: &mut impl Write) -> Result<ExitStatus, Erro
             written = writeln!(out, "{f}");
         }
     };
-    let loaded = signature::Loader::default().load_each_fault(databases, &mut each);
+    let loaded = signature::Loader::new(limits).load_each_fault(databases, &mut each);
     written.map_err(output)?;
     let loaded = match loaded {
         Ok(loaded) => loaded,
@@ -203,8 +218,13 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn stats(databases: &[PathBuf], json: bool, out: &mut impl Write) -> Result<ExitStatus, Error> {
-    let (loaded, elapsed) = match load(databases) {
+fn stats(
+    databases: &[PathBuf],
+    json: bool,
+    limits: signature::LoadLimits,
+    out: &mut impl Write,
+) -> Result<ExitStatus, Error> {
+    let (loaded, elapsed) = match load(databases, limits) {
         Ok(l) => l,
         Err(status) => return Ok(status),
     };
@@ -471,10 +491,11 @@ fn import_to(
 fn compile(
     databases: &[PathBuf],
     output_path: &Path,
+    limits: signature::LoadLimits,
     out: &mut impl Write,
 ) -> Result<ExitStatus, Error> {
     let started = Instant::now();
-    let (loaded, _) = match load(databases) {
+    let (loaded, _) = match load(databases, limits) {
         Ok(l) => l,
         Err(status) => return Ok(status),
     };

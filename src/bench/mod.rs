@@ -97,6 +97,7 @@ pub fn scan_config(
 ) -> ScanConfig {
     ScanConfig {
         databases,
+        load_limits: Default::default(),
         threads,
         show_clean: false,
         show_summary: false,
@@ -150,7 +151,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(if config.databases.is_empty() {
         bench_signatures(config.algorithm)
     } else {
-        crate::scan::load_signatures(&config.databases)?
+        crate::scan::load_signatures(&config.databases, Default::default())?
     });
     let mut corpus = match &config.corpus {
         CorpusSource::Dir(dir) => Corpus::existing(dir).map_err(BenchError::from)?,

@@ -102,6 +102,10 @@ pub struct DaemonArgs {
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Limits on loading each database. Replace `max_db_size` and `max_db_lines`.
+    #[command(flatten)]
+    pub db_limits: DbLimitArgs,
+
     /// Folder to watch (recursively); repeat for more. Replaces `watch` in the file.
     #[arg(short = 'w', long, value_name = "DIR")]
     pub watch: Vec<PathBuf>,
@@ -182,6 +186,19 @@ pub struct DaemonArgs {
     pub quarantine_dir: Option<PathBuf>,
 }
 
+/// How far loading one signature database may go.
+#[derive(Debug, Default, Clone, Args)]
+pub struct DbLimitArgs {
+    /// Refuse a signature database that unpacks to more than SIZE (bytes, or
+    /// with a K, M, G or T suffix; a container counts its whole archive) [default: 2G].
+    #[arg(long, value_name = "SIZE")]
+    pub max_db_size: Option<String>,
+
+    /// Refuse a signature database of more than N lines [default: 20000000].
+    #[arg(long, value_name = "N")]
+    pub max_db_lines: Option<u64>,
+}
+
 #[derive(Debug, Args)]
 pub struct SigsArgs {
     #[command(subcommand)]
@@ -197,6 +214,8 @@ pub enum SigsCommand {
         /// Database files or folders.
         #[arg(value_name = "DB", required = true)]
         databases: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
     /// Count the signatures of databases: per algorithm, sized and any-size,
     /// distinct names, and the memory the loaded set takes.
@@ -207,6 +226,8 @@ pub enum SigsCommand {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
     /// Print signature lines (`ALGO:HEX:SIZE:NAME`) for sample files, like `sigtool --sha256`.
     Add {
@@ -250,6 +271,8 @@ pub enum SigsCommand {
         /// Database files or folders.
         #[arg(value_name = "DB", required = true)]
         databases: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
 }
 
@@ -259,6 +282,9 @@ pub struct ScanArgs {
     /// built-in set (the EICAR test file) is used.
     #[arg(short = 'd', long = "database", value_name = "DB")]
     pub databases: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub db_limits: DbLimitArgs,
 
     /// Number of scan workers [default: the number of available cores].
     #[arg(short = 'j', long, value_name = "N")]

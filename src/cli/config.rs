@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::args::{
-    CtlArgs, CtlCommand, QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs, SigsCommand,
+    CtlArgs, CtlCommand, DbLimitArgs, QuarantineArgs, QuarantineCommand, ScanArgs, SigsArgs,
+    SigsCommand,
 };
 use crate::hash::Algorithm;
 use crate::quarantine::{EntryId, QuarantineError, RestoreOptions, DEFAULT_DIR};
+use crate::signature::LoadLimits;
 use crate::walk::WalkOptions;
 
 /// Everything `vigil scan` needs, checked.
@@ -16,6 +18,8 @@ use crate::walk::WalkOptions;
 pub struct ScanConfig {
     /// Databases named with `-d`; empty means the built-in set.
     pub databases: Vec<PathBuf>,
+    /// How far loading each database may go.
+    pub load_limits: LoadLimits,
     pub threads: usize,
     pub show_clean: bool,
     pub show_summary: bool,
@@ -180,10 +184,12 @@ pub enum ConfigError {
 pub enum SigsConfig {
     Check {
         databases: Vec<PathBuf>,
+        limits: LoadLimits,
     },
     Stats {
         databases: Vec<PathBuf>,
         json: bool,
+        limits: LoadLimits,
     },
     Add {
         /// At least one, in the order given, without repeats.
@@ -204,7 +210,21 @@ pub enum SigsConfig {
     Compile {
         output: PathBuf,
         databases: Vec<PathBuf>,
+        limits: LoadLimits,
     },
+}
+
+/// The load limits the flags ask for, on top of `base` (the defaults, or a
+/// configuration file's).
+pub fn load_limits(args: &DbLimitArgs, base: LoadLimits) -> Result<LoadLimits, ConfigError> {
+    Ok(LoadLimits {
+        max_db_bytes: match &args.max_db_size {
+            Some(text) => parse_size(text)?,
+            None => base.max_db_bytes,
+        },
+        max_db_lines: args.max_db_lines.unwrap_or(base.max_db_lines),
+        ..base
+    })
 }
 
 fn algorithm(name: &str) -> Result<Algorithm, ConfigError> {
@@ -233,8 +253,19 @@ pub fn check_name(name: &str, clamav: bool) -> Result<(), ConfigError> {
 impl SigsConfig {
     pub fn from_args(args: SigsArgs) -> Result<Self, ConfigError> {
         Ok(match args.command {
-            SigsCommand::Check { databases } => SigsConfig::Check { databases },
-            SigsCommand::Stats { databases, json } => SigsConfig::Stats { databases, json },
+            SigsCommand::Check { databases, limits } => SigsConfig::Check {
+                databases,
+                limits: load_limits(&limits, LoadLimits::default())?,
+            },
+            SigsCommand::Stats {
+                databases,
+                json,
+                limits,
+            } => SigsConfig::Stats {
+                databases,
+                json,
+                limits: load_limits(&limits, LoadLimits::default())?,
+            },
             SigsCommand::Add {
                 algos,
                 name,
@@ -280,7 +311,15 @@ impl SigsConfig {
                     list,
                 }
             }
-            SigsCommand::Compile { output, databases } => SigsConfig::Compile { output, databases },
+            SigsCommand::Compile {
+                output,
+                databases,
+                limits,
+            } => SigsConfig::Compile {
+                output,
+                databases,
+                limits: load_limits(&limits, LoadLimits::default())?,
+            },
         })
     }
 }
@@ -303,6 +342,7 @@ impl ScanConfig {
             paths.push(PathBuf::from("."));
         }
         Ok(ScanConfig {
+            load_limits: load_limits(&args.db_limits, LoadLimits::default())?,
             databases: args.databases,
             threads,
             show_clean: !args.infected && !args.quiet,
