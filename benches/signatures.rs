@@ -45,14 +45,16 @@ fn set_of(n: usize, hits: &[Digests]) -> SignatureSet {
             }
         };
         let name = format!("Bench.Sig-{i}");
-        builder.add(
-            &SigLine {
-                digest,
-                size: Some(size),
-                name: &name,
-            },
-            false,
-        );
+        builder
+            .add(
+                &SigLine {
+                    digest,
+                    size: Some(size),
+                    name: &name,
+                },
+                false,
+            )
+            .expect("bench names fit");
     }
     builder.build()
 }

@@ -85,6 +85,23 @@ pub enum Error {
     Bench(#[from] bench::BenchError),
 }
 
+/// The load limits the flags ask for, on top of `base` (the defaults, or a
+/// configuration file's).
+pub(crate) fn load_limits(
+    args: &crate::cli::args::DbLimitArgs,
+    base: crate::signature::LoadLimits,
+) -> Result<crate::signature::LoadLimits, crate::cli::values::ValueError> {
+    use crate::cli::values::{parse_size, ValueError};
+    Ok(crate::signature::LoadLimits {
+        max_db_bytes: match &args.max_db_size {
+            Some(text) => parse_size(text).map_err(|_| ValueError::DbSize(text.clone()))?,
+            None => base.max_db_bytes,
+        },
+        max_db_lines: args.max_db_lines.unwrap_or(base.max_db_lines),
+        ..base
+    })
+}
+
 /// A bad command-line value, found while building a command's configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -24,7 +24,7 @@ use crate::report::json::JsonSink;
 use crate::report::progress::Progress;
 use crate::report::text::{TextOptions, TextSink};
 use crate::report::{ErrorsOnly, Event, Sink, Summary};
-use crate::signature::{self, SignatureSet};
+use crate::signature::{self, LoadLimits, SignatureSet};
 use crate::source::roots::{self, Roots};
 use crate::stats::{bump, Stats};
 
@@ -33,6 +33,8 @@ use crate::stats::{bump, Stats};
 pub struct ScanConfig {
     /// Databases named with `-d`; empty means the built-in set.
     pub databases: Vec<PathBuf>,
+    /// How far loading each database may go.
+    pub load_limits: LoadLimits,
     pub threads: usize,
     pub show_clean: bool,
     pub show_summary: bool,
@@ -60,6 +62,7 @@ impl ScanConfig {
             paths.push(PathBuf::from("."));
         }
         Ok(ScanConfig {
+            load_limits: super::load_limits(&args.db_limits, LoadLimits::default())?,
             databases: args.engine.databases,
             threads,
             show_clean: !args.infected && !args.quiet,
@@ -86,11 +89,14 @@ const QUEUE_PER_THREAD: usize = 16;
 
 /// Loads the databases named in the configuration, or the built-in set.
 /// Files in `-d` folders that vigil does not read are logged and passed over.
-pub fn load_signatures(databases: &[std::path::PathBuf]) -> Result<SignatureSet, Error> {
+pub fn load_signatures(
+    databases: &[std::path::PathBuf],
+    limits: signature::LoadLimits,
+) -> Result<SignatureSet, Error> {
     if databases.is_empty() {
         return Ok(signature::load_builtin());
     }
-    let loaded = signature::load_databases(databases)?;
+    let loaded = signature::Loader::new(limits).load(databases)?;
     for path in &loaded.ignored {
         tracing::warn!(path = %path.display(), "not a signature format vigil reads; ignored");
     }
@@ -119,7 +125,7 @@ pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink
 
 /// Runs `vigil scan` with output to stdout/stderr.
 pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
-    let sigs = Arc::new(load_signatures(&config.databases)?);
+    let sigs = Arc::new(load_signatures(&config.databases, config.load_limits)?);
     let progress = Progress::if_wanted(config.quiet);
     let sink = sink_for(config, progress.clone());
     let summary = scan_observed(config, sigs, &*sink, progress.as_ref())?;

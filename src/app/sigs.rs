@@ -15,17 +15,19 @@ use crate::cli::args::{SigsArgs, SigsCommand};
 use crate::error::ExitStatus;
 use crate::fileio;
 use crate::hash::{AlgoSet, Algorithm, Digest, MultiHasher};
-use crate::signature::{self, LoadError, Loaded, SignatureSet};
+use crate::signature::{self, LoadError, LoadLimits, Loaded, SignatureSet};
 
 /// What `vigil sigs` is asked to do, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigsConfig {
     Check {
         databases: Vec<PathBuf>,
+        limits: LoadLimits,
     },
     Stats {
         databases: Vec<PathBuf>,
         json: bool,
+        limits: LoadLimits,
     },
     Add {
         /// At least one, in the order given, without repeats.
@@ -46,6 +48,7 @@ pub enum SigsConfig {
     Compile {
         output: PathBuf,
         databases: Vec<PathBuf>,
+        limits: LoadLimits,
     },
 }
 
@@ -75,8 +78,19 @@ pub fn check_name(name: &str, clamav: bool) -> Result<(), ConfigError> {
 impl SigsConfig {
     pub fn from_args(args: SigsArgs) -> Result<Self, ConfigError> {
         Ok(match args.command {
-            SigsCommand::Check { databases } => SigsConfig::Check { databases },
-            SigsCommand::Stats { databases, json } => SigsConfig::Stats { databases, json },
+            SigsCommand::Check { databases, limits } => SigsConfig::Check {
+                databases,
+                limits: super::load_limits(&limits, LoadLimits::default())?,
+            },
+            SigsCommand::Stats {
+                databases,
+                json,
+                limits,
+            } => SigsConfig::Stats {
+                databases,
+                json,
+                limits: super::load_limits(&limits, LoadLimits::default())?,
+            },
             SigsCommand::Add {
                 algos,
                 name,
@@ -122,7 +136,15 @@ impl SigsConfig {
                     list,
                 }
             }
-            SigsCommand::Compile { output, databases } => SigsConfig::Compile { output, databases },
+            SigsCommand::Compile {
+                output,
+                databases,
+                limits,
+            } => SigsConfig::Compile {
+                output,
+                databases,
+                limits: super::load_limits(&limits, LoadLimits::default())?,
+            },
         })
     }
 }
@@ -132,8 +154,12 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
     let out = io::stdout();
     let mut out = BufWriter::new(out.lock());
     let status = match config {
-        SigsConfig::Check { databases } => check(databases, &mut out),
-        SigsConfig::Stats { databases, json } => stats(databases, *json, &mut out),
+        SigsConfig::Check { databases, limits } => check(databases, *limits, &mut out),
+        SigsConfig::Stats {
+            databases,
+            json,
+            limits,
+        } => stats(databases, *json, *limits, &mut out),
         SigsConfig::Add {
             algos,
             name,
@@ -147,7 +173,11 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
             output,
             list,
         } => import(*algo, name, *numbered, output.as_deref(), list, &mut out),
-        SigsConfig::Compile { output, databases } => compile(databases, output, &mut out),
+        SigsConfig::Compile {
+            output,
+            databases,
+            limits,
+        } => compile(databases, output, *limits, &mut out),
     };
     let flushed = out.flush();
     match (status, flushed) {
@@ -165,9 +195,12 @@ fn output(e: io::Error) -> Error {
 }
 
 /// Loads databases, timing it; prints every fault to stderr on failure.
-fn load(databases: &[PathBuf]) -> Result<(Loaded, Duration), ExitStatus> {
+fn load(
+    databases: &[PathBuf],
+    limits: signature::LoadLimits,
+) -> Result<(Loaded, Duration), ExitStatus> {
     let started = Instant::now();
-    match signature::load_databases(databases) {
+    match signature::Loader::new(limits).load(databases) {
         Ok(loaded) => Ok((loaded, started.elapsed())),
         Err(LoadError(faults)) => {
             eprintln!("vigil: cannot load signatures:");
@@ -179,15 +212,25 @@ fn load(databases: &[PathBuf]) -> Result<(Loaded, Duration), ExitStatus> {
     }
 }
 
-fn check(databases: &[PathBuf], out: &mut impl Write) -> Result<ExitStatus, Error> {
+fn check(
+    databases: &[PathBuf],
+    limits: signature::LoadLimits,
+    out: &mut impl Write,
+) -> Result<ExitStatus, Error> {
     let started = Instant::now();
-    let loaded = match signature::load_databases(databases) {
+    // Every fault is printed as it is found: a load keeps only the first few.
+    let mut written = Ok(());
+    let mut each = |f: &signature::SigError| {
+        if written.is_ok() {
+            written = writeln!(out, "{f}");
+        }
+    };
+    let loaded = signature::Loader::new(limits).load_each_fault(databases, &mut each);
+    written.map_err(output)?;
+    let loaded = match loaded {
         Ok(loaded) => loaded,
-        Err(LoadError(faults)) => {
-            for f in &faults {
-                writeln!(out, "{f}").map_err(output)?;
-            }
-            eprintln!("vigil: {} fault(s)", faults.len());
+        Err(e) => {
+            eprintln!("vigil: {} fault(s)", e.total());
             return Ok(ExitStatus::Found);
         }
     };
@@ -308,8 +351,13 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn stats(databases: &[PathBuf], json: bool, out: &mut impl Write) -> Result<ExitStatus, Error> {
-    let (loaded, elapsed) = match load(databases) {
+fn stats(
+    databases: &[PathBuf],
+    json: bool,
+    limits: signature::LoadLimits,
+    out: &mut impl Write,
+) -> Result<ExitStatus, Error> {
+    let (loaded, elapsed) = match load(databases, limits) {
         Ok(l) => l,
         Err(status) => return Ok(status),
     };
@@ -576,10 +624,11 @@ fn import_to(
 fn compile(
     databases: &[PathBuf],
     output_path: &Path,
+    limits: signature::LoadLimits,
     out: &mut impl Write,
 ) -> Result<ExitStatus, Error> {
     let started = Instant::now();
-    let (loaded, _) = match load(databases) {
+    let (loaded, _) = match load(databases, limits) {
         Ok(l) => l,
         Err(status) => return Ok(status),
     };

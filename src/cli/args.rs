@@ -104,6 +104,10 @@ pub struct DaemonArgs {
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Limits on loading each database. Replace `max_db_size` and `max_db_lines`.
+    #[command(flatten)]
+    pub db_limits: DbLimitArgs,
+
     /// Folder to watch (recursively); repeat for more. Replaces `watch` in the file.
     #[arg(short = 'w', long, value_name = "DIR")]
     pub watch: Vec<PathBuf>,
@@ -161,6 +165,19 @@ pub struct DaemonArgs {
     pub quarantine_dir: Option<PathBuf>,
 }
 
+/// How far loading one signature database may go.
+#[derive(Debug, Default, Clone, Args)]
+pub struct DbLimitArgs {
+    /// Refuse a signature database that unpacks to more than SIZE (bytes, or
+    /// with a K, M, G or T suffix; a container counts its whole archive) [default: 2G].
+    #[arg(long, value_name = "SIZE")]
+    pub max_db_size: Option<String>,
+
+    /// Refuse a signature database of more than N lines [default: 20000000].
+    #[arg(long, value_name = "N")]
+    pub max_db_lines: Option<u64>,
+}
+
 #[derive(Debug, Args)]
 pub struct SigsArgs {
     #[command(subcommand)]
@@ -176,6 +193,8 @@ pub enum SigsCommand {
         /// Database files or folders.
         #[arg(value_name = "DB", required = true)]
         databases: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
     /// Count the signatures of databases: per algorithm, sized and any-size,
     /// distinct names, and the memory the loaded set takes.
@@ -186,6 +205,8 @@ pub enum SigsCommand {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
     /// Print signature lines (`ALGO:HEX:SIZE:NAME`) for sample files, like `sigtool --sha256`.
     Add {
@@ -229,6 +250,8 @@ pub enum SigsCommand {
         /// Database files or folders.
         #[arg(value_name = "DB", required = true)]
         databases: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
 }
 
@@ -239,6 +262,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub walk: WalkArgs,
+
+    #[command(flatten)]
+    pub db_limits: DbLimitArgs,
 
     /// Print only infected files (no `PATH: OK` lines).
     #[arg(short = 'i', long)]

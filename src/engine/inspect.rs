@@ -376,7 +376,8 @@ mod tests {
                 name: "Hit",
             },
             false,
-        );
+        )
+        .unwrap();
         let sigs = Arc::new(b.build());
         let crate::engine::walk::Found::File(cand) = Walker::new(Default::default()).root(path)
         else {

@@ -7,20 +7,32 @@
 //!
 //! As in ClamAV, the MD5 in the header is checked against the archive bytes
 //! of a `.cvd` only: `.cld` and `.cud` files keep a header that no longer
-//! describes their body. The RSA signature (DSIG) is not verified.
+//! describes their body. The MD5 is checked in a first pass over the file,
+//! before anything is unpacked, so a damaged or altered `.cvd` costs one read
+//! of its bytes and nothing more. The RSA signature (DSIG) is not verified.
+//!
+//! What is unpacked is bounded by what it really holds: the archive is cut
+//! off at the database size limit, tar members are read one block at a time,
+//! and a GNU long name or pax header is read only if it is short (the `tar`
+//! crate would read one whole, whatever size it claims).
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use md5::{Digest as _, Md5};
 
-use super::db::{SigError, SigFault};
+use super::db::{Budget, Faults, SigError, SigFault};
+use super::limits::Capped;
 use super::parse::Format;
 use super::{text, SignatureSetBuilder, ENGINE_FLEVEL};
 
 /// Size of the text header in front of the archive.
 pub const HEADER_LEN: usize = 512;
+/// The longest GNU long name read (Linux's PATH_MAX); a longer one is a fault.
+const MAX_LONG_NAME: u64 = 4096;
+/// The largest pax extended header read; a larger one is a fault.
+const MAX_PAX_HEADER: u64 = 64 << 10;
 const MAGIC: &str = "ClamAV-VDB:";
 
 /// The kinds of container, by extension.
@@ -55,6 +67,8 @@ pub enum CvdFault {
     Md5 { expected: String, actual: String },
     #[error("damaged archive: {0}")]
     Archive(String),
+    #[error("the file changed while it was being read")]
+    Changed,
 }
 
 /// The fields of a container header that vigil uses.
@@ -139,15 +153,29 @@ impl<R: Read> Read for Md5Reader<R> {
 struct Members {
     loaded: usize,
     skipped: usize,
-    errors: Vec<SigError>,
 }
 
-/// Loads a container's hash members into `builder`; faults go to `errors`.
+/// The MD5 of everything `file` has left to read.
+fn md5_of_rest(file: &mut impl Read) -> io::Result<String> {
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(hex(&md5.finalize())),
+            Ok(n) => md5.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Loads a container's hash members into `builder`; faults go to `faults`.
 pub(crate) fn load(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     kind: ContainerKind,
-    errors: &mut Vec<SigError>,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
 ) {
     let fault = |fault: SigFault| SigError {
         file: path.to_path_buf(),
@@ -156,11 +184,11 @@ pub(crate) fn load(
     };
     let mut file = match File::open(path) {
         Ok(f) => BufReader::with_capacity(1 << 20, f),
-        Err(e) => return errors.push(fault(e.into())),
+        Err(e) => return faults.push(fault(e.into())),
     };
     let mut raw = [0u8; HEADER_LEN];
     if let Err(e) = file.read_exact(&mut raw) {
-        return errors.push(match e.kind() {
+        return faults.push(match e.kind() {
             io::ErrorKind::UnexpectedEof => {
                 fault(CvdFault::Header("shorter than the 512-byte header".into()).into())
             }
@@ -169,7 +197,7 @@ pub(crate) fn load(
     }
     let header = match parse_header(&raw) {
         Ok(h) => h,
-        Err(f) => return errors.push(fault(f.into())),
+        Err(f) => return faults.push(fault(f.into())),
     };
     if header.flevel > ENGINE_FLEVEL {
         tracing::warn!(
@@ -179,49 +207,90 @@ pub(crate) fn load(
             ENGINE_FLEVEL
         );
     }
+    if kind == ContainerKind::Cvd {
+        // A damaged archive's contents say nothing useful: check the MD5
+        // before unpacking any of it, and report the MD5 only.
+        let checked = md5_of_rest(&mut file).and_then(|actual| {
+            file.seek(SeekFrom::Start(HEADER_LEN as u64))
+                .map(|_| actual)
+        });
+        match checked {
+            Err(e) => return faults.push(fault(e.into())),
+            Ok(actual) if actual != header.md5 => {
+                return faults.push(fault(
+                    CvdFault::Md5 {
+                        expected: header.md5,
+                        actual,
+                    }
+                    .into(),
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
     let mut body = Md5Reader {
         inner: file,
         md5: Md5::new(),
         failed: None,
     };
     let mut members = Members::default();
-    let read = read_archive(builder, path, &mut body, &mut members);
-    // Hash the rest (tar padding, gzip trailer, or what a damaged archive
-    // left unread) so that the MD5 covers the whole body.
-    let drained = io::copy(&mut body, &mut io::sink());
+    let read = read_archive(builder, path, &mut body, budget, faults, &mut members);
     if let Some(e) = body.failed.take() {
-        return errors.push(fault(e.into()));
+        return faults.push(fault(e.into()));
     }
-    if let Err(e) = drained {
-        return errors.push(fault(e.into()));
+    if let Err(Failed::TooLarge) = read {
+        return faults.push(fault(SigFault::TooLarge {
+            limit: budget.limits.max_db_bytes,
+        }));
     }
-    let actual = hex(&body.md5.finalize());
-    if kind == ContainerKind::Cvd && actual != header.md5 {
-        // A damaged archive's contents say nothing useful: report the MD5 only.
-        return errors.push(fault(
-            CvdFault::Md5 {
-                expected: header.md5,
-                actual,
+    if kind == ContainerKind::Cvd && !budget.stopped {
+        // Hash the rest (tar padding, gzip trailer, or what a damaged
+        // archive left unread): the bytes unpacked must be the ones checked.
+        match io::copy(&mut body, &mut io::sink()) {
+            Err(e) => return faults.push(fault(e.into())),
+            Ok(_) if hex(&body.md5.finalize()) != header.md5 => {
+                return faults.push(fault(CvdFault::Changed.into()))
             }
-            .into(),
-        ));
+            Ok(_) => {}
+        }
     }
     match read {
-        Ok(()) => {
-            errors.append(&mut members.errors);
-            builder.note_container(members.loaded, members.skipped);
+        Ok(()) => builder.note_container(members.loaded, members.skipped),
+        Err(Failed::TooLarge) => {}
+        Err(Failed::Archive(e)) => {
+            faults.push(fault(CvdFault::Archive(e).into()));
         }
-        Err(e) => errors.push(fault(CvdFault::Archive(crate::error::io_reason(&e)).into())),
     }
 }
 
-/// Reads the archive: gzip'd if it starts with the gzip magic, else plain tar.
+/// Why reading an archive stopped short.
+enum Failed {
+    /// It unpacks past the size limit.
+    TooLarge,
+    /// It is damaged, or not what a container holds: why.
+    Archive(String),
+}
+
+impl From<io::Error> for Failed {
+    fn from(e: io::Error) -> Self {
+        if super::limits::is_too_large(&e) {
+            Failed::TooLarge
+        } else {
+            Failed::Archive(crate::error::io_reason(&e))
+        }
+    }
+}
+
+/// Reads the archive: gzip'd if it starts with the gzip magic, else plain
+/// tar; either way cut off at the size limit.
 fn read_archive(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     body: &mut impl Read,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
     members: &mut Members,
-) -> io::Result<()> {
+) -> Result<(), Failed> {
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < magic.len() {
@@ -229,35 +298,113 @@ fn read_archive(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     let stream = (&magic[..got]).chain(body);
-    if magic[..got] == [0x1f, 0x8b] {
-        walk_tar(builder, path, flate2::read::GzDecoder::new(stream), members)
+    let limit = budget.limits.max_db_bytes;
+    let (read, hit) = if magic[..got] == [0x1f, 0x8b] {
+        let capped = Capped::new(flate2::read::GzDecoder::new(stream), limit);
+        let hit = capped.flag();
+        (
+            walk_tar(builder, path, capped, budget, faults, members),
+            hit,
+        )
     } else {
-        walk_tar(builder, path, stream, members)
+        let capped = Capped::new(stream, limit);
+        let hit = capped.flag();
+        (
+            walk_tar(builder, path, capped, budget, faults, members),
+            hit,
+        )
+    };
+    // The tar reader may wrap the size limit's error in its own.
+    if hit.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Failed::TooLarge);
     }
+    read
 }
 
+/// Reads the data of a GNU long name or pax header, if it is no longer
+/// than `limit`.
+fn read_extension(
+    entry: &mut impl Read,
+    size: u64,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, Failed> {
+    if size > limit {
+        return Err(Failed::Archive(format!(
+            "a tar {what} claims {size} bytes; vigil reads at most {limit}"
+        )));
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    entry.take(limit).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// Walks the tar members as raw entries (so that the `tar` crate never
+/// reads a long name or pax header whole): GNU long names and pax `path`
+/// records name the next member, as in GNU tar.
 fn walk_tar(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     archive: impl Read,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
     members: &mut Members,
-) -> io::Result<()> {
+) -> Result<(), Failed> {
     let mut archive = tar::Archive::new(archive);
-    for entry in archive.entries()? {
-        let entry = entry?;
-        if !entry.header().entry_type().is_file() {
+    let mut next_name: Option<Vec<u8>> = None;
+    for entry in archive.entries()?.raw(true) {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        let size = entry.header().entry_size()?;
+        if kind.is_gnu_longname() {
+            let mut name = read_extension(&mut entry, size, MAX_LONG_NAME, "long name")?;
+            while name.last() == Some(&0) {
+                name.pop();
+            }
+            next_name = Some(name);
             continue;
         }
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if kind.is_pax_local_extensions() {
+            let data = read_extension(&mut entry, size, MAX_PAX_HEADER, "pax header")?;
+            for record in tar::PaxExtensions::new(&data) {
+                let record = record?;
+                match record.key_bytes() {
+                    b"path" => next_name = Some(record.value_bytes().to_vec()),
+                    // The `tar` crate and GNU tar disagree on what this
+                    // means for the data that follows: refuse it.
+                    b"size" => {
+                        return Err(Failed::Archive(
+                            "a pax header overrides a member's size".into(),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
+            continue;
+        }
+        let name = next_name.take();
+        if !kind.is_file() {
+            continue;
+        }
+        let name = match name {
+            Some(name) => String::from_utf8_lossy(&name).into_owned(),
+            None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+        };
         match Format::from_path(Path::new(&name)) {
             Some(format) => {
                 let member = member_path(path, &name);
-                text::load(builder, &member, format, entry, &mut members.errors)?;
+                text::load(builder, &member, format, &mut entry, budget, faults)?;
                 members.loaded += 1;
+                if budget.stopped {
+                    return Ok(());
+                }
             }
             None => members.skipped += 1,
         }
@@ -404,6 +551,50 @@ pub(crate) mod tests {
         let path = write(dir.path(), "tiny.cvd", b"ClamAV-VDB:");
         let err = load_databases(&[path]).err().unwrap();
         assert!(err.to_string().contains("512-byte header"), "{err}");
+    }
+
+    /// Long member names (GNU long names and pax `path` records) name the
+    /// next member, as `tar` writes them; over-long ones are refused.
+    #[test]
+    fn long_member_names_are_read_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{}/main.hdb", "d".repeat(150));
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(HDB.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, &long, HDB).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(HSB.len() as u64);
+        h.set_mode(0o644);
+        tar.append_pax_extensions([("path", format!("{}/x.hsb", "p".repeat(200)).as_bytes())])
+            .unwrap();
+        tar.append_data(&mut h, "x.ndb", HSB).unwrap();
+        let path = write(
+            dir.path(),
+            "long.cvd",
+            &with_header(&tar.into_inner().unwrap(), None),
+        );
+        let set = load_databases(&[path]).unwrap().set;
+        assert_eq!(set.stats().detections, [1, 0, 1, 0]);
+
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(MAX_LONG_NAME + 1);
+        h.set_cksum();
+        tar.append(&h, &vec![b'a'; MAX_LONG_NAME as usize + 1][..])
+            .unwrap();
+        let path = write(
+            dir.path(),
+            "longer.cvd",
+            &with_header(&tar.into_inner().unwrap(), None),
+        );
+        let err = load_databases(&[path]).err().unwrap();
+        assert!(
+            err.to_string().contains("long name claims 4097 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

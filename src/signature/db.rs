@@ -1,6 +1,9 @@
 //! Loading signature databases from files, folders and the built-in set.
-//! Loading is all or nothing: every fault is collected with its `file:line`,
+//! Loading is all or nothing: every fault is counted with its `file:line`,
 //! and a set with any fault is refused, so a scan never runs on half a set.
+//! A load keeps the first few faults (`LoadLimits::max_faults`) and counts
+//! the rest; `Loader::load_each_fault` hands every one to the caller.
+//! Each database is held to the bounds of `LoadLimits` as it is read.
 //!
 //! Text databases are parsed in parallel (`text`), ClamAV containers are
 //! unpacked as a stream (`cvd`), and a compiled index (`index`) on its own is
@@ -13,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use super::cvd::{self, ContainerKind, CvdFault};
 use super::index::{self, IndexFault};
+use super::limits::{is_too_large, LoadLimits};
 use super::parse::{Format, LineFault};
+use super::table::CapacityFault;
 use super::{text, SignatureSet, SignatureSetBuilder};
 
 /// The built-in default set, compiled into the binary.
@@ -43,22 +48,120 @@ pub enum SigFault {
     Container(#[from] CvdFault),
     #[error("{0}")]
     Index(#[from] IndexFault),
+    #[error("{0}")]
+    Capacity(#[from] CapacityFault),
     #[error("no signatures found")]
     Empty,
+    #[error("unpacks to more than {limit} bytes, the limit for one database (--max-db-size, max_db_size)")]
+    TooLarge { limit: u64 },
+    #[error(
+        "has more than {limit} lines, the limit for one database (--max-db-lines, max_db_lines)"
+    )]
+    TooManyLines { limit: u64 },
+    #[error("... and {0} more fault(s) not shown; `vigil sigs check` lists them all")]
+    More(usize),
 }
 
 impl fmt::Display for SigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
             Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.fault),
+            None if self.file.as_os_str().is_empty() => write!(f, "{}", self.fault),
             None => write!(f, "{}: {}", self.file.display(), self.fault),
         }
     }
 }
 
-/// Every fault of a failed load.
+/// The faults of a failed load: the first `LoadLimits::max_faults`, then,
+/// if there were more, one `SigFault::More` with the count of the rest.
 #[derive(Debug)]
 pub struct LoadError(pub Vec<SigError>);
+
+impl LoadError {
+    /// How many faults the load found, kept or not.
+    pub fn total(&self) -> usize {
+        self.0
+            .iter()
+            .map(|e| match e.fault {
+                SigFault::More(n) => n,
+                _ => 1,
+            })
+            .sum()
+    }
+}
+
+/// Collects a load's faults: keeps the first `keep`, counts the rest, and
+/// shows every one to `each`, if given.
+pub(crate) struct Faults<'f> {
+    kept: Vec<SigError>,
+    keep: usize,
+    more: usize,
+    each: Option<&'f mut dyn FnMut(&SigError)>,
+}
+
+impl<'f> Faults<'f> {
+    pub fn new(keep: usize, each: Option<&'f mut dyn FnMut(&SigError)>) -> Self {
+        Faults {
+            kept: Vec::new(),
+            keep,
+            more: 0,
+            each,
+        }
+    }
+
+    pub fn push(&mut self, e: SigError) {
+        if let Some(each) = self.each.as_mut() {
+            each(&e);
+        }
+        if self.kept.len() < self.keep {
+            self.kept.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.more == 0
+    }
+
+    /// The faults kept (for tests that look at each).
+    #[cfg(test)]
+    pub fn into_kept(self) -> Vec<SigError> {
+        self.kept
+    }
+
+    fn into_error(self) -> LoadError {
+        let mut kept = self.kept;
+        if self.more > 0 {
+            kept.push(SigError {
+                file: PathBuf::new(),
+                line: None,
+                fault: SigFault::More(self.more),
+            });
+        }
+        LoadError(kept)
+    }
+}
+
+/// What one database may still take, and whether reading it stopped.
+pub(crate) struct Budget {
+    pub limits: LoadLimits,
+    /// Lines read so far (of a container, over all its members).
+    pub lines: u64,
+    /// Set once the database went past a limit, or the set is full: the
+    /// rest of it is not read.
+    pub stopped: bool,
+}
+
+impl Budget {
+    pub fn new(limits: LoadLimits) -> Self {
+        Budget {
+            limits,
+            lines: 0,
+            stopped: false,
+        }
+    }
+}
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,101 +195,142 @@ enum Kind {
 /// The built-in default set.
 pub fn load_builtin() -> SignatureSet {
     let mut builder = SignatureSetBuilder::new();
-    let mut errors = Vec::new();
+    let mut faults = Faults::new(usize::MAX, None);
     for (name, body) in BUILTIN {
         let path = Path::new("<builtin>").join(name);
         let format = Format::from_path(&path).expect("built-in file has a known extension");
         builder.note_file();
-        text::load(&mut builder, &path, format, body.as_bytes(), &mut errors)
-            .expect("reading memory cannot fail");
+        let mut budget = Budget::new(LoadLimits::default());
+        text::load(
+            &mut builder,
+            &path,
+            format,
+            body.as_bytes(),
+            &mut budget,
+            &mut faults,
+        )
+        .expect("reading memory cannot fail");
     }
     assert!(
-        errors.is_empty(),
-        "built-in signatures are valid: {errors:?}"
+        faults.is_empty(),
+        "built-in signatures are valid: {:?}",
+        faults.kept
     );
     builder.build()
 }
 
-/// Loads every named database: files of a known format, and folders, whose
-/// files of known formats are loaded (not recursively) in name order.
-/// A compiled index named on its own is mapped, not copied.
+/// Loads every named database with the default `LoadLimits`.
 pub fn load_databases(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
-    let mut errors = Vec::new();
-    let mut ignored = Vec::new();
-    let mut sources = Vec::new();
-    for path in paths {
-        let fault = |fault| SigError {
-            file: path.clone(),
-            line: None,
-            fault,
-        };
-        let meta = match fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) => {
-                errors.push(fault(SigFault::Io(e)));
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            match list_dir(path) {
-                Ok(files) => {
-                    for file in files {
-                        match classify(&file, false) {
-                            Some(kind) => sources.push((file, kind)),
-                            None => ignored.push(file),
+    Loader::default().load(paths)
+}
+
+/// Loads databases within a set of `LoadLimits`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Loader {
+    limits: LoadLimits,
+}
+
+impl Loader {
+    pub fn new(limits: LoadLimits) -> Self {
+        Loader { limits }
+    }
+
+    /// Loads every named database: files of a known format, and folders,
+    /// whose files of known formats are loaded (not recursively) in name
+    /// order. A compiled index named on its own is mapped, not copied.
+    pub fn load(&self, paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+        self.load_with(paths, Faults::new(self.limits.max_faults, None))
+    }
+
+    /// Like `load`, and shows `each` every fault as it is found, beyond
+    /// the ones the error keeps (`vigil sigs check` lists them all).
+    pub fn load_each_fault(
+        &self,
+        paths: &[PathBuf],
+        each: &mut dyn FnMut(&SigError),
+    ) -> Result<Loaded, LoadError> {
+        self.load_with(paths, Faults::new(self.limits.max_faults, Some(each)))
+    }
+
+    fn load_with(&self, paths: &[PathBuf], mut faults: Faults<'_>) -> Result<Loaded, LoadError> {
+        let mut ignored = Vec::new();
+        let mut sources = Vec::new();
+        for path in paths {
+            let fault = |fault| SigError {
+                file: path.clone(),
+                line: None,
+                fault,
+            };
+            let meta = match fs::metadata(path) {
+                Ok(m) => m,
+                Err(e) => {
+                    faults.push(fault(SigFault::Io(e)));
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                match list_dir(path) {
+                    Ok(files) => {
+                        for file in files {
+                            match classify(&file, false) {
+                                Some(kind) => sources.push((file, kind)),
+                                None => ignored.push(file),
+                            }
                         }
                     }
+                    Err(e) => faults.push(fault(SigFault::Io(e))),
                 }
-                Err(e) => errors.push(fault(SigFault::Io(e))),
+            } else {
+                match classify(path, true) {
+                    Some(kind) => sources.push((path.clone(), kind)),
+                    None => faults.push(fault(SigFault::UnknownFormat)),
+                }
+            }
+        }
+        let set = if let (true, [(path, Kind::Index)]) = (faults.is_empty(), &sources[..]) {
+            match index::open(path) {
+                Ok(set) => set,
+                Err(fault) => {
+                    faults.push(SigError {
+                        file: path.clone(),
+                        line: None,
+                        fault: fault.into(),
+                    });
+                    return Err(faults.into_error());
+                }
             }
         } else {
-            match classify(path, true) {
-                Some(kind) => sources.push((path.clone(), kind)),
-                None => errors.push(fault(SigFault::UnknownFormat)),
+            let started = std::time::Instant::now();
+            let mut builder = SignatureSetBuilder::new();
+            for (path, kind) in &sources {
+                let mut budget = Budget::new(self.limits);
+                load_one(&mut builder, path, *kind, &mut budget, &mut faults);
             }
-        }
-    }
-    let set = if let (true, [(path, Kind::Index)]) = (errors.is_empty(), &sources[..]) {
-        match index::open(path) {
-            Ok(set) => set,
-            Err(fault) => {
-                return Err(LoadError(vec![SigError {
-                    file: path.clone(),
-                    line: None,
-                    fault: fault.into(),
-                }]))
-            }
-        }
-    } else {
-        let started = std::time::Instant::now();
-        let mut builder = SignatureSetBuilder::new();
-        for (path, kind) in &sources {
-            load_one(&mut builder, path, *kind, &mut errors);
-        }
-        tracing::debug!(elapsed = ?started.elapsed(), "signature databases parsed");
-        builder.build()
-    };
-    if errors.is_empty() && set.stats().total_detections() == 0 {
-        let file = match paths {
-            [one] => one.clone(),
-            _ => PathBuf::from(
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            tracing::debug!(elapsed = ?started.elapsed(), "signature databases parsed");
+            builder.build()
         };
-        errors.push(SigError {
-            file,
-            line: None,
-            fault: SigFault::Empty,
-        });
-    }
-    if errors.is_empty() {
-        Ok(Loaded { set, ignored })
-    } else {
-        Err(LoadError(errors))
+        if faults.is_empty() && set.stats().total_detections() == 0 {
+            let file = match paths {
+                [one] => one.clone(),
+                _ => PathBuf::from(
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            };
+            faults.push(SigError {
+                file,
+                line: None,
+                fault: SigFault::Empty,
+            });
+        }
+        if faults.is_empty() {
+            Ok(Loaded { set, ignored })
+        } else {
+            Err(faults.into_error())
+        }
     }
 }
 
@@ -195,7 +339,8 @@ fn load_one(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     kind: Kind,
-    errors: &mut Vec<SigError>,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
 ) {
     let fault = |fault| SigError {
         file: path.to_path_buf(),
@@ -205,18 +350,23 @@ fn load_one(
     match kind {
         Kind::Text(format) => {
             builder.note_file();
-            let read = text::load_file(builder, path, format, errors);
-            if let Err(e) = read {
-                errors.push(fault(SigFault::Io(e)));
+            let read = text::load_file(builder, path, format, budget, faults);
+            match read {
+                Ok(()) => {}
+                Err(e) if is_too_large(&e) => faults.push(fault(SigFault::TooLarge {
+                    limit: budget.limits.max_db_bytes,
+                })),
+                Err(e) => faults.push(fault(SigFault::Io(e))),
             }
         }
         Kind::Container(kind) => {
             builder.note_file();
-            cvd::load(builder, path, kind, errors);
+            cvd::load(builder, path, kind, budget, faults);
         }
-        Kind::Index => match index::open(path) {
-            Ok(set) => builder.add_set(&set),
-            Err(e) => errors.push(fault(e.into())),
+        Kind::Index => match index::open(path).map(|set| builder.add_set(&set)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => faults.push(fault(e.into())),
+            Err(e) => faults.push(fault(e.into())),
         },
     }
 }
@@ -291,6 +441,76 @@ mod tests {
         assert_eq!(lines, vec![Some(3), Some(5)]);
         let text = err.to_string();
         assert!(text.contains(&format!("{}:3:", db.display())), "{text}");
+    }
+
+    #[test]
+    fn each_database_is_held_to_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.hdb");
+        let line = "44d88612fea8a8f36de82e1278abb02f:68:A\n";
+        fs::write(&db, line.repeat(5)).unwrap();
+        let load = |limits| Loader::new(limits).load(std::slice::from_ref(&db));
+        let lines = |n| LoadLimits {
+            max_db_lines: n,
+            ..LoadLimits::default()
+        };
+        assert!(load(lines(5)).is_ok());
+        let err = load(lines(4)).err().unwrap();
+        assert!(
+            matches!(
+                err.0[..],
+                [SigError {
+                    fault: SigFault::TooManyLines { limit: 4 },
+                    ..
+                }]
+            ),
+            "{err}"
+        );
+        // The last line counts without its newline too.
+        fs::write(&db, line.repeat(5).trim_end()).unwrap();
+        assert!(load(lines(4)).is_err());
+        let bytes = |n| LoadLimits {
+            max_db_bytes: n,
+            ..LoadLimits::default()
+        };
+        let size = line.len() as u64 * 5 - 1;
+        assert!(load(bytes(size)).is_ok());
+        let err = load(bytes(size - 1)).err().unwrap();
+        assert!(
+            matches!(
+                err.0[..],
+                [SigError {
+                    fault: SigFault::TooLarge { .. },
+                    ..
+                }]
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_load_keeps_the_first_faults_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.hdb");
+        fs::write(&db, "bad\n".repeat(5)).unwrap();
+        let limits = LoadLimits {
+            max_faults: 2,
+            ..LoadLimits::default()
+        };
+        let mut seen = 0;
+        let err = Loader::new(limits)
+            .load_each_fault(std::slice::from_ref(&db), &mut |_| seen += 1)
+            .err()
+            .unwrap();
+        assert_eq!(seen, 5);
+        assert_eq!(err.0.len(), 3);
+        assert_eq!(err.total(), 5);
+        assert!(matches!(err.0[2].fault, SigFault::More(3)));
+        assert!(
+            err.to_string()
+                .ends_with("... and 3 more fault(s) not shown; `vigil sigs check` lists them all"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod cvd;
 mod db;
 pub mod index;
+mod limits;
 mod parse;
 mod table;
 mod text;
@@ -20,9 +21,12 @@ use zerocopy::little_endian::{U32, U64};
 use crate::hash::{AlgoSet, Algorithm, Digest, Digests};
 use table::{AnyRec, NameInterner, Names, SizedRec, Table, TableCounts, ALLOW_BIT};
 
+pub use table::CapacityFault;
+
 pub use cvd::CvdFault;
-pub use db::{load_builtin, load_databases, LoadError, Loaded, SigError, SigFault};
+pub use db::{load_builtin, load_databases, LoadError, Loaded, Loader, SigError, SigFault};
 pub use index::{write_index, IndexFault};
+pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT_MAX_FAULTS};
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
 
 /// What the set says about a file's digests.
@@ -217,13 +221,13 @@ impl<const N: usize> Pending<N> {
             return;
         };
         match size {
-            // `u64::MAX` is how the engine has always spelled "any size".
-            Some(size) if size != u64::MAX => self.sized.push(SizedRec {
+            // Every u64 is a size; only `None` (`*`) matches any size.
+            Some(size) => self.sized.push(SizedRec {
                 digest,
                 size: U64::new(size),
                 tag: U32::new(tag),
             }),
-            _ => self.any.push(AnyRec {
+            None => self.any.push(AnyRec {
                 digest,
                 tag: U32::new(tag),
             }),
@@ -324,9 +328,11 @@ impl SignatureSetBuilder {
         Self::default()
     }
 
-    pub fn add(&mut self, sig: &SigLine<'_>, allow: bool) {
-        let name = self.names.intern(sig.name);
+    /// Adds one signature; an error if the set cannot hold its name.
+    pub fn add(&mut self, sig: &SigLine<'_>, allow: bool) -> Result<(), CapacityFault> {
+        let name = self.names.intern(sig.name)?;
         self.pending.push(&sig.digest, sig.size, tag(name, allow));
+        Ok(())
     }
 
     pub(crate) fn note_file(&mut self) {
@@ -343,13 +349,14 @@ impl SignatureSetBuilder {
     /// the ids of names the builder knew when it was parsed; names new to
     /// it were numbered from `first_new` on. Those are interned here in
     /// order (so ids follow first appearance, as if parsed serially), and
-    /// the records that use them are renumbered in parallel.
-    fn add_chunks(&mut self, chunks: &mut [text::Chunk<'_>]) {
+    /// the records that use them are renumbered in parallel. If the set
+    /// cannot hold the names, nothing is added.
+    fn add_chunks(&mut self, chunks: &mut [text::Chunk<'_>]) -> Result<(), CapacityFault> {
         use rayon::prelude::*;
-        let maps: Vec<Vec<u32>> = chunks
+        let maps = chunks
             .iter()
             .map(|c| c.new_names.iter().map(|n| self.names.intern(n)).collect())
-            .collect();
+            .collect::<Result<Vec<Vec<u32>>, _>>()?;
         chunks
             .par_iter_mut()
             .zip(maps.par_iter())
@@ -359,14 +366,17 @@ impl SignatureSetBuilder {
             self.pending.append(&mut c.records);
             self.stats.outside_flevel += c.outside_flevel;
         }
+        Ok(())
     }
 
     /// Adds every signature of another set (a compiled index merged with
-    /// other databases), with its counts of files and containers.
-    pub fn add_set(&mut self, set: &SignatureSet) {
-        let map: Vec<u32> = (0..set.names.len() as u32)
+    /// other databases), with its counts of files and containers; an error
+    /// (and nothing added) if the set cannot hold its names.
+    pub fn add_set(&mut self, set: &SignatureSet) -> Result<(), CapacityFault> {
+        let count = u32::try_from(set.names.len()).map_err(|_| CapacityFault::NameCount)?;
+        let map = (0..count)
             .map(|id| self.names.intern(set.names.get(id)))
-            .collect();
+            .collect::<Result<Vec<u32>, _>>()?;
         fn copy<const N: usize>(to: &mut Pending<N>, from: &Table<N>, map: &[u32]) {
             let mut add = Pending::<N> {
                 sized: from.sized.as_slice().to_vec(),
@@ -385,6 +395,7 @@ impl SignatureSetBuilder {
         self.stats.containers += s.containers;
         self.stats.container_members += s.container_members;
         self.stats.skipped_members += s.skipped_members;
+        Ok(())
     }
 
     /// Sorts and de-duplicates every table (in parallel) and freezes the set.
@@ -430,7 +441,7 @@ mod tests {
         let mut b = SignatureSetBuilder::new();
         for (format, line) in lines {
             if let Parsed::Signature(sig) = parse_line(*format, line.as_bytes()).unwrap() {
-                b.add(&sig, format.is_allow());
+                b.add(&sig, format.is_allow()).unwrap();
             }
         }
         b.build()
@@ -486,6 +497,27 @@ mod tests {
         assert!(allowed.algorithms_for_size(3).contains(Algorithm::Sha1));
         // ...but never on its own.
         assert!(allowed.algorithms_for_size(5).is_empty());
+    }
+
+    /// A size is a size: the largest u64 is one file size like any other,
+    /// and only `*` matches any size.
+    #[test]
+    fn the_largest_size_is_a_size_not_a_wildcard() {
+        let md5 = hash_bytes(Algorithm::Md5, b"abc").to_hex();
+        for (format, line) in [
+            (Format::ClamHash, format!("{md5}:18446744073709551615:Max")),
+            (Format::Vsig, format!("md5:{md5}:18446744073709551615:Max")),
+        ] {
+            let set = set_of(&[(format, &line)]);
+            let i = Algorithm::Md5.index();
+            assert_eq!(set.stats().detections[i], 1, "{line}");
+            assert_eq!(set.stats().detections_any_size[i], 0, "{line}");
+            let d = digests(b"abc", AlgoSet::all());
+            assert_eq!(set.lookup(&d, 3), Lookup::Clean, "{line}");
+            assert!(set.algorithms_for_size(3).is_empty(), "{line}");
+            assert!(set.algorithms_for_size(u64::MAX).contains(Algorithm::Md5));
+            assert!(matches!(set.lookup(&d, u64::MAX), Lookup::Detected(_)));
+        }
     }
 
     #[test]

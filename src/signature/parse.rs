@@ -200,7 +200,7 @@ fn parse_native(line: &str) -> Result<SigLine<'_>, LineFault> {
         });
     };
     let algo =
-        Algorithm::from_name(algo.trim()).ok_or_else(|| LineFault::Algorithm(algo.to_string()))?;
+        Algorithm::from_name(algo.trim()).ok_or_else(|| LineFault::Algorithm(excerpt(algo)))?;
     Ok(SigLine {
         digest: Digest::from_hex(algo, hex.trim())?,
         size: parse_size(size)?,
@@ -263,12 +263,24 @@ fn parse_size(field: &str) -> Result<Option<u64>, LineFault> {
         return Ok(None);
     }
     if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(LineFault::Size(field.to_string()));
+        return Err(LineFault::Size(excerpt(field)));
     }
     field
         .parse::<u64>()
         .map(Some)
-        .map_err(|_| LineFault::Size(field.to_string()))
+        .map_err(|_| LineFault::Size(excerpt(field)))
+}
+
+/// The most of a bad field a fault quotes.
+const EXCERPT_CHARS: usize = 32;
+
+/// A bad field as a fault quotes it: whole if short, else its start, marked
+/// as cut, with its length (a hostile line can be megabytes long).
+fn excerpt(field: &str) -> String {
+    match field.char_indices().nth(EXCERPT_CHARS) {
+        None => field.to_string(),
+        Some((cut, _)) => format!("{}... ({} bytes)", &field[..cut], field.len()),
+    }
 }
 
 fn parse_name(field: &str) -> Result<&str, LineFault> {
@@ -296,7 +308,7 @@ fn parse_flevel(field: &str) -> Result<Option<u32>, LineFault> {
     field
         .parse::<u32>()
         .map(Some)
-        .map_err(|_| LineFault::Flevel(field.to_string()))
+        .map_err(|_| LineFault::Flevel(excerpt(field)))
 }
 
 #[cfg(test)]
@@ -402,6 +414,28 @@ mod tests {
             parse_line(Format::Vsig, b"md5:\xff:1:x"),
             Err(LineFault::NotUtf8)
         );
+    }
+
+    #[test]
+    fn faults_quote_a_short_excerpt_of_a_long_field() {
+        let huge = "9".repeat(4_000_000);
+        for line in [
+            format!("44d88612fea8a8f36de82e1278abb02f:{huge}:x"),
+            format!("md5:44d88612fea8a8f36de82e1278abb02f:{huge}:x"),
+            format!("{huge}x:00:1:x"),
+            format!("44d88612fea8a8f36de82e1278abb02f:1:x:{huge}x"),
+        ] {
+            let format = if line.starts_with("md5:") || line.contains("x:00") {
+                Format::Vsig
+            } else {
+                Format::ClamHash
+            };
+            let fault = parse_line(format, line.as_bytes()).unwrap_err();
+            let text = fault.to_string();
+            assert!(text.len() < 120, "{}", &text[..200.min(text.len())]);
+            assert!(text.contains("bytes)"), "{text}");
+        }
+        assert_eq!(excerpt("12x"), "12x");
     }
 
     #[test]

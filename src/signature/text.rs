@@ -15,9 +15,10 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use super::db::{SigError, SigFault};
+use super::db::{Budget, Faults, SigError, SigFault};
+use super::limits::Capped;
 use super::parse::{parse_line, Format, LineFault, Parsed};
-use super::table::{NameInterner, MAX_NAMES};
+use super::table::{CapacityFault, NameInterner, MAX_NAMES};
 use super::{tag, PendingSet, SignatureSetBuilder};
 
 /// Bytes read from a database at a time. A line must fit in one block.
@@ -36,26 +37,34 @@ pub(crate) struct Chunk<'a> {
     pub new_names: Vec<&'a str>,
     /// Faults, with the 0-based line number within the piece.
     pub errors: Vec<(usize, LineFault)>,
+    /// Set if the piece has more new names than a set can hold; parsing
+    /// stopped at that line.
+    pub full: Option<CapacityFault>,
     /// Lines of the piece that ended with a newline.
     pub newlines: usize,
     pub outside_flevel: usize,
 }
 
 /// Parses a whole database from `reader` into `builder`; faults go to
-/// `errors`, named `file:line`. Fails only if reading fails.
+/// `faults`, named `file:line`. Fails only if reading fails; stops early
+/// (and sets `budget.stopped`) past the line limit.
 pub(crate) fn load(
     builder: &mut SignatureSetBuilder,
     file: &Path,
     format: Format,
     mut reader: impl Read,
-    errors: &mut Vec<SigError>,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
 ) -> io::Result<()> {
-    let mut lines = Lines::new(builder, file, format, errors);
+    let mut lines = Lines::new(builder, file, format, budget, faults);
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
     loop {
         buf.clear();
         let got = reader.by_ref().take(BLOCK as u64).read_to_end(&mut buf)?;
         lines.push(&buf);
+        if lines.budget.stopped {
+            return Ok(());
+        }
         if got < BLOCK {
             lines.finish();
             return Ok(());
@@ -64,14 +73,16 @@ pub(crate) fn load(
 }
 
 /// Like `load`, for a file: a second thread reads the next block while this
-/// one parses the last, so that copying the file in overlaps parsing.
+/// one parses the last, so that copying the file in overlaps parsing. A
+/// file larger than the byte limit fails with `limits::TooLarge`.
 pub(crate) fn load_file(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     format: Format,
-    errors: &mut Vec<SigError>,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
 ) -> io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = Capped::new(std::fs::File::open(path)?, budget.limits.max_db_bytes);
     // Blocks in flight: one being parsed, one read ahead; emptied ones go back.
     let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, bool)>>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
@@ -104,10 +115,13 @@ pub(crate) fn load_file(
         // Owned here, so that leaving this closure (even by a panic) closes
         // both channels and the reader thread ends instead of waiting.
         let (full_rx, empty_tx) = (full_rx, empty_tx);
-        let mut lines = Lines::new(builder, path, format, errors);
+        let mut lines = Lines::new(builder, path, format, budget, faults);
         for block in full_rx {
             let (buf, last) = block?;
             lines.push(&buf);
+            if lines.budget.stopped {
+                return Ok(());
+            }
             if last {
                 lines.finish();
                 return Ok(());
@@ -122,11 +136,13 @@ pub(crate) fn load_file(
 /// Cuts a stream of blocks into whole lines and parses them, region by
 /// region, keeping the running line count. A line cut by a block boundary is
 /// carried into the next block; a line longer than `BLOCK` is one fault.
-struct Lines<'b, 'e> {
+/// Past the line limit, or once the set is full, it stops (`budget.stopped`).
+struct Lines<'b, 'e, 'f> {
     builder: &'b mut SignatureSetBuilder,
     file: &'b Path,
     format: Format,
-    errors: &'e mut Vec<SigError>,
+    budget: &'b mut Budget,
+    faults: &'e mut Faults<'f>,
     /// Lines wholly parsed so far.
     lines_before: usize,
     /// The start of a line whose end is in a later block.
@@ -135,18 +151,20 @@ struct Lines<'b, 'e> {
     skipping: bool,
 }
 
-impl<'b, 'e> Lines<'b, 'e> {
+impl<'b, 'e, 'f> Lines<'b, 'e, 'f> {
     fn new(
         builder: &'b mut SignatureSetBuilder,
         file: &'b Path,
         format: Format,
-        errors: &'e mut Vec<SigError>,
+        budget: &'b mut Budget,
+        faults: &'e mut Faults<'f>,
     ) -> Self {
         Lines {
             builder,
             file,
             format,
-            errors,
+            budget,
+            faults,
             lines_before: 0,
             carry: Vec::new(),
             skipping: false,
@@ -154,14 +172,34 @@ impl<'b, 'e> Lines<'b, 'e> {
     }
 
     fn parse(&mut self, region: &[u8]) {
-        self.lines_before += parse_region(
+        if self.budget.stopped {
+            return;
+        }
+        let (lines, full) = parse_region(
             self.builder,
             self.file,
             self.format,
             region,
             self.lines_before,
-            self.errors,
+            self.faults,
         );
+        self.lines_before += lines;
+        self.count(lines as u64);
+        self.budget.stopped |= full;
+    }
+
+    /// Counts lines against the limit.
+    fn count(&mut self, lines: u64) {
+        self.budget.lines = self.budget.lines.saturating_add(lines);
+        let limit = self.budget.limits.max_db_lines;
+        if self.budget.lines > limit && !self.budget.stopped {
+            self.budget.stopped = true;
+            self.faults.push(SigError {
+                file: self.file.to_path_buf(),
+                line: None,
+                fault: SigFault::TooManyLines { limit },
+            });
+        }
     }
 
     fn parse_carry(&mut self) {
@@ -172,6 +210,9 @@ impl<'b, 'e> Lines<'b, 'e> {
     }
 
     fn push(&mut self, block: &[u8]) {
+        if self.budget.stopped {
+            return;
+        }
         let mut rest = block;
         if self.skipping {
             let Some(i) = memchr::memchr(b'\n', rest) else {
@@ -211,7 +252,7 @@ impl<'b, 'e> Lines<'b, 'e> {
     /// A line longer than a block is a fault, and the rest of it is skipped.
     fn check_length(&mut self) {
         if self.carry.len() > BLOCK {
-            self.errors.push(SigError {
+            self.faults.push(SigError {
                 file: self.file.to_path_buf(),
                 line: Some(self.lines_before + 1),
                 fault: SigFault::Line(LineFault::TooLong(BLOCK)),
@@ -223,21 +264,23 @@ impl<'b, 'e> Lines<'b, 'e> {
 
     /// The last line, if it has no newline.
     fn finish(&mut self) {
-        if !self.skipping && !self.carry.is_empty() {
+        if !self.budget.stopped && !self.skipping && !self.carry.is_empty() {
             self.parse_carry();
+            self.count(1);
         }
     }
 }
 
-/// Parses whole lines in parallel; returns the number of newlines in `region`.
+/// Parses whole lines in parallel; returns the number of newlines in
+/// `region`, and whether the set is full (then some lines were not added).
 fn parse_region(
     builder: &mut SignatureSetBuilder,
     file: &Path,
     format: Format,
     region: &[u8],
     lines_before: usize,
-    errors: &mut Vec<SigError>,
-) -> usize {
+    faults: &mut Faults<'_>,
+) -> (usize, bool) {
     let pieces = split_pieces(region, PIECE);
     let mut chunks: Vec<Chunk<'_>> = if pieces.len() == 1 {
         vec![parse_piece(format, pieces[0], &builder.names)]
@@ -249,9 +292,11 @@ fn parse_region(
             .collect()
     };
     let mut base = lines_before;
+    let mut full = None;
     for c in &mut chunks {
+        full = full.or(c.full);
         for (i, fault) in c.errors.drain(..) {
-            errors.push(SigError {
+            faults.push(SigError {
                 file: file.to_path_buf(),
                 line: Some(base + i + 1),
                 fault: SigFault::Line(fault),
@@ -259,8 +304,15 @@ fn parse_region(
         }
         base += c.newlines;
     }
-    builder.add_chunks(&mut chunks);
-    base - lines_before
+    let full = full.map_or_else(|| builder.add_chunks(&mut chunks).err(), Some);
+    if let Some(fault) = full {
+        faults.push(SigError {
+            file: file.to_path_buf(),
+            line: None,
+            fault: SigFault::Capacity(fault),
+        });
+    }
+    (base - lines_before, full.is_some())
 }
 
 /// Cuts `region` into pieces of about `size` bytes that end at a newline
@@ -309,14 +361,22 @@ fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chu
                     Some((name, id)) if name == sig.name => id,
                     _ => {
                         let names = &mut chunk.new_names;
-                        let id = known.find(sig.name).unwrap_or_else(|| {
-                            *ids.entry(sig.name).or_insert_with(|| {
-                                names.push(sig.name);
-                                let id = first_new as usize + names.len() - 1;
-                                assert!(id < MAX_NAMES, "fewer than 2^31 distinct names");
-                                id as u32
-                            })
-                        });
+                        let id = match known.find(sig.name) {
+                            Some(id) => id,
+                            None => match ids.get(sig.name) {
+                                Some(&id) => id,
+                                None if first_new as usize + names.len() < MAX_NAMES => {
+                                    let id = first_new + names.len() as u32;
+                                    names.push(sig.name);
+                                    ids.insert(sig.name, id);
+                                    id
+                                }
+                                None => {
+                                    chunk.full = Some(CapacityFault::NameCount);
+                                    break;
+                                }
+                            },
+                        };
                         last = Some((sig.name, id));
                         id
                     }
@@ -342,9 +402,18 @@ mod tests {
         bytes: &[u8],
     ) -> (crate::signature::SignatureSet, Vec<SigError>) {
         let mut builder = SignatureSetBuilder::new();
-        let mut errors = Vec::new();
-        load(&mut builder, Path::new(file), format, bytes, &mut errors).unwrap();
-        (builder.build(), errors)
+        let mut faults = Faults::new(usize::MAX, None);
+        let mut budget = Budget::new(Default::default());
+        load(
+            &mut builder,
+            Path::new(file),
+            format,
+            bytes,
+            &mut budget,
+            &mut faults,
+        )
+        .unwrap();
+        (builder.build(), faults.into_kept())
     }
 
     #[test]
@@ -432,7 +501,7 @@ mod tests {
         let mut serial = SignatureSetBuilder::new();
         for line in text.lines() {
             if let Ok(Parsed::Signature(sig)) = parse_line(Format::Vsig, line.as_bytes()) {
-                serial.add(&sig, false);
+                serial.add(&sig, false).unwrap();
             }
         }
         let serial = serial.build();

@@ -76,14 +76,16 @@ impl BenchError {
 /// digest of a fixed phrase. It makes every file be opened and hashed in full.
 pub fn bench_signatures(algo: Algorithm) -> SignatureSet {
     let mut builder = SignatureSetBuilder::new();
-    builder.add(
-        &SigLine {
-            digest: hash_bytes(algo, b"vigil bench: this digest matches no corpus file"),
-            size: None,
-            name: BENCH_SIGNATURE,
-        },
-        false,
-    );
+    builder
+        .add(
+            &SigLine {
+                digest: hash_bytes(algo, b"vigil bench: this digest matches no corpus file"),
+                size: None,
+                name: BENCH_SIGNATURE,
+            },
+            false,
+        )
+        .expect("one name fits");
     builder.build()
 }
 
@@ -97,6 +99,7 @@ pub fn scan_config(
 ) -> ScanConfig {
     ScanConfig {
         databases,
+        load_limits: Default::default(),
         threads,
         show_clean: false,
         show_summary: false,
@@ -150,7 +153,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(if config.databases.is_empty() {
         bench_signatures(config.algorithm)
     } else {
-        crate::app::scan::load_signatures(&config.databases)?
+        crate::app::scan::load_signatures(&config.databases, Default::default())?
     });
     let mut corpus = match &config.corpus {
         CorpusSource::Dir(dir) => Corpus::existing(dir).map_err(BenchError::from)?,

@@ -12,6 +12,7 @@ use crate::cli::args::{ActionArg, DaemonArgs, LogFormatArg};
 use crate::cli::values::{default_threads, globs, parse_size, ValueError};
 use crate::control::ControlSettings;
 use crate::engine::walk::WalkOptions;
+use crate::signature::LoadLimits;
 
 /// Queue slots per worker, unless `queue_capacity` says otherwise.
 const QUEUE_PER_THREAD: usize = 16;
@@ -24,6 +25,8 @@ struct FileConfig {
     exclude: Option<Vec<String>>,
     exclude_dir: Option<Vec<String>>,
     databases: Option<Vec<PathBuf>>,
+    max_db_size: Option<SizeValue>,
+    max_db_lines: Option<u64>,
     threads: Option<usize>,
     queue_capacity: Option<usize>,
     max_filesize: Option<SizeValue>,
@@ -101,6 +104,8 @@ pub struct DaemonConfig {
     pub watch: Vec<PathBuf>,
     /// Databases; empty means the built-in set.
     pub databases: Vec<PathBuf>,
+    /// How far loading each database may go.
+    pub load_limits: LoadLimits,
     pub threads: usize,
     pub queue_capacity: usize,
     pub max_filesize: Option<u64>,
@@ -200,7 +205,7 @@ impl DaemonConfig {
     }
 
     /// What runs after a reload to `new`: its keys that apply on reload
-    /// (`watch`, `initial_scan`, `databases`, `settle`, `log_level`,
+    /// (`watch`, `initial_scan`, `databases`, `max_db_size`, `max_db_lines`, `settle`, `log_level`,
     /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`), and this configuration's
     /// restart-only keys (see `needs_restart`). The walk's rules are built
     /// again from both, so that the running vault stays excluded.
@@ -222,6 +227,7 @@ impl DaemonConfig {
             watch: new.watch,
             initial_scan: new.initial_scan,
             databases: new.databases,
+            load_limits: new.load_limits,
             max_filesize: new.max_filesize,
             settle: new.settle,
             walk,
@@ -343,6 +349,24 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         (None, Some(SizeValue::Bytes(n))) => Some(*n),
         (None, _) => None,
     };
+    let mut file_limits = LoadLimits::default();
+    match &file.max_db_size {
+        Some(SizeValue::Bytes(n)) => file_limits.max_db_bytes = *n,
+        Some(SizeValue::Text(text)) => {
+            file_limits.max_db_bytes = parse_size(text).map_err(|_| {
+                bad(
+                    "max_db_size",
+                    format!("bad size {text:?} (expected e.g. 500M or 2G)"),
+                )
+            })?
+        }
+        None => {}
+    }
+    if let Some(n) = file.max_db_lines {
+        file_limits.max_db_lines = n;
+    }
+    let load_limits = crate::app::load_limits(&args.db_limits, file_limits)
+        .map_err(|e| bad("max_db_size", e.to_string()))?;
     let settle = match args.settle.as_deref().or(file.settle.as_deref()) {
         Some(text) => parse_duration(text).map_err(|m| bad("settle", m))?,
         None => Duration::from_millis(250),
@@ -408,6 +432,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         file: args.config.clone(),
         watch: roots,
         databases: pick_list(&args.engine.databases, file.databases),
+        load_limits,
         threads,
         queue_capacity,
         max_filesize,

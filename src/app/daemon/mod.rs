@@ -139,7 +139,10 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).map_err(Error::Signals)?;
     let notifier = sdnotify::Notifier::from_env().map_err(Error::Notify)?;
 
-    let sigs = Arc::new(ArcSwap::from_pointee(load_signatures(&config.databases)?));
+    let sigs = Arc::new(ArcSwap::from_pointee(load_signatures(
+        &config.databases,
+        config.load_limits,
+    )?));
     // With `action = "quarantine"`, a vault that cannot be opened is fatal:
     // better not to start than to leave detections where they are unnoticed.
     let vault = match config.action {
@@ -444,7 +447,11 @@ impl Main<'_> {
             })
             .map_err(Error::from)
             .and_then(|(restart, config)| {
-                Ok((load_signatures(&config.databases)?, restart, config))
+                Ok((
+                    load_signatures(&config.databases, config.load_limits)?,
+                    restart,
+                    config,
+                ))
             });
         match loaded {
             Ok((set, restart, config)) => {
