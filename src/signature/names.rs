@@ -280,9 +280,17 @@ impl NameInterner {
     /// The id of the stem (head, tail), if known.
     pub fn find_stem(&self, head: &str, tail: &str) -> Option<u32> {
         let hash = self.hash(head, tail);
+        let (head, tail) = (head.as_bytes(), tail.as_bytes());
         self.table
             .find(hash, |&id| {
-                stem_text(&self.stems, &self.stem_bytes, id) == Some((head, tail))
+                // Bytes, not text: these were checked when they were added.
+                let rec = &self.stems[id as usize];
+                let start = match id {
+                    0 => 0,
+                    _ => self.stems[id as usize - 1].end.get() as usize,
+                };
+                let (cut, end) = (rec.cut.get() as usize, rec.end.get() as usize);
+                &self.stem_bytes[start..cut] == head && &self.stem_bytes[cut..end] == tail
             })
             .copied()
     }
