@@ -242,6 +242,24 @@ pub enum SigsCommand {
         #[arg(value_name = "LIST")]
         list: PathBuf,
     },
+    /// What an update changes: signatures added and removed between two sets.
+    ///
+    /// Prints the counts; with `--list`, every entry added (`+`) or removed
+    /// (`-`) first, as `.vsig` lines (allow-list entries marked `allow`).
+    /// Exits 0 if the sets hold the same entries, 1 if they differ.
+    Diff {
+        /// The old set: a database file or folder (a compiled index too).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The new set.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// List every entry added or removed.
+        #[arg(long)]
+        list: bool,
+        #[command(flatten)]
+        limits: DbLimitArgs,
+    },
     /// Compile databases into one binary index that `-d` maps in place.
     Compile {
         /// The index to write (by convention `.vidx`); replaced atomically.

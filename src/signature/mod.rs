@@ -10,6 +10,7 @@
 
 mod cvd;
 mod db;
+mod diff;
 pub mod index;
 mod limits;
 mod names;
@@ -27,6 +28,7 @@ pub use table::CapacityFault;
 
 pub use cvd::CvdFault;
 pub use db::{load_builtin, load_databases, LoadError, Loaded, Loader, SigError, SigFault};
+pub use diff::{diff, Change, DiffCounts, Entry};
 pub use index::{write_index, IndexFault};
 pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT_MAX_FAULTS};
 pub use names::SigName;
