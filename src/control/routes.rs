@@ -19,7 +19,7 @@ use super::protocol::{self, ScanKind};
 use crate::engine::job::Job;
 use crate::engine::pool::JobRunner;
 use crate::report::{Event, Sink, Summary};
-use crate::source::{Origin, RequestId};
+use crate::engine::request::{Origin, RequestId};
 
 /// Reply lines that may wait for a slow client before its request is
 /// cancelled: the pool never waits on a client.
@@ -268,7 +268,7 @@ mod tests {
     use super::*;
     use crate::hash::{hash_bytes, Algorithm};
     use crate::report::Detection;
-    use crate::source::ScanRequest;
+    use crate::engine::request::ScanRequest;
     use std::path::PathBuf;
 
     /// A runner that fans `n` out into `n - 1` until 0, reporting a

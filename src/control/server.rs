@@ -37,7 +37,7 @@ use super::routes::Routes;
 use super::{ControlSettings, ControlSignal, DaemonStats};
 use crate::engine::inspect::Inspector;
 use crate::report::Sink;
-use crate::source::coordinator::Admit;
+use crate::engine::request::Admit;
 use crate::stats::Stats;
 
 /// Why the control socket could not be set up.

@@ -34,8 +34,7 @@ use super::ControlSignal;
 use crate::engine::inspect::{FileResult, Inspected};
 use crate::engine::job::count_verdict;
 use crate::report::{Detection, Event};
-use crate::source::coordinator::Admit;
-use crate::source::{Origin, ScanRequest};
+use crate::engine::request::{Admit, Origin, ScanRequest};
 use crate::stats::bump;
 
 /// Bytes read from the socket at once.

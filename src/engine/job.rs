@@ -16,7 +16,7 @@ use crate::fileio::{FileKind, Identity};
 use crate::hash::Digest;
 use crate::quarantine::{self, EntryId, Quarantine};
 use crate::report::{Detection, ErrorKind, Event, Moved, Sink};
-use crate::source::{Origin, ScanRequest};
+use crate::engine::request::{Origin, ScanRequest};
 use crate::stats::{add, bump, Counters, Stats};
 
 /// Files per batch: small enough that a directory of many files is shared

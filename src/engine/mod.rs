@@ -6,4 +6,5 @@ pub mod inspect;
 pub mod job;
 pub mod pool;
 pub mod queue;
+pub mod request;
 pub mod walk;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::hash::Digest;
-use crate::source::Origin;
+use crate::engine::request::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;

@@ -8,7 +8,7 @@ use std::io::{self, BufRead};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::ScanRequest;
+use crate::engine::request::ScanRequest;
 use crate::engine::queue::{Closed, QueueSender};
 
 /// Where the roots come from.

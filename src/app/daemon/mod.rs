@@ -60,10 +60,10 @@ use crate::quarantine::Quarantine;
 use crate::report::events::EventLog;
 use crate::report::Sink;
 use crate::signature::SignatureSet;
-use crate::source::coordinator::{Admit, Shared};
+use crate::engine::request::{Admit, Origin, ScanRequest};
+use crate::source::coordinator::Shared;
 use crate::source::dirty::{DirtySet, Settle};
 use crate::source::watcher::{Watcher, WatcherCounts};
-use crate::source::{Origin, ScanRequest};
 use crate::stats::Stats;
 use config::{Action, DaemonConfig};
 
