@@ -281,9 +281,9 @@ mod tests {
 
     #[test]
     fn a_request_completes_when_its_last_job_has_run() {
-        let routes = InFlight::new();
-        let (id, _, rx) = routes.register(ScanKind::ContScan);
-        run_request(&routes, id, "/3");
+        let in_flight = InFlight::new();
+        let (id, _, rx) = in_flight.register(ScanKind::ContScan);
+        run_request(&in_flight, id, "/3");
         let replies = collect(&rx);
         // 3 → 2 2, each 2 → 1 1, each 1 → 0: detections at /3 and four /1.
         let found = replies
@@ -303,8 +303,8 @@ mod tests {
 
     #[test]
     fn a_client_that_reads_too_slowly_has_its_request_cancelled() {
-        let routes = InFlight::new();
-        let (_, pending, rx) = routes.register(ScanKind::ContScan);
+        let in_flight = InFlight::new();
+        let (_, pending, rx) = in_flight.register(ScanKind::ContScan);
         let digest = hash_bytes(Algorithm::Md5, b"x");
         for i in 0..REPLY_BACKLOG + 10 {
             let p = PathBuf::from(format!("/{i}"));
@@ -332,9 +332,9 @@ mod tests {
 
     #[test]
     fn scan_stops_at_the_first_detection_and_a_clean_tree_is_ok() {
-        let routes = InFlight::new();
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        run_request(&routes, id, "/3");
+        let in_flight = InFlight::new();
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        run_request(&in_flight, id, "/3");
         let replies = collect(&rx);
         assert_eq!(
             replies,
@@ -346,8 +346,8 @@ mod tests {
                 }
             ]
         );
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        run_request(&routes, id, "/0");
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        run_request(&in_flight, id, "/0");
         assert_eq!(
             collect(&rx),
             vec![Reply::Done {
@@ -356,9 +356,9 @@ mod tests {
             }]
         );
         // A forgotten request's jobs are dropped.
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        routes.remove(id);
-        run_request(&routes, id, "/5");
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        in_flight.remove(id);
+        run_request(&in_flight, id, "/5");
         assert!(collect(&rx).is_empty());
     }
 }
