@@ -12,6 +12,7 @@ mod cvd;
 mod db;
 pub mod index;
 mod limits;
+mod load;
 mod parse;
 mod table;
 mod text;
@@ -27,6 +28,7 @@ pub use cvd::CvdFault;
 pub use db::{load_builtin, load_databases, LoadError, Loaded, Loader, SigError, SigFault};
 pub use index::{write_index, IndexFault};
 pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT_MAX_FAULTS};
+pub use load::load_signatures;
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
 
 /// What the set says about a file's digests.
