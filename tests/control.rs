@@ -25,6 +25,8 @@ struct Daemon {
     child: Child,
     socket: PathBuf,
     env: TestEnv,
+    /// Everything the daemon wrote to stderr so far (its log).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     clamd_conf: PathBuf,
     _notify_dir: tempfile::TempDir,
 }
@@ -54,6 +56,22 @@ impl Daemon {
         env: TestEnv,
         extra: &str,
         service_user: Option<u32>,
+    ) -> Result<Daemon, (ExitStatus, String)> {
+        Self::try_start_with(env, extra, service_user, &[])
+    }
+
+    /// Starts the daemon with `vars` added to its environment.
+    fn start_with_env(extra: &str, vars: &[(&str, &str)]) -> Daemon {
+        Self::try_start_with(TestEnv::new(), extra, None, vars).unwrap_or_else(|(status, err)| {
+            panic!("daemon exited with {status} before READY=1:\n{err}")
+        })
+    }
+
+    fn try_start_with(
+        env: TestEnv,
+        extra: &str,
+        service_user: Option<u32>,
+        vars: &[(&str, &str)],
     ) -> Result<Daemon, (ExitStatus, String)> {
         let watch = env.mkdir("watch");
         // The socket's folder belongs to whoever runs the daemon.
@@ -102,6 +120,7 @@ impl Daemon {
             .arg(&config)
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("VIGIL_LOG")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -127,11 +146,21 @@ impl Daemon {
         }
         // Keep stderr drained so the daemon never blocks on it.
         let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                kept.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         Ok(Daemon {
             child,
             socket,
             env,
+            log,
             clamd_conf,
             _notify_dir: notify_dir,
         })
@@ -209,6 +238,19 @@ impl Daemon {
             }
             assert!(Instant::now() < deadline, "daemon did not exit");
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the daemon's log has `count` lines containing `needle`.
+    fn wait_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + GUARD;
+        while self.log.lock().unwrap().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {count} × {needle:?} in the log:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -1001,4 +1043,33 @@ fn a_client_that_stops_reading_gets_whole_lines_and_a_last_error() {
         "{} lines",
         found.len()
     );
+}
+
+#[test]
+fn a_panic_while_reloading_is_a_failed_reload_and_the_daemon_keeps_working() {
+    let mut d = Daemon::start_with_env("", &[("VIGIL_TEST_PANIC", "reload")]);
+    let eicar = d.env.write("watch/eicar.com", EICAR);
+    assert_eq!(text(&d.exchange(b"zRELOAD\0")), "RELOADING\0");
+    d.wait_log("reload failed", 1);
+    // Every part of the daemon still answers, with the old set.
+    assert_eq!(text(&d.exchange(b"zPING\0")), "PONG\0");
+    let scan = text(&d.exchange(format!("zSCAN {}\0", eicar.display()).as_bytes()));
+    assert!(scan.contains(&format!("{EICAR_NAME} FOUND")), "{scan}");
+    // RELOAD is still obeyed (and fails the same way), and so is SHUTDOWN.
+    assert_eq!(text(&d.exchange(b"zRELOAD\0")), "RELOADING\0");
+    d.wait_log("reload failed", 2);
+    assert_eq!(text(&d.exchange(b"zSHUTDOWN\0")), "");
+    assert_eq!(d.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn a_panic_on_a_control_connection_ends_the_daemon_with_an_error() {
+    let mut d = Daemon::start_with_env("", &[("VIGIL_TEST_PANIC", "stats")]);
+    let mut s = d.connect();
+    s.write_all(b"zSTATS\0").unwrap();
+    let _ = read_all(&mut s);
+    // Within the hang guard: the process ends, and says it failed.
+    let status = d.wait_exit();
+    assert!(!status.success(), "{status}");
+    assert!(d.log.lock().unwrap().contains("panicked"));
 }

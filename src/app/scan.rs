@@ -13,20 +13,17 @@ use super::{ConfigError, Error};
 use crate::cli::args::ScanArgs;
 use crate::cli::values::{globs, parse_size, threads_or_default};
 use crate::engine::inspect::Inspector;
-use crate::engine::job::Engine;
-use crate::engine::pool::ScanPool;
-use crate::engine::queue;
-use crate::engine::walk::WalkOptions;
-use crate::engine::walk::Walker;
+use crate::engine::walk::{WalkOptions, Walker};
+use crate::engine::{Outputs, Pipeline, PipelineParts};
 use crate::error::ExitStatus;
 use crate::quarantine::Quarantine;
 use crate::report::json::JsonSink;
 use crate::report::progress::Progress;
 use crate::report::text::{TextOptions, TextSink};
 use crate::report::{ErrorsOnly, Event, Sink, Summary};
-use crate::signature::{self, LoadLimits, SignatureSet};
+use crate::signature::{load_signatures, LoadLimits, SignatureSet};
 use crate::source::roots::{self, Roots};
-use crate::stats::{bump, Stats};
+use crate::stats::bump;
 
 /// Everything `vigil scan` needs, checked.
 #[derive(Debug, Clone)]
@@ -82,25 +79,22 @@ impl ScanConfig {
             read_only: false,
         })
     }
-}
 
-/// Queue slots per worker between the source and the pool.
-const QUEUE_PER_THREAD: usize = 16;
-
-/// Loads the databases named in the configuration, or the built-in set.
-/// Files in `-d` folders that vigil does not read are logged and passed over.
-pub fn load_signatures(
-    databases: &[std::path::PathBuf],
-    limits: signature::LoadLimits,
-) -> Result<SignatureSet, Error> {
-    if databases.is_empty() {
-        return Ok(signature::load_builtin());
+    /// The engine this scan runs on, matching against `sigs`; opens the
+    /// quarantine of `--move`.
+    pub fn pipeline(&self, sigs: Arc<SignatureSet>) -> Result<Pipeline, Error> {
+        let quarantine = (self.move_to.as_deref())
+            .map(Quarantine::open)
+            .transpose()?;
+        Pipeline::new(PipelineParts {
+            threads: self.threads,
+            queue_capacity: None,
+            walker: Walker::new(self.walk.clone()),
+            inspector: Inspector::new(sigs, self.max_filesize).read_only(self.read_only),
+            quarantine,
+        })
+        .map_err(Error::Pool)
     }
-    let loaded = signature::Loader::new(limits).load(databases)?;
-    for path in &loaded.ignored {
-        tracing::warn!(path = %path.display(), "not a signature format vigil reads; ignored");
-    }
-    Ok(loaded.set)
 }
 
 /// The output a configuration asks for, drawn around `progress` if given.
@@ -170,23 +164,9 @@ pub fn scan_observed(
         }
     };
     let started = Instant::now();
-    let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
-    let stats = Stats::new(pool.threads());
-    let quit = AtomicBool::new(false);
-    let quarantine = config
-        .move_to
-        .as_deref()
-        .map(Quarantine::open)
-        .transpose()?;
-    let engine = Engine {
-        walker: Walker::new(config.walk.clone()),
-        inspector: Inspector::new(sigs.clone(), config.max_filesize).read_only(config.read_only),
-        sink,
-        quarantine: quarantine.as_ref(),
-        stats: &stats,
-        quit: &quit,
-    };
-    let (tx, rx) = queue::bounded(pool.threads() * QUEUE_PER_THREAD);
+    let pipeline = config.pipeline(sigs.clone())?;
+    let stats = pipeline.stats();
+    let admission = pipeline.admission();
     let roots = Roots {
         paths: config.paths.clone(),
         file_list,
@@ -196,14 +176,14 @@ pub fn scan_observed(
         let progress = progress.map(|p| {
             std::thread::Builder::new()
                 .name("vigil-progress".into())
-                .spawn_scoped(scope, || p.run(&stats, &progress_done))
+                .spawn_scoped(scope, || p.run(stats, &progress_done))
                 .expect("spawn progress thread")
         });
         let source = std::thread::Builder::new()
             .name("vigil-walker".into())
-            .spawn_scoped(scope, move || roots::feed(roots, &tx))
+            .spawn_scoped(scope, move || roots::feed(roots, &admission))
             .expect("spawn source thread");
-        pool.run(&rx, &engine, &quit, pool.threads() * 2);
+        pipeline.run(Outputs::sink(sink));
         if let Ok(Err(e)) = source.join() {
             let path = config.file_list.clone().unwrap_or_default();
             bump(&stats.local().errors);
@@ -223,7 +203,7 @@ pub fn scan_observed(
     Ok(Summary {
         signatures: stats_set.total_detections(),
         allow_entries: stats_set.allows.iter().sum(),
-        threads: pool.threads(),
+        threads: pipeline.threads(),
         counts: stats.snapshot(),
         elapsed: started.elapsed(),
     })

@@ -6,24 +6,26 @@
 //! - `server`: the socket's life (bind, mode, group, stale sockets, removal)
 //!   and the accept loop with its bound on connections.
 //! - `session`: one connection: commands, timeouts, INSTREAM, FILDES.
-//! - `routes`: path scans in flight through the shared queue and pool.
+//! - `inflight`: path scans in flight through the shared queue and pool,
+//!   and the way their verdicts come back.
 //! - `peer`: the client's credentials and what it may read.
-//! - `client`: `vigil ctl`.
+//! - `faults`: a test hook that panics at a named point.
 //!
 //! The server never reaches into the pool: a path scan is admitted to the
 //! daemon's bounded queue like the watcher's requests, and its verdicts come
 //! back through the sink.
 
+pub mod faults;
+pub mod inflight;
 pub mod peer;
 pub mod protocol;
-pub mod routes;
 pub mod server;
 mod session;
 
 use std::time::Duration;
 
-pub use routes::{Routed, Router, Routes};
-pub use server::{Listener, Server, ServerError};
+pub use inflight::InFlight;
+pub use server::{Listener, Server, ServerError, ServerParts};
 
 use crate::stats::Snapshot;
 

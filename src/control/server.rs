@@ -33,11 +33,11 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use rustix::event::{poll, PollFd, PollFlags};
 
-use super::routes::Routes;
+use super::inflight::InFlight;
 use super::{ControlSettings, ControlSignal, DaemonStats};
 use crate::engine::inspect::Inspector;
+use crate::engine::request::Admit;
 use crate::report::Sink;
-use crate::source::coordinator::Admit;
 use crate::stats::Stats;
 
 /// Why the control socket could not be set up.
@@ -130,13 +130,32 @@ impl Drop for Listener {
     }
 }
 
+/// What the daemon lends the control server: everything a connection needs.
+pub struct ServerParts<'a> {
+    pub settings: ControlSettings,
+    /// Scans INSTREAM content and passed descriptors, with the daemon's
+    /// current signature set.
+    pub inspector: Inspector,
+    /// Where verdicts of streams and descriptors are logged (the daemon's sink).
+    pub sink: &'a dyn Sink,
+    /// The daemon's counters (streams and descriptors are counted too).
+    pub stats: &'a Stats,
+    /// RELOAD and SHUTDOWN go to the daemon's main thread.
+    pub signals: Sender<ControlSignal>,
+    /// The daemon's state for STATS.
+    pub daemon_stats: &'a (dyn Fn() -> DaemonStats + Sync),
+    /// When the current signatures were loaded (seconds since the epoch).
+    pub loaded_at: &'a AtomicU64,
+}
+
 /// Everything a connection needs from the daemon.
 pub struct Server<'a> {
     pub settings: ControlSettings,
     /// Scans INSTREAM content and passed descriptors, with the daemon's
     /// current signature set.
     pub inspector: Inspector,
-    pub routes: &'a Routes,
+    /// Path scans in flight; the pipeline sends their verdicts here.
+    pub(super) in_flight: InFlight,
     /// Where verdicts of streams and descriptors are logged (the daemon's sink).
     pub sink: &'a dyn Sink,
     /// The daemon's counters (streams and descriptors are counted too).
@@ -196,22 +215,21 @@ impl Drop for WorkSlot<'_> {
 const CONNECTION_STACK: usize = 512 << 10;
 
 impl<'a> Server<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: ControlSettings,
-        inspector: Inspector,
-        routes: &'a Routes,
-        sink: &'a dyn Sink,
-        stats: &'a Stats,
-        signals: Sender<ControlSignal>,
-        daemon_stats: &'a (dyn Fn() -> DaemonStats + Sync),
-        loaded_at: &'a AtomicU64,
-    ) -> io::Result<Self> {
+    pub fn new(parts: ServerParts<'a>) -> io::Result<Self> {
         let (wake_rx, wake_tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let ServerParts {
+            settings,
+            inspector,
+            sink,
+            stats,
+            signals,
+            daemon_stats,
+            loaded_at,
+        } = parts;
         Ok(Server {
             settings,
             inspector,
-            routes,
+            in_flight: InFlight::new(),
             sink,
             stats,
             signals,
@@ -226,6 +244,12 @@ impl<'a> Server<'a> {
                 slot_free: Condvar::new(),
             },
         })
+    }
+
+    /// The path scans in flight, which get their verdicts back from the
+    /// pipeline (its `Outputs::replies`).
+    pub fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -260,7 +284,7 @@ impl<'a> Server<'a> {
         self.state.stopping.store(true, Ordering::Relaxed);
         let _ = rustix::io::write(&self.state.wake_tx, &[1]);
         self.state.slot_free.notify_all();
-        self.routes.cancel_all();
+        self.in_flight.cancel_all();
         for conn in lock(&self.state.live).values() {
             let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         }

@@ -26,16 +26,15 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 
+use super::inflight::{InFlight, Reply};
 use super::peer::Peer;
 use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKind};
-use super::routes::Reply;
 use super::server::{hung_up, Connection, Server};
 use super::ControlSignal;
 use crate::engine::inspect::{FileResult, Inspected};
 use crate::engine::job::count_verdict;
+use crate::engine::request::{Admit, Origin, ScanRequest};
 use crate::report::{Detection, Event};
-use crate::source::coordinator::Admit;
-use crate::source::{Origin, ScanRequest};
 use crate::stats::bump;
 
 /// Bytes read from the socket at once.
@@ -353,6 +352,7 @@ impl Session<'_, '_> {
 
     /// clamd's STATS layout, with vigil's pool and counters.
     fn stats(&self) -> String {
+        super::faults::panic_at("stats");
         let s = (self.server.daemon_stats)();
         let c = &s.counts;
         let busy = s.outstanding > 0;
@@ -398,9 +398,9 @@ impl Session<'_, '_> {
                 return Ok(Flow::Continue);
             }
         };
-        let routes = self.server.routes;
-        let (id, pending, replies) = routes.register(kind);
-        let _forget = Forget(routes, id);
+        let in_flight = &self.server.in_flight;
+        let (id, pending, replies) = in_flight.register(kind);
+        let _forget = Forget(in_flight, id);
         if !self.admit.admit(ScanRequest::Control { path, id, confine }) {
             self.send(&p::error(&name, "vigil is stopping."), d)?;
             return Ok(Flow::Close);
@@ -564,7 +564,7 @@ impl Session<'_, '_> {
 }
 
 /// Forgets a request when its connection is done with it.
-struct Forget<'r>(&'r super::Routes, u64);
+struct Forget<'r>(&'r InFlight, u64);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {

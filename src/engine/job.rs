@@ -7,16 +7,17 @@
 //! is moved into it before the detection is reported.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector};
 use crate::engine::pool::JobRunner;
+use crate::engine::request::{Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
+use crate::engine::Outputs;
 use crate::fileio::{FileKind, Identity};
 use crate::hash::Digest;
 use crate::quarantine::{self, EntryId, Quarantine};
-use crate::report::{Detection, ErrorKind, Event, Moved, Sink};
-use crate::source::{Origin, ScanRequest};
+use crate::report::{Detection, ErrorKind, Event, Moved};
 use crate::stats::{add, bump, Counters, Stats};
 
 /// Files per batch: small enough that a directory of many files is shared
@@ -52,23 +53,67 @@ impl Job {
     }
 }
 
-/// Runs jobs against one walker, inspector and sink.
-pub struct Engine<'a> {
-    pub walker: Walker,
-    pub inspector: Inspector,
-    pub sink: &'a dyn Sink,
+/// Requests whose verdicts someone waits for (the control socket's
+/// requests in flight). Only jobs of `Origin::Control` look at it.
+pub trait ReplyTo: Sync {
+    /// Whether the jobs of request `id` are still wanted; a job that is not
+    /// is dropped unrun and uncounted (the client went away).
+    fn is_known(&self, id: RequestId) -> bool;
+    /// Whether request `id` was cancelled: its jobs are skipped but counted.
+    fn is_cancelled(&self, id: RequestId) -> bool;
+    /// One job of request `id` ran (or was skipped), fanning out to
+    /// `spawned` more; the request is complete when none is left.
+    fn job_done(&self, id: RequestId, spawned: usize);
+    /// A verdict of one of request `id`'s jobs.
+    fn verdict(&self, id: RequestId, event: &Event<'_>);
+}
+
+/// Runs jobs against one walker, inspector and sink: what a `Pipeline`'s
+/// pool runs.
+pub(crate) struct Engine<'a> {
+    pub(crate) walker: &'a Walker,
+    pub(crate) inspector: &'a Inspector,
     /// Where detected files are moved (`scan --move`, the daemon's
     /// `action = "quarantine"`); `None` leaves them in place.
-    pub quarantine: Option<&'a Quarantine>,
-    pub stats: &'a Stats,
+    pub(crate) quarantine: Option<&'a Quarantine>,
+    pub(crate) stats: &'a Stats,
     /// Set to stop early (closed output, a signal); workers then drop their work.
-    pub quit: &'a AtomicBool,
+    pub(crate) quit: &'a AtomicBool,
+    pub(crate) outputs: Outputs<'a>,
+    /// Requests admitted plus jobs fanned out, not yet run (see `Pipeline`).
+    pub(crate) outstanding: &'a AtomicI64,
+    /// Jobs run.
+    pub(crate) finished: &'a AtomicU64,
 }
 
 impl JobRunner for Engine<'_> {
     type Job = Job;
 
     fn run(&self, job: Job, spawn: &mut Vec<Job>) {
+        if let (Job::Request(ScanRequest::Watched { path, .. }), Some(started)) =
+            (&job, self.outputs.on_watched)
+        {
+            started(path);
+        }
+        match (job.origin(), self.outputs.replies) {
+            (Origin::Control(id), Some(replies)) => {
+                if replies.is_known(id) {
+                    if !replies.is_cancelled(id) {
+                        self.execute(job, spawn);
+                    }
+                    replies.job_done(id, spawn.len());
+                }
+            }
+            _ => self.execute(job, spawn),
+        }
+        self.outstanding
+            .fetch_add(spawn.len() as i64 - 1, Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Engine<'_> {
+    fn execute(&self, job: Job, spawn: &mut Vec<Job>) {
         match job {
             Job::Request(ScanRequest::Path(path)) => {
                 let found = self.walker.root(path);
@@ -103,9 +148,7 @@ impl JobRunner for Engine<'_> {
             }
         }
     }
-}
 
-impl Engine<'_> {
     fn list(&self, dir: DirJob, origin: Origin, spawn: &mut Vec<Job>) {
         bump(&self.stats.local().directories);
         let mut batch = Vec::new();
@@ -236,8 +279,12 @@ impl Engine<'_> {
     }
 
     fn emit(&self, event: &Event<'_>, origin: Origin) {
-        self.sink.event_from(origin, event);
-        if self.sink.is_closed() {
+        if let (Origin::Control(id), Some(replies)) = (origin, self.outputs.replies) {
+            replies.verdict(id, event);
+        }
+        let sink = self.outputs.sink;
+        sink.event_from(origin, event);
+        if sink.is_closed() {
             self.quit.store(true, Ordering::Relaxed);
         }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::json::Record;
 use super::{Event, Sink, Summary};
-use crate::source::Origin;
+use crate::engine::request::Origin;
 
 /// Writes stamped JSON lines, flushing each. A failed write is not retried
 /// and does not stop later events (see `is_closed`).

@@ -13,8 +13,8 @@ pub mod text;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::engine::request::Origin;
 use crate::hash::Digest;
-use crate::source::Origin;
 use crate::stats::Snapshot;
 
 pub use escape::escape_path;

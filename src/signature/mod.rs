@@ -13,6 +13,7 @@ mod db;
 mod diff;
 pub mod index;
 mod limits;
+mod load;
 mod names;
 mod parse;
 mod table;
@@ -31,6 +32,7 @@ pub use db::{load_builtin, load_databases, LoadError, Loaded, Loader, SigError, 
 pub use diff::{diff, Change, DiffCounts, Entry};
 pub use index::{write_index, IndexFault};
 pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT_MAX_FAULTS};
+pub use load::load_signatures;
 pub use names::SigName;
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
 

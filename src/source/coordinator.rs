@@ -28,20 +28,8 @@ use std::sync::{
 };
 
 use super::dirty::{Change, DirtyCounts, DirtySet, Settle};
-use super::{Origin, ScanRequest};
-use crate::engine::queue::QueueSender;
-
-/// Where settled requests go. `admit` may wait for room; it returns false
-/// once nothing more will be taken.
-pub trait Admit {
-    fn admit(&self, request: ScanRequest) -> bool;
-}
-
-impl Admit for QueueSender<ScanRequest> {
-    fn admit(&self, request: ScanRequest) -> bool {
-        self.send(request).is_ok()
-    }
-}
+pub use crate::engine::request::Admit;
+use crate::engine::request::{Origin, ScanRequest};
 
 /// Something the watcher's callback could not deal with itself.
 #[derive(Clone, Debug, PartialEq, Eq)]

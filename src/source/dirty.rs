@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{Origin, ScanRequest};
+use crate::engine::request::{Origin, ScanRequest};
 
 /// How long to wait before a changed path is scanned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

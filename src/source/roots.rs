@@ -8,8 +8,7 @@ use std::io::{self, BufRead};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::ScanRequest;
-use crate::engine::queue::{Closed, QueueSender};
+use crate::engine::request::{Admit, ScanRequest};
 
 /// Where the roots come from.
 pub struct Roots {
@@ -21,21 +20,26 @@ pub struct Roots {
 
 /// Sends every root to the queue, waiting when it is full. Returns an error
 /// reading the file list; stops quietly if the pool has gone.
-pub fn feed(roots: Roots, queue: &QueueSender<ScanRequest>) -> io::Result<()> {
+pub fn feed(roots: Roots, queue: &dyn Admit) -> io::Result<()> {
     match feed_inner(roots, queue) {
-        Ok(()) | Err(FeedError::Closed(Closed)) => Ok(()),
+        Ok(()) | Err(FeedError::Closed) => Ok(()),
         Err(FeedError::Io(e)) => Err(e),
     }
 }
 
 enum FeedError {
     Io(io::Error),
-    Closed(Closed),
+    /// Nothing more is taken.
+    Closed,
 }
 
-fn feed_inner(roots: Roots, queue: &QueueSender<ScanRequest>) -> Result<(), FeedError> {
+fn feed_inner(roots: Roots, queue: &dyn Admit) -> Result<(), FeedError> {
+    let send = |path| match queue.admit(request(path)) {
+        true => Ok(()),
+        false => Err(FeedError::Closed),
+    };
     for path in roots.paths {
-        queue.send(request(path)).map_err(FeedError::Closed)?;
+        send(path)?;
     }
     if let Some(mut list) = roots.file_list {
         let mut line = Vec::new();
@@ -50,7 +54,7 @@ fn feed_inner(roots: Roots, queue: &QueueSender<ScanRequest>) -> Result<(), Feed
                 continue;
             }
             let path = PathBuf::from(OsStr::from_bytes(bytes));
-            queue.send(request(path)).map_err(FeedError::Closed)?;
+            send(path)?;
         }
     }
     Ok(())

@@ -42,7 +42,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::coordinator::{Fault, Shared};
 use super::dirty::{deepest_root, Change};
-use super::Origin;
+use crate::engine::request::Origin;
 use crate::engine::walk::Walker;
 
 /// How often a missing root is looked for.

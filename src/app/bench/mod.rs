@@ -153,7 +153,7 @@ pub fn run(config: &BenchConfig) -> Result<ExitStatus, Error> {
     let sigs = Arc::new(if config.databases.is_empty() {
         bench_signatures(config.algorithm)
     } else {
-        crate::app::scan::load_signatures(&config.databases, Default::default())?
+        crate::signature::load_signatures(&config.databases, Default::default())?
     });
     let mut corpus = match &config.corpus {
         CorpusSource::Dir(dir) => Corpus::existing(dir).map_err(BenchError::from)?,

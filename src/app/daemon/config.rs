@@ -11,11 +11,10 @@ use serde::Deserialize;
 use crate::cli::args::{ActionArg, DaemonArgs, LogFormatArg};
 use crate::cli::values::{default_threads, globs, parse_size, ValueError};
 use crate::control::ControlSettings;
-use crate::engine::walk::WalkOptions;
+use crate::engine::walk::{WalkOptions, Walker};
+use crate::engine::{Pipeline, PipelineParts};
+use crate::quarantine::Quarantine;
 use crate::signature::LoadLimits;
-
-/// Queue slots per worker, unless `queue_capacity` says otherwise.
-const QUEUE_PER_THREAD: usize = 16;
 
 /// The file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +156,25 @@ fn origin(file: &Option<PathBuf>) -> String {
 }
 
 impl DaemonConfig {
+    /// The engine the daemon runs on, reading the reloadable parts from
+    /// `live`. With `action = "quarantine"`, a vault that cannot be opened is
+    /// fatal: better not to start than to leave detections where they are
+    /// unnoticed.
+    pub fn pipeline(&self, live: &super::Live) -> Result<Pipeline, crate::app::Error> {
+        let quarantine = match self.action {
+            Action::Quarantine => Some(Quarantine::open(&self.quarantine_dir)?),
+            Action::Report => None,
+        };
+        Pipeline::new(PipelineParts {
+            threads: self.threads,
+            queue_capacity: Some(self.queue_capacity),
+            walker: Walker::live(live.walk.clone()),
+            inspector: live.inspector(),
+            quarantine,
+        })
+        .map_err(crate::app::Error::Pool)
+    }
+
     /// Reads `args.config` (if any) and applies `args` on top.
     pub fn load(args: &DaemonArgs) -> Result<Self, ConfigError> {
         let file = match &args.config {
@@ -333,7 +351,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let queue_capacity = match args.queue_capacity.or(file.queue_capacity) {
         Some(0) => return Err(bad("queue_capacity", "must be at least 1".into())),
         Some(n) => n,
-        None => threads * QUEUE_PER_THREAD,
+        None => threads * crate::engine::QUEUE_PER_THREAD,
     };
     let size_text = match (&args.walk.max_filesize, &file.max_filesize) {
         (Some(text), _) | (None, Some(SizeValue::Text(text))) => Some(text.as_str()),

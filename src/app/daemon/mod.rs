@@ -23,49 +23,53 @@
 //!
 //! With `socket` set, the control socket (`control::Server`) takes clamd
 //! commands: its path scans go into the same queue as the watcher's (through
-//! a second `Admission`), its verdicts come back through the sink (`Router`),
-//! and RELOAD/SHUTDOWN reach the main thread as SIGHUP/SIGTERM would. At
-//! shutdown the server is stopped and joined first, since it holds one end of
-//! the queue.
+//! a clone of the pipeline's `Admission`), their verdicts come back to the
+//! connection through the server's `InFlight` (the pipeline hands it only
+//! control requests' verdicts), and RELOAD/SHUTDOWN reach the main thread as
+//! SIGHUP/SIGTERM would. At shutdown the server is stopped and joined first,
+//! since it holds one end of the queue.
 //!
-//! Threads: the scan pool's workers (joined when `ScanPool` drops), the pool's
-//! admission thread, the coordinator, notify's event loop (waited for through
-//! its callback), the signal thread, and the control server with one thread
-//! per connection; all are joined before `run` returns.
+//! Each source is a worker function started on its own thread (`pipeline`,
+//! `coordinator`, `signals`, `control`); the main thread is the supervisor,
+//! which serves signals, the control socket's requests and the watchdog, then
+//! stops the workers in order and joins every one. Errors are of two kinds
+//! (`supervisor`): runtime errors are logged and the daemon goes on; a panic
+//! anywhere but in the guarded build of a reload ends the process with a
+//! non-zero status, so that systemd restarts it rather than leave it
+//! half-alive. All threads (the scan workers, notify's event loop, one per
+//! control connection as well) are joined before `run` returns.
 
 pub mod config;
 mod logging;
 pub mod sdnotify;
+mod supervisor;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use crossbeam_channel::{select, RecvTimeoutError};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use crate::app::scan::load_signatures;
 use crate::app::Error;
 use crate::cli::DaemonArgs;
-use crate::control::{self, ControlSignal, DaemonStats, Listener, Routed, Router, Routes};
+use crate::control::{self, ControlSignal, DaemonStats, Listener, Server, ServerParts};
 use crate::engine::inspect::{Inspector, SizeLimit};
-use crate::engine::job::{Engine, Job};
-use crate::engine::pool::{JobRunner, ScanPool};
-use crate::engine::queue::{self, QueueReceiver, QueueSender};
-use crate::engine::walk::{WalkOptions, Walker};
+use crate::engine::request::Origin;
+use crate::engine::walk::WalkOptions;
+use crate::engine::{Admission, Outputs, Pipeline};
 use crate::error::ExitStatus;
-use crate::quarantine::Quarantine;
 use crate::report::events::EventLog;
 use crate::report::Sink;
-use crate::signature::SignatureSet;
-use crate::source::coordinator::{Admit, Shared};
+use crate::signature::{load_signatures, SignatureSet};
+use crate::source::coordinator::Shared;
 use crate::source::dirty::{DirtySet, Settle};
 use crate::source::watcher::{Watcher, WatcherCounts};
-use crate::source::{Origin, ScanRequest};
-use crate::stats::Stats;
-use config::{Action, DaemonConfig};
+use config::DaemonConfig;
+use supervisor::Runtime;
 
 /// How long queued work may still run after SIGTERM before it is dropped.
 pub const DRAIN_BOUND: Duration = Duration::from_secs(2);
@@ -74,59 +78,50 @@ const MAX_PENDING: usize = 65_536;
 /// How long shutdown waits for notify's thread, and the pool's workers, to end.
 const WATCHER_STOP_BOUND: Duration = Duration::from_secs(2);
 
-/// Jobs in the system and jobs done, for the watchdog and statistics.
-#[derive(Debug, Default)]
-struct Progress {
-    /// Requests admitted to the queue plus jobs fanned out, not yet run.
-    outstanding: AtomicI64,
-    /// Jobs run.
-    finished: AtomicU64,
+/// What a reload swaps in place, shared by the engine, the watcher and the
+/// control socket; everything else is fixed at start.
+pub struct Live {
+    pub sigs: Arc<ArcSwap<SignatureSet>>,
+    /// The walk's rules, read by the engine and the watcher.
+    pub walk: Arc<ArcSwap<WalkOptions>>,
+    /// The engine's and the control socket's size limit.
+    pub max_filesize: SizeLimit,
+    /// When the current signatures were loaded, for the control socket's VERSION.
+    pub loaded_at: AtomicU64,
 }
 
-/// The engine, plus the bookkeeping the daemon needs around each job.
-struct Tracked<'a> {
-    /// The engine, counting (and skipping cancelled) control requests' jobs.
-    engine: Routed<'a, Engine<'a>>,
-    shared: &'a Shared,
-    progress: &'a Progress,
-}
+impl Live {
+    fn load(config: &DaemonConfig) -> Result<Self, Error> {
+        let set = load_signatures(&config.databases, config.load_limits)?;
+        Ok(Live {
+            sigs: Arc::new(ArcSwap::from_pointee(set)),
+            walk: Arc::new(ArcSwap::from_pointee(config.walk.clone())),
+            max_filesize: SizeLimit::new(config.max_filesize),
+            loaded_at: AtomicU64::new(control::now_secs()),
+        })
+    }
 
-impl JobRunner for Tracked<'_> {
-    type Job = Job;
-
-    fn run(&self, job: Job, spawn: &mut Vec<Job>) {
-        if let Job::Request(ScanRequest::Watched { path, .. }) = &job {
-            self.shared.started(path);
-        }
-        self.engine.run(job, spawn);
-        let p = self.progress;
-        p.outstanding
-            .fetch_add(spawn.len() as i64 - 1, Ordering::Relaxed);
-        p.finished.fetch_add(1, Ordering::Relaxed);
+    /// An inspector that always uses the current set and size limit.
+    pub fn inspector(&self) -> Inspector {
+        Inspector::live(self.sigs.clone(), self.max_filesize.clone())
     }
 }
 
-/// The coordinator's way into the queue, counting what it admits.
-struct Admission<'a> {
-    tx: QueueSender<ScanRequest>,
-    progress: &'a Progress,
+/// What the workers send the supervisor.
+enum Event {
+    /// A signal arrived.
+    Signal(i32),
+    /// The pipeline's queue closed and its work is done.
+    PipelineDone,
 }
 
-impl Admit for Admission<'_> {
-    fn admit(&self, request: ScanRequest) -> bool {
-        self.progress.outstanding.fetch_add(1, Ordering::Relaxed);
-        let ok = self.tx.send(request).is_ok();
-        if !ok {
-            self.progress.outstanding.fetch_sub(1, Ordering::Relaxed);
-        }
-        ok
-    }
-}
-
-/// Runs the daemon until SIGTERM/SIGINT. Errors before `READY=1` are fatal.
+/// Runs the daemon until SIGTERM/SIGINT or SHUTDOWN. Errors before
+/// `READY=1` are returned; after it, runtime errors are logged and a panic
+/// ends the process (see `supervisor`).
 pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let config = DaemonConfig::load(&args)?;
     let log = logging::init(config.log_format, config.log_level.as_deref());
+    supervisor::install_panic_rule();
 
     // Signals first, so that none is missed while starting. A second
     // TERM/INT exits at once; the first one only sets `stopping`.
@@ -136,44 +131,26 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             .map_err(Error::Signals)?;
         signal_hook::flag::register(signal, stopping.clone()).map_err(Error::Signals)?;
     }
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).map_err(Error::Signals)?;
+    let signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).map_err(Error::Signals)?;
     let notifier = sdnotify::Notifier::from_env().map_err(Error::Notify)?;
 
-    let sigs = Arc::new(ArcSwap::from_pointee(load_signatures(
-        &config.databases,
-        config.load_limits,
-    )?));
-    // With `action = "quarantine"`, a vault that cannot be opened is fatal:
-    // better not to start than to leave detections where they are unnoticed.
-    let vault = match config.action {
-        Action::Quarantine => Some(Quarantine::open(&config.quarantine_dir)?),
-        Action::Report => None,
-    };
-    let loaded_at = AtomicU64::new(control::now_secs());
+    let live = Live::load(&config)?;
+    let pipeline = config.pipeline(&live)?;
     let listener = match &config.socket {
         Some(path) => Some(Listener::bind(path, &config.control)?),
         None => None,
     };
-    let pool = ScanPool::new(config.threads).map_err(Error::Pool)?;
-    let stats = Stats::new(pool.threads());
-    let quit = AtomicBool::new(false);
-    let routes = Routes::new();
-    let sink = Router {
-        inner: EventLog::stdout(),
-        routes: &routes,
-    };
-    let walk = Arc::new(ArcSwap::from_pointee(config.walk.clone()));
-    let walker = Walker::live(walk.clone());
-    let max_filesize = SizeLimit::new(config.max_filesize);
-    let shared = Arc::new(Shared::new(DirtySet::new(
+    let sink = EventLog::stdout();
+    let shared = Shared::new(DirtySet::new(
         config.watch.clone(),
         Settle::from_quiet(config.settle),
         MAX_PENDING,
-    )));
+    ));
+    let shared = Arc::new(shared);
     let mut watcher = Watcher::start(
         shared.clone(),
         config.watch.clone(),
-        walker.clone(),
+        crate::engine::walk::Walker::live(live.walk.clone()),
         config.walk.follow_symlinks,
         config.poll_interval,
     )?;
@@ -184,39 +161,13 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             shared.schedule(root, Origin::Initial, true);
         }
     }
-    let progress = Progress::default();
     let started = Instant::now();
-    let runner = Tracked {
-        engine: Routed {
-            inner: Engine {
-                walker,
-                inspector: Inspector::live(sigs.clone(), max_filesize.clone()),
-                sink: &sink,
-                quarantine: vault.as_ref(),
-                stats: &stats,
-                quit: &quit,
-            },
-            routes: &routes,
-        },
-        shared: &shared,
-        progress: &progress,
-    };
-    let (tx, rx) = queue::bounded(config.queue_capacity);
-    let control_admission = Admission {
-        tx: tx.clone(),
-        progress: &progress,
-    };
-    let admission = Admission {
-        tx,
-        progress: &progress,
-    };
-    let threads = pool.threads();
     let daemon_stats = || DaemonStats {
-        threads,
-        queue_depth: rx.depth(),
-        outstanding: progress.outstanding.load(Ordering::Relaxed),
-        counts: stats.snapshot(),
-        signatures: sigs.load().stats().total_detections(),
+        threads: pipeline.threads(),
+        queue_depth: pipeline.queue_depth(),
+        outstanding: pipeline.outstanding(),
+        counts: pipeline.stats().snapshot(),
+        signatures: live.sigs.load().stats().total_detections(),
         uptime: started.elapsed(),
         rss_kib: rss_kib(),
     };
@@ -224,23 +175,21 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let server = match &listener {
         Some(listener) => {
             tracing::info!(path = %listener.path().display(), "control socket: listening");
-            Some(
-                control::Server::new(
-                    config.control.clone(),
-                    Inspector::live(sigs.clone(), max_filesize.clone()),
-                    &routes,
-                    &sink,
-                    &stats,
-                    control_tx,
-                    &daemon_stats,
-                    &loaded_at,
-                )
-                .map_err(|source| control::ServerError::Io {
-                    path: listener.path().to_path_buf(),
-                    what: "cannot set up the server",
-                    source,
-                })?,
-            )
+            let parts = ServerParts {
+                settings: config.control.clone(),
+                inspector: live.inspector(),
+                sink: &sink,
+                stats: pipeline.stats(),
+                signals: control_tx,
+                daemon_stats: &daemon_stats,
+                loaded_at: &live.loaded_at,
+            };
+            let server = Server::new(parts).map_err(|source| control::ServerError::Io {
+                path: listener.path().to_path_buf(),
+                what: "cannot set up the server",
+                source,
+            })?;
+            Some((server, listener))
         }
         None => None,
     };
@@ -248,154 +197,178 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         "watching {} folders under {} roots with {} signatures",
         report.folders,
         config.watch.len(),
-        sigs.load().stats().total_detections()
+        live.sigs.load().stats().total_detections()
     );
     tracing::info!(
         folders = report.folders,
         unreadable = report.unreadable,
         missing_roots = report.missing,
-        threads = pool.threads(),
+        threads = pipeline.threads(),
         queue_capacity = config.queue_capacity,
         settle_ms = config.settle.as_millis() as u64,
         "ready: {status}"
     );
 
-    let pool_owned = pool;
-    let (pool, rx, runner, quit) = (&pool_owned, &rx, &runner, &quit);
+    let admission = pipeline.admission();
+    let on_watched = |path: &Path| shared.started(path);
+    let outputs = Outputs {
+        sink: &sink,
+        replies: server.as_ref().map(|(s, _)| s.in_flight() as _),
+        on_watched: Some(&on_watched),
+    };
+    let mut supervisor = Supervisor {
+        args: &args,
+        running: config.clone(),
+        live: &live,
+        shared: &shared,
+        pipeline: &pipeline,
+        watcher_counts: &watcher_counts,
+        notifier: &notifier,
+        log: &log,
+        started,
+    };
     std::thread::scope(|s| {
-        let (pool_done_tx, pool_done_rx) = crossbeam_channel::bounded::<()>(0);
-        let in_flight = pool.threads() * 2;
-        let pool_thread = std::thread::Builder::new()
-            .name("vigil-admit".into())
-            .spawn_scoped(s, move || {
-                pool.run(rx, runner, quit, in_flight);
-                drop(pool_done_tx);
+        let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
+        let (errors_tx, errors) = crossbeam_channel::unbounded::<Runtime>();
+        let pipeline_worker = {
+            let (events, pipeline) = (events_tx.clone(), &pipeline);
+            spawn_worker(s, "vigil-admit", move || {
+                pipeline_worker(pipeline, outputs, &events)
             })
-            .expect("spawn pool thread");
-        let coordinator = std::thread::Builder::new()
-            .name("vigil-coordinator".into())
-            .spawn_scoped(s, || {
-                let left = shared.run(&admission, &mut |faults| watcher.housekeeping(faults));
-                drop(admission); // closes the queue
-                let watcher_stopped = watcher.shutdown(WATCHER_STOP_BOUND);
-                (left.len() + shared.pending_paths().len(), watcher_stopped)
-            })
-            .expect("spawn coordinator thread");
-        let signal_handle = signals.handle();
-        let (sig_tx, sig_rx) = crossbeam_channel::unbounded();
-        let signal_thread = std::thread::Builder::new()
-            .name("vigil-signals".into())
-            .spawn_scoped(s, move || {
-                for signal in signals.forever() {
-                    if sig_tx.send(signal).is_err() {
-                        break;
-                    }
-                }
-            })
-            .expect("spawn signal thread");
-        // `control_admission` holds one end of the queue: it must be dropped
-        // (by the server's thread when it ends, or here) for the queue to close.
-        let server_thread = match (&server, &listener) {
-            (Some(server), Some(listener)) => Some(
-                std::thread::Builder::new()
-                    .name("vigil-control".into())
-                    .spawn_scoped(s, move || {
-                        server.run(listener, &control_admission);
-                        drop(control_admission);
-                    })
-                    .expect("spawn control thread"),
-            ),
-            _ => {
-                drop(control_admission);
-                None
-            }
         };
+        let coordinator = {
+            let (admission, errors, shared) = (admission.clone(), errors_tx.clone(), &shared);
+            spawn_worker(s, "vigil-coordinator", move || {
+                coordinator_worker(shared, watcher, admission, &errors)
+            })
+        };
+        let signal_handle = signals.handle();
+        let signal_thread = {
+            let events = events_tx.clone();
+            spawn_worker(s, "vigil-signals", move || signal_worker(signals, &events))
+        };
+        let control_thread = server.as_ref().map(|(server, listener)| {
+            let admission = admission.clone();
+            spawn_worker(s, "vigil-control", move || {
+                control_worker(server, listener, admission)
+            })
+        });
+        drop((admission, events_tx, errors_tx));
 
         notifier.ready(&status);
-        let mut main = Main {
-            args: &args,
-            running: config.clone(),
-            sigs: &sigs,
-            walk: &walk,
-            max_filesize: &max_filesize,
-            shared: &shared,
-            stats: &stats,
-            progress: &progress,
-            rx,
-            watcher_counts: &watcher_counts,
-            notifier: &notifier,
-            log: &log,
-            started,
-            loaded_at: &loaded_at,
-        };
-        main.serve(&sig_rx, &control_rx, &stopping);
+        supervisor.serve(&events, &control_rx, &errors, &stopping);
 
         // Shutdown. The control server first: it holds one end of the queue.
         notifier.stopping();
-        if let Some((server, thread)) = server.as_ref().zip(server_thread) {
+        if let Some(((server, _), thread)) = server.as_ref().zip(control_thread) {
             server.stop();
             let _ = thread.join();
         }
         tracing::info!("stopping: no new work; finishing queued scans for at most {DRAIN_BOUND:?}");
         shared.stop();
-        if let Err(RecvTimeoutError::Timeout) = pool_done_rx.recv_timeout(DRAIN_BOUND) {
+        if !supervisor.wait_pipeline(&events, DRAIN_BOUND) {
             tracing::warn!("queued scans not done after {DRAIN_BOUND:?}; dropping them");
-            quit.store(true, Ordering::Relaxed);
+            pipeline.quit();
         }
-        let _ = pool_thread.join();
-        let (abandoned, watcher_stopped) = coordinator.join().unwrap_or((0, false));
-        if !watcher_stopped {
-            tracing::warn!("the file watcher's thread did not end in time");
-        }
+        let _ = pipeline_worker.join();
+        let abandoned = coordinator.join().unwrap_or(0);
         signal_handle.close();
         let _ = signal_thread.join();
+        for e in errors.try_iter() {
+            e.log();
+        }
         sink.flush();
-        main.log_stats("stopped");
+        supervisor.log_stats("stopped");
         if abandoned > 0 {
             tracing::info!(abandoned, "changed paths not scanned at shutdown (an initial scan at the next start covers them)");
         }
     });
-    drop(server);
-    drop(listener); // removes the socket
-    if !pool_owned.join(WATCHER_STOP_BOUND) {
-        tracing::warn!("scan workers did not end in time");
+    drop(server); // removes the socket
+    if !pipeline.join(WATCHER_STOP_BOUND) {
+        Runtime::PoolStuck.log();
     }
     Ok(ExitStatus::Clean)
 }
 
-/// What the main thread needs to serve signals and the watchdog.
-struct Main<'a> {
+/// Runs the scan pool on the queue until it closes and its work is done.
+fn pipeline_worker(pipeline: &Pipeline, outputs: Outputs<'_>, events: &Sender<Event>) {
+    pipeline.run(outputs);
+    let _ = events.send(Event::PipelineDone);
+}
+
+/// Starts a worker on a named thread of the scope.
+fn spawn_worker<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(s, f)
+        .unwrap_or_else(|e| panic!("cannot start the {name} thread: {e}"))
+}
+
+/// Moves settled paths from the dirty set into the queue until `stop`, then
+/// closes its end of the queue and stops the watcher. Returns how many
+/// changed paths were left unscanned.
+fn coordinator_worker(
+    shared: &Shared,
+    mut watcher: Watcher,
+    admission: Admission<'_>,
+    errors: &Sender<Runtime>,
+) -> usize {
+    let left = shared.run(&admission, &mut |faults| watcher.housekeeping(faults));
+    drop(admission); // closes the queue once the control socket's end is gone
+    if !watcher.shutdown(WATCHER_STOP_BOUND) {
+        let _ = errors.send(Runtime::WatcherStuck);
+    }
+    left.len() + shared.pending_paths().len()
+}
+
+/// Forwards signals to the supervisor until the handle is closed.
+fn signal_worker(mut signals: Signals, events: &Sender<Event>) {
+    for signal in signals.forever() {
+        if events.send(Event::Signal(signal)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Serves the control socket until `stop`. Its RELOAD and SHUTDOWN reach
+/// the supervisor through the server's own channel.
+fn control_worker(server: &Server<'_>, listener: &Listener, admission: Admission<'_>) {
+    server.run(listener, &admission);
+    drop(admission); // holds one end of the queue
+}
+
+/// The main thread: serves signals, the control socket's requests and the
+/// watchdog, and reloads.
+struct Supervisor<'a> {
     args: &'a DaemonArgs,
     /// The configuration in effect: the last one loaded, but with the
     /// restart-only keys the daemon started with. A reload compares against it.
     running: DaemonConfig,
-    sigs: &'a ArcSwap<SignatureSet>,
-    /// The walk's rules, read by the engine and the watcher.
-    walk: &'a ArcSwap<WalkOptions>,
-    /// The engine's and the control socket's size limit.
-    max_filesize: &'a SizeLimit,
+    live: &'a Live,
     shared: &'a Shared,
-    stats: &'a Stats,
-    progress: &'a Progress,
-    rx: &'a QueueReceiver<ScanRequest>,
+    pipeline: &'a Pipeline,
     watcher_counts: &'a WatcherCounts,
     notifier: &'a sdnotify::Notifier,
     log: &'a logging::LogControl,
     started: Instant,
-    /// When the current signatures were loaded, for the control socket's VERSION.
-    loaded_at: &'a AtomicU64,
 }
 
-impl Main<'_> {
-    /// Handles signals, the control socket's RELOAD/SHUTDOWN and the
-    /// watchdog until TERM/INT or SHUTDOWN.
+impl Supervisor<'_> {
+    /// Handles signals, the control socket's RELOAD/SHUTDOWN, the workers'
+    /// runtime errors and the watchdog until TERM/INT or SHUTDOWN.
     fn serve(
         &mut self,
-        signals: &crossbeam_channel::Receiver<i32>,
-        control: &crossbeam_channel::Receiver<ControlSignal>,
+        events: &Receiver<Event>,
+        control: &Receiver<ControlSignal>,
+        errors: &Receiver<Runtime>,
         stopping: &AtomicBool,
     ) {
         let mut control = control.clone();
+        let mut errors = errors.clone();
         let watchdog = sdnotify::watchdog_interval()
             .filter(|_| self.notifier.is_enabled())
             .map(|interval| crossbeam_channel::tick(interval / 2))
@@ -406,10 +379,12 @@ impl Main<'_> {
                 return;
             }
             select! {
-                recv(signals) -> signal => match signal {
-                    Ok(SIGHUP) => self.reload(),
-                    Ok(SIGUSR1) => self.log_stats("stats"),
-                    Ok(_) | Err(_) => return, // TERM, INT
+                recv(events) -> event => match event {
+                    Ok(Event::Signal(SIGHUP)) => self.reload(),
+                    Ok(Event::Signal(SIGUSR1)) => self.log_stats("stats"),
+                    Ok(Event::Signal(_)) | Err(_) => return, // TERM, INT
+                    // Only after the queue closed, which happens at stop.
+                    Ok(Event::PipelineDone) => {}
                 },
                 recv(control) -> signal => match signal {
                     Ok(ControlSignal::Reload) => self.reload(),
@@ -419,9 +394,13 @@ impl Main<'_> {
                     }
                     Err(_) => control = crossbeam_channel::never(),
                 },
+                recv(errors) -> error => match error {
+                    Ok(e) => e.log(),
+                    Err(_) => errors = crossbeam_channel::never(),
+                },
                 recv(watchdog) -> _ => {
-                    let finished = self.progress.finished.load(Ordering::Relaxed);
-                    let idle = self.progress.outstanding.load(Ordering::Relaxed) <= 0;
+                    let finished = self.pipeline.finished();
+                    let idle = self.pipeline.outstanding() <= 0;
                     if idle || finished != last_finished {
                         self.notifier.watchdog();
                     } else {
@@ -433,67 +412,79 @@ impl Main<'_> {
         }
     }
 
-    /// Reads the configuration and the signatures again, builds the walk
-    /// rules, and swaps all of them in only if all are good.
-    fn reload(&mut self) {
-        self.notifier.reloading();
-        let began = Instant::now();
-        let loaded = DaemonConfig::load(self.args)
-            .and_then(|new| {
-                Ok((
-                    self.running.needs_restart(&new),
-                    self.running.reloaded(new)?,
-                ))
-            })
-            .map_err(Error::from)
-            .and_then(|(restart, config)| {
-                Ok((
-                    load_signatures(&config.databases, config.load_limits)?,
-                    restart,
-                    config,
-                ))
-            });
-        match loaded {
-            Ok((set, restart, config)) => {
-                let count = set.stats().total_detections();
-                self.sigs.store(Arc::new(set));
-                self.walk.store(Arc::new(config.walk.clone()));
-                self.max_filesize.set(config.max_filesize);
-                self.loaded_at.store(control::now_secs(), Ordering::Relaxed);
-                self.shared.set_settle(Settle::from_quiet(config.settle));
-                self.log.set_level(config.log_level.as_deref());
-                if config.watch != self.running.watch {
-                    self.shared
-                        .set_roots(config.watch.clone(), config.initial_scan);
-                }
-                self.running = config;
-                if !restart.is_empty() {
-                    tracing::warn!(
-                        "changed settings take effect only after a restart: {}",
-                        restart.join(", ")
-                    );
-                }
-                tracing::info!(
-                    signatures = count,
-                    elapsed_ms = began.elapsed().as_millis() as u64,
-                    "reloaded signatures and configuration"
-                );
-                self.notifier
-                    .ready(&format!("reloaded: {count} signatures"));
-            }
-            Err(e) => {
-                tracing::error!(
-                    "reload failed; keeping the current signatures and configuration: {}",
-                    describe(&e)
-                );
-                self.notifier
-                    .ready("reload failed; running with the previous configuration");
+    /// Waits at most `bound` for the pipeline's work to end; false if it
+    /// did not.
+    fn wait_pipeline(&self, events: &Receiver<Event>, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        loop {
+            match events.recv_deadline(deadline) {
+                Ok(Event::PipelineDone) => return true,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => return true,
             }
         }
     }
 
+    /// Reads the configuration and the signatures again, builds the walk
+    /// rules, and swaps all of them in only if all are good. Building is
+    /// guarded: if it panics, the reload fails and nothing changes.
+    fn reload(&mut self) {
+        self.notifier.reloading();
+        let began = Instant::now();
+        let built = supervisor::guarded(|| self.build_reload());
+        let (set, restart, config) = match built {
+            Ok(Ok(built)) => built,
+            Ok(Err(e)) => return self.reload_failed(Runtime::Reload(describe(&e))),
+            Err(panic) => return self.reload_failed(Runtime::ReloadPanicked(panic)),
+        };
+        let count = set.stats().total_detections();
+        let live = self.live;
+        live.sigs.store(Arc::new(set));
+        live.walk.store(Arc::new(config.walk.clone()));
+        live.max_filesize.set(config.max_filesize);
+        live.loaded_at.store(control::now_secs(), Ordering::Relaxed);
+        self.shared.set_settle(Settle::from_quiet(config.settle));
+        self.log.set_level(config.log_level.as_deref());
+        if config.watch != self.running.watch {
+            self.shared
+                .set_roots(config.watch.clone(), config.initial_scan);
+        }
+        self.running = config;
+        if !restart.is_empty() {
+            tracing::warn!(
+                "changed settings take effect only after a restart: {}",
+                restart.join(", ")
+            );
+        }
+        tracing::info!(
+            signatures = count,
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "reloaded signatures and configuration"
+        );
+        self.notifier
+            .ready(&format!("reloaded: {count} signatures"));
+    }
+
+    /// The new set, the settings that need a restart, and the new
+    /// configuration; nothing is swapped in yet.
+    fn build_reload(&self) -> Result<(SignatureSet, Vec<&'static str>, DaemonConfig), Error> {
+        let new = DaemonConfig::load(self.args)?;
+        let restart = self.running.needs_restart(&new);
+        let config = self.running.reloaded(new)?;
+        let set = load_signatures(&config.databases, config.load_limits)?;
+        control::faults::panic_at("reload");
+        Ok((set, restart, config))
+    }
+
+    fn reload_failed(&self, e: Runtime) {
+        e.log();
+        self.notifier
+            .ready("reload failed; running with the previous configuration");
+    }
+
     fn log_stats(&self, message: &str) {
-        let s = self.stats.snapshot();
+        let s = self.pipeline.stats().snapshot();
         let c = self.shared.counts();
         let w = self.watcher_counts;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -518,11 +509,11 @@ impl Main<'_> {
             admitted = c.admitted,
             pending = c.pending,
             queued = c.queued,
-            queue_depth = self.rx.depth(),
-            queue_full = self.rx.metrics().full.load(Ordering::Relaxed),
-            outstanding = self.progress.outstanding.load(Ordering::Relaxed),
-            jobs = self.progress.finished.load(Ordering::Relaxed),
-            signatures = self.sigs.load().stats().total_detections(),
+            queue_depth = self.pipeline.queue_depth(),
+            queue_full = self.pipeline.queue_full(),
+            outstanding = self.pipeline.outstanding(),
+            jobs = self.pipeline.finished(),
+            signatures = self.live.sigs.load().stats().total_detections(),
             rss_kib = rss_kib(),
             "{message}"
         );

@@ -2,12 +2,13 @@
 //! queue and pool finds its way back to the connection that asked.
 //!
 //! A path scan is admitted as `ScanRequest::Control { path, id }`; every job
-//! it fans out to carries `Origin::Control(id)`. `Router` (the daemon's sink)
-//! sends the verdicts of such jobs to the request's reply channel, and
-//! `Routed` (around the engine) counts the request's jobs, so that the
-//! request is known to be complete when its last job has run, and skips the
-//! jobs of a request that was cancelled (SCAN's first detection, a client
-//! that went away, a daemon that is stopping).
+//! it fans out to carries `Origin::Control(id)`. The engine hands such jobs,
+//! and only those, to `InFlight` (as its `engine::job::ReplyTo`): their
+//! verdicts go to the request's reply channel, and their jobs are counted,
+//! so that the request is known to be complete when its last job has run,
+//! and skipped once the request was cancelled (SCAN's first detection, a
+//! client that went away, a daemon that is stopping). A watched file's
+//! verdict never comes here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -16,10 +17,9 @@ use std::sync::{Arc, RwLock};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::protocol::{self, ScanKind};
-use crate::engine::job::Job;
-use crate::engine::pool::JobRunner;
-use crate::report::{Event, Sink, Summary};
-use crate::source::{Origin, RequestId};
+use crate::engine::job::ReplyTo;
+use crate::engine::request::RequestId;
+use crate::report::Event;
 
 /// Reply lines that may wait for a slow client before its request is
 /// cancelled: the pool never waits on a client.
@@ -134,12 +134,12 @@ impl Pending {
 
 /// Every control request in flight, by id.
 #[derive(Default)]
-pub struct Routes {
+pub struct InFlight {
     next: AtomicU64,
     live: RwLock<HashMap<RequestId, Arc<Pending>>>,
 }
 
-impl Routes {
+impl InFlight {
     pub fn new() -> Self {
         Self::default()
     }
@@ -203,62 +203,26 @@ impl Routes {
     }
 }
 
-/// The daemon's sink: verdicts of control requests go to their connection
-/// as well; everything goes on to `inner` (the event log).
-pub struct Router<'a, S> {
-    pub inner: S,
-    pub routes: &'a Routes,
-}
-
-impl<S: Sink> Sink for Router<'_, S> {
-    fn event(&self, event: &Event<'_>) {
-        self.inner.event(event);
+impl ReplyTo for InFlight {
+    fn is_known(&self, id: RequestId) -> bool {
+        self.get(id).is_some()
     }
 
-    fn event_from(&self, origin: Origin, event: &Event<'_>) {
-        if let Origin::Control(id) = origin {
-            if let Some(p) = self.routes.get(id) {
-                p.event(event);
+    fn is_cancelled(&self, id: RequestId) -> bool {
+        !matches!(self.get(id), Some(p) if !p.is_cancelled())
+    }
+
+    fn job_done(&self, id: RequestId, spawned: usize) {
+        if let Some(p) = self.get(id) {
+            if p.job_done(spawned) {
+                p.finish();
             }
         }
-        self.inner.event_from(origin, event);
     }
 
-    fn summary(&self, summary: &Summary) {
-        self.inner.summary(summary);
-    }
-
-    fn flush(&self) {
-        self.inner.flush();
-    }
-
-    fn is_closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-}
-
-/// Runs jobs with `inner`, keeping count of each control request's jobs and
-/// skipping those of cancelled (or forgotten) requests.
-pub struct Routed<'a, R> {
-    pub inner: R,
-    pub routes: &'a Routes,
-}
-
-impl<R: JobRunner<Job = Job>> JobRunner for Routed<'_, R> {
-    type Job = Job;
-
-    fn run(&self, job: Job, spawn: &mut Vec<Job>) {
-        let Origin::Control(id) = job.origin() else {
-            return self.inner.run(job, spawn);
-        };
-        let Some(pending) = self.routes.get(id) else {
-            return; // the connection is gone: drop the job
-        };
-        if !pending.is_cancelled() {
-            self.inner.run(job, spawn);
-        }
-        if pending.job_done(spawn.len()) {
-            pending.finish();
+    fn verdict(&self, id: RequestId, event: &Event<'_>) {
+        if let Some(p) = self.get(id) {
+            p.event(event);
         }
     }
 }
@@ -268,54 +232,29 @@ mod tests {
     use super::*;
     use crate::hash::{hash_bytes, Algorithm};
     use crate::report::Detection;
-    use crate::source::ScanRequest;
     use std::path::PathBuf;
 
-    /// A runner that fans `n` out into `n - 1` until 0, reporting a
-    /// detection at each job of an odd `n`.
-    struct Countdown<'a>(&'a Router<'a, Quiet>);
-
-    struct Quiet;
-    impl Sink for Quiet {
-        fn event(&self, _: &Event<'_>) {}
-        fn summary(&self, _: &Summary) {}
-        fn flush(&self) {}
-        fn is_closed(&self) -> bool {
-            false
+    /// One job of a countdown: `n` fans out into two `n - 1` until 0,
+    /// reporting a detection at each odd `n` and a clean file otherwise.
+    fn countdown(inflight: &InFlight, id: RequestId, n: u32, spawn: &mut Vec<u32>) {
+        let digest = hash_bytes(Algorithm::Md5, b"x");
+        let p = PathBuf::from(format!("/{n}"));
+        if n % 2 == 1 {
+            inflight.verdict(
+                id,
+                &Event::Detection(Detection {
+                    path: &p,
+                    size: 1,
+                    signature: "Sig",
+                    digest: &digest,
+                    moved: None,
+                }),
+            );
+        } else {
+            inflight.verdict(id, &Event::Clean { path: &p });
         }
-    }
-
-    impl JobRunner for Countdown<'_> {
-        type Job = Job;
-        fn run(&self, job: Job, spawn: &mut Vec<Job>) {
-            let origin = job.origin();
-            let Job::Request(ScanRequest::Control { path, id, .. }) = job else {
-                panic!("unexpected job")
-            };
-            let n: u32 = path.to_str().unwrap()[1..].parse().unwrap();
-            let digest = hash_bytes(Algorithm::Md5, b"x");
-            let p = PathBuf::from(format!("/{n}"));
-            if n % 2 == 1 {
-                self.0.event_from(
-                    origin,
-                    &Event::Detection(Detection {
-                        path: &p,
-                        size: 1,
-                        signature: "Sig",
-                        digest: &digest,
-                        moved: None,
-                    }),
-                );
-            } else {
-                self.0.event_from(origin, &Event::Clean { path: &p });
-            }
-            for _ in 0..n.min(2) {
-                spawn.push(Job::Request(ScanRequest::Control {
-                    path: format!("/{}", n - 1).into(),
-                    id,
-                    confine: None,
-                }));
-            }
+        for _ in 0..n.min(2) {
+            spawn.push(n - 1);
         }
     }
 
@@ -323,41 +262,28 @@ mod tests {
         r.lines.try_iter().chain(r.done.try_iter()).collect()
     }
 
-    /// Runs the request `id` for `path`, and every job it spawns, through a
-    /// `Routed` `Countdown` that reports to `routes`.
-    fn run_request(routes: &Routes, id: RequestId, path: &str) {
-        let router = Router {
-            inner: Quiet,
-            routes,
-        };
-        let runner = Routed {
-            inner: Countdown(&router),
-            routes,
-        };
-        run_all(
-            &runner,
-            Job::Request(ScanRequest::Control {
-                path: path.into(),
-                id,
-                confine: None,
-            }),
-        );
-    }
-
-    fn run_all(runner: &impl JobRunner<Job = Job>, first: Job) {
-        let mut work = vec![first];
-        while let Some(job) = work.pop() {
+    /// Runs the request `id` for `/n`, and every job it spawns, as the
+    /// engine runs a control request's jobs.
+    fn run_request(inflight: &InFlight, id: RequestId, path: &str) {
+        let mut work = vec![path[1..].parse::<u32>().unwrap()];
+        while let Some(n) = work.pop() {
+            if !inflight.is_known(id) {
+                continue;
+            }
             let mut spawn = Vec::new();
-            runner.run(job, &mut spawn);
+            if !inflight.is_cancelled(id) {
+                countdown(inflight, id, n, &mut spawn);
+            }
+            inflight.job_done(id, spawn.len());
             work.extend(spawn);
         }
     }
 
     #[test]
     fn a_request_completes_when_its_last_job_has_run() {
-        let routes = Routes::new();
-        let (id, _, rx) = routes.register(ScanKind::ContScan);
-        run_request(&routes, id, "/3");
+        let in_flight = InFlight::new();
+        let (id, _, rx) = in_flight.register(ScanKind::ContScan);
+        run_request(&in_flight, id, "/3");
         let replies = collect(&rx);
         // 3 → 2 2, each 2 → 1 1, each 1 → 0: detections at /3 and four /1.
         let found = replies
@@ -377,8 +303,8 @@ mod tests {
 
     #[test]
     fn a_client_that_reads_too_slowly_has_its_request_cancelled() {
-        let routes = Routes::new();
-        let (_, pending, rx) = routes.register(ScanKind::ContScan);
+        let in_flight = InFlight::new();
+        let (_, pending, rx) = in_flight.register(ScanKind::ContScan);
         let digest = hash_bytes(Algorithm::Md5, b"x");
         for i in 0..REPLY_BACKLOG + 10 {
             let p = PathBuf::from(format!("/{i}"));
@@ -406,9 +332,9 @@ mod tests {
 
     #[test]
     fn scan_stops_at_the_first_detection_and_a_clean_tree_is_ok() {
-        let routes = Routes::new();
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        run_request(&routes, id, "/3");
+        let in_flight = InFlight::new();
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        run_request(&in_flight, id, "/3");
         let replies = collect(&rx);
         assert_eq!(
             replies,
@@ -420,8 +346,8 @@ mod tests {
                 }
             ]
         );
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        run_request(&routes, id, "/0");
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        run_request(&in_flight, id, "/0");
         assert_eq!(
             collect(&rx),
             vec![Reply::Done {
@@ -430,9 +356,9 @@ mod tests {
             }]
         );
         // A forgotten request's jobs are dropped.
-        let (id, _, rx) = routes.register(ScanKind::Scan);
-        routes.remove(id);
-        run_request(&routes, id, "/5");
+        let (id, _, rx) = in_flight.register(ScanKind::Scan);
+        in_flight.remove(id);
+        run_request(&in_flight, id, "/5");
         assert!(collect(&rx).is_empty());
     }
 }

@@ -1,0 +1,80 @@
+//! What the engine is asked to do: a `ScanRequest` names one thing to scan
+//! and, through its `Origin`, which source asked; `Admit` is the way a source
+//! hands requests to the engine's bounded queue. Sources (`source/`) and the
+//! control socket (`control/`) produce these; the engine only consumes them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::access::Credentials;
+use crate::engine::queue::QueueSender;
+
+/// One thing to scan, as a source names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanRequest {
+    /// A file or a folder (walked recursively), named by the user.
+    Path(PathBuf),
+    /// The process's standard input.
+    Stdin,
+    /// A file or a folder (walked recursively) that the daemon was told
+    /// about. Unlike `Path`, the walk's symlink rule applies to the path
+    /// itself, and a path that has gone by the time it is scanned is passed
+    /// over quietly: it was short-lived, and its removal was seen too.
+    Watched { path: PathBuf, origin: Origin },
+    /// A file or a folder (walked recursively) that a control-socket client
+    /// asked to scan; its verdicts go back to that client as well. With
+    /// `confine`, everything is opened with that user's permissions checked
+    /// on the descriptors read (see `access`).
+    Control {
+        path: PathBuf,
+        id: RequestId,
+        confine: Option<Arc<Credentials>>,
+    },
+}
+
+/// Names one control-socket request while it is in flight.
+pub type RequestId = u64;
+
+/// Which source asked for a scan. The daemon's events name it as `source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// `vigil scan`.
+    Command,
+    /// The daemon's scan of its roots at start.
+    Initial,
+    /// The watcher: a path changed and then settled.
+    Watch,
+    /// A folder walked again because events may have been lost (kernel queue
+    /// overflow, a queue that stayed full, a root that came back).
+    Rescan,
+    /// A subtree that could not be watched (watch limit), walked on a timer.
+    Poll,
+    /// A control-socket client (`SCAN`, `INSTREAM`, ...), by request.
+    Control(RequestId),
+}
+
+impl Origin {
+    /// The name used in JSON events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Command => "scan",
+            Origin::Initial => "initial",
+            Origin::Watch => "watch",
+            Origin::Rescan => "rescan",
+            Origin::Poll => "poll",
+            Origin::Control(_) => "control",
+        }
+    }
+}
+
+/// Where a source's requests go. `admit` may wait for room; it returns false
+/// once nothing more will be taken.
+pub trait Admit {
+    fn admit(&self, request: ScanRequest) -> bool;
+}
+
+impl Admit for QueueSender<ScanRequest> {
+    fn admit(&self, request: ScanRequest) -> bool {
+        self.send(request).is_ok()
+    }
+}
