@@ -78,7 +78,11 @@ for n in "${COUNTS[@]}"; do
         text="$WORK/$shape-$n.$ext"
         index="$WORK/$shape-$n.vidx"
         [ -s "$text" ] || generate "$shape" "$n" "$text"
-        [ "$index" -nt "$text" ] || "$VIGIL" sigs compile -o "$index" "$text" >/dev/null
+        # Compiled again when older than the text or the binary (whose index
+        # format may be newer).
+        if ! [ "$index" -nt "$text" ] || ! [ "$index" -nt "$VIGIL" ]; then
+            "$VIGIL" sigs compile -o "$index" "$text" >/dev/null
+        fi
         summary "$shape" "$n" text "$text"
         summary "$shape" "$n" compiled "$index"
     done
