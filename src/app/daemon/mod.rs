@@ -364,6 +364,16 @@ fn control_worker(server: &Server<'_>, listener: &Listener, admission: Admission
     drop(admission); // holds one end of the queue
 }
 
+/// What a reload built, nothing of it swapped in yet.
+struct Reloaded {
+    set: SignatureSet,
+    /// The changed settings that need a restart.
+    restart: Vec<&'static str>,
+    config: DaemonConfig,
+    /// How the databases looked just before they were read.
+    look: dbwatch::Snapshot,
+}
+
 /// The main thread: serves signals, the control socket's requests and the
 /// watchdog, and reloads.
 struct Supervisor<'a> {
@@ -463,7 +473,12 @@ impl Supervisor<'_> {
         self.notifier.reloading();
         let began = Instant::now();
         let built = supervisor::guarded(|| self.build_reload());
-        let (set, restart, config, look) = match built {
+        let Reloaded {
+            set,
+            restart,
+            config,
+            look,
+        } = match built {
             Ok(Ok(built)) => built,
             Ok(Err(e)) => return self.reload_failed(Runtime::Reload(describe(&e))),
             Err(panic) => return self.reload_failed(Runtime::ReloadPanicked(panic)),
@@ -501,28 +516,21 @@ impl Supervisor<'_> {
             .ready(&format!("reloaded: {count} signatures"));
     }
 
-    /// The new set, the settings that need a restart, and the new
-    /// configuration; nothing is swapped in yet.
-    /// How the databases looked just before they were read comes last.
-    #[allow(clippy::type_complexity)]
-    fn build_reload(
-        &self,
-    ) -> Result<
-        (
-            SignatureSet,
-            Vec<&'static str>,
-            DaemonConfig,
-            dbwatch::Snapshot,
-        ),
-        Error,
-    > {
+    /// The new set and configuration, and what else a reload needs to know;
+    /// nothing is swapped in yet.
+    fn build_reload(&self) -> Result<Reloaded, Error> {
         let new = DaemonConfig::load(self.args)?;
         let restart = self.running.needs_restart(&new);
         let config = self.running.reloaded(new)?;
         let look = dbwatch::Snapshot::take(&config.databases);
         let set = load_signatures(&config.databases, config.load_limits)?;
         control::faults::panic_at("reload");
-        Ok((set, restart, config, look))
+        Ok(Reloaded {
+            set,
+            restart,
+            config,
+            look,
+        })
     }
 
     fn reload_failed(&self, e: Runtime) {
