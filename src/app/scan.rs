@@ -42,6 +42,8 @@ pub struct ScanConfig {
     pub quiet: bool,
     pub walk: WalkOptions,
     pub max_filesize: Option<u64>,
+    /// How far containers are unpacked.
+    pub containers: crate::container::Limits,
     pub file_list: Option<PathBuf>,
     /// Quarantine folder for detected files (`--move`).
     pub move_to: Option<PathBuf>,
@@ -75,6 +77,11 @@ impl ScanConfig {
                 exclude: globs("--exclude", &args.walk.exclude)?,
                 exclude_dir: globs("--exclude-dir", &args.walk.exclude_dir)?,
             },
+            containers: super::container_limits(
+                &args.containers,
+                max_filesize,
+                crate::container::Limits::default(),
+            )?,
             max_filesize,
             file_list: args.file_list,
             move_to: args.move_to,
@@ -180,7 +187,9 @@ pub fn scan_observed(
         .transpose()?;
     let engine = Engine {
         walker: Walker::new(config.walk.clone()),
-        inspector: Inspector::new(sigs.clone(), config.max_filesize).read_only(config.read_only),
+        inspector: Inspector::new(sigs.clone(), config.max_filesize)
+            .read_only(config.read_only)
+            .containers(config.containers, crate::container::Budget::default()),
         sink,
         quarantine: quarantine.as_ref(),
         stats: &stats,

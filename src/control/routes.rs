@@ -304,6 +304,7 @@ mod tests {
                         signature: "Sig",
                         digest: &digest,
                         moved: None,
+                        member: &[],
                     }),
                 );
             } else {
@@ -388,6 +389,7 @@ mod tests {
                 signature: "Sig",
                 digest: &digest,
                 moved: None,
+                member: &[],
             }));
         }
         assert!(pending.is_cancelled());

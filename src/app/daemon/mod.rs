@@ -165,6 +165,9 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let walk = Arc::new(ArcSwap::from_pointee(config.walk.clone()));
     let walker = Walker::live(walk.clone());
     let max_filesize = SizeLimit::new(config.max_filesize);
+    // One memory budget for members held whole, shared by the workers and
+    // the control socket's connections.
+    let budget = crate::container::Budget::default();
     let shared = Arc::new(Shared::new(DirtySet::new(
         config.watch.clone(),
         Settle::from_quiet(config.settle),
@@ -190,7 +193,8 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         engine: Routed {
             inner: Engine {
                 walker,
-                inspector: Inspector::live(sigs.clone(), max_filesize.clone()),
+                inspector: Inspector::live(sigs.clone(), max_filesize.clone())
+                    .containers(config.containers, budget.clone()),
                 sink: &sink,
                 quarantine: vault.as_ref(),
                 stats: &stats,
@@ -227,7 +231,8 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             Some(
                 control::Server::new(
                     config.control.clone(),
-                    Inspector::live(sigs.clone(), max_filesize.clone()),
+                    Inspector::live(sigs.clone(), max_filesize.clone())
+                        .containers(config.containers, budget.clone()),
                     &routes,
                     &sink,
                     &stats,
