@@ -320,6 +320,15 @@ impl Inspector {
                 none,
             ),
             Ok(meta) if meta.len() > max => (FileResult::TooLarge, 0, none),
+            // A descriptor a client passed: no signature matches its size,
+            // but it may still be a container.
+            Ok(meta)
+                if self.limits.enabled
+                    && !self.read_only
+                    && self.sigs.load().algorithms_for_size(meta.len()).is_empty() =>
+            {
+                self.sniff_open(&self.sigs.load(), max, file, meta.len())
+            }
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
@@ -358,11 +367,24 @@ impl Inspector {
                 Err(_) => return cleared,
             },
         };
+        self.sniff_open(sigs, max, file, cand.size)
+    }
+
+    /// `sniff_cleared` on an open file the walk (or a client) sized at
+    /// `walked`.
+    fn sniff_open(
+        &self,
+        sigs: &SignatureSet,
+        max: u64,
+        file: &std::fs::File,
+        walked: u64,
+    ) -> (FileResult, u64, Inside) {
+        let cleared = (FileResult::Cleared, 0, Inside::default());
         let mut head = [0u8; SNIFF_LEN];
         let Ok(n) = fileio::read_head(file, &mut head) else {
             return cleared;
         };
-        let Some(format) = self.format_of(&head[..n], file, cand.size) else {
+        let Some(format) = self.format_of(&head[..n], file, walked) else {
             return cleared;
         };
         let meta = match file.metadata() {
