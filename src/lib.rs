@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 
 // The engine and what feeds it and reads from it.
+pub mod container;
 pub mod control;
 pub mod engine;
 pub mod quarantine;

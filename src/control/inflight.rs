@@ -248,6 +248,7 @@ mod tests {
                     signature: "Sig",
                     digest: &digest,
                     moved: None,
+                    member: &[],
                 }),
             );
         } else {
@@ -314,6 +315,7 @@ mod tests {
                 signature: "Sig",
                 digest: &digest,
                 moved: None,
+                member: &[],
             }));
         }
         assert!(pending.is_cancelled());

@@ -530,6 +530,7 @@ impl Session<'_, '_> {
                 size,
                 signature,
                 digest,
+                member,
                 ..
             } => {
                 sink.event_from(
@@ -540,6 +541,7 @@ impl Session<'_, '_> {
                         signature,
                         digest,
                         moved: None,
+                        member,
                     }),
                 );
                 p::found(name, signature)

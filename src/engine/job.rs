@@ -204,6 +204,7 @@ impl Engine<'_> {
                 signature,
                 digest,
                 identity,
+                member,
             } => {
                 let moved = self.move_detected(path, signature, digest, identity.as_ref());
                 let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
@@ -217,6 +218,7 @@ impl Engine<'_> {
                             id: id.as_str(),
                             dest,
                         }),
+                        member,
                     }),
                     origin,
                 );
@@ -305,6 +307,11 @@ pub(crate) fn count_verdict(local: &Counters, inspected: &Inspected) {
             bump(&local.cleared_by_size);
         }
     };
+    add(&local.containers, inspected.inside.containers);
+    add(&local.members, inspected.inside.members);
+    if inspected.inside.exceeded.is_some() {
+        bump(&local.limits_exceeded);
+    }
     match &inspected.result {
         FileResult::Cleared => examined(false),
         FileResult::Clean { .. } => examined(true),

@@ -29,6 +29,11 @@ struct FileConfig {
     threads: Option<usize>,
     queue_capacity: Option<usize>,
     max_filesize: Option<SizeValue>,
+    scan_archive: Option<bool>,
+    max_recursion: Option<u32>,
+    max_files: Option<u64>,
+    max_scansize: Option<SizeValue>,
+    alert_exceeds_max: Option<bool>,
     settle: Option<String>,
     follow_symlinks: Option<bool>,
     one_file_system: Option<bool>,
@@ -108,6 +113,8 @@ pub struct DaemonConfig {
     pub threads: usize,
     pub queue_capacity: usize,
     pub max_filesize: Option<u64>,
+    /// How far containers are unpacked (`scan_archive`, `max_recursion`, ...).
+    pub containers: crate::container::Limits,
     pub settle: Duration,
     pub walk: WalkOptions,
     pub exclude: Vec<String>,
@@ -213,6 +220,10 @@ impl DaemonConfig {
         check(
             self.control != new.control,
             "socket_mode, socket_group, check_peer_access, ...",
+        );
+        check(
+            self.containers != new.containers,
+            "scan_archive, max_recursion, max_files, max_scansize, ...",
         );
         check(self.state_dir != new.state_dir, "state_dir");
         check(self.log_format != new.log_format, "log_format");
@@ -367,6 +378,25 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         (None, Some(SizeValue::Bytes(n))) => Some(*n),
         (None, _) => None,
     };
+    let mut base = crate::container::Limits::default();
+    base.enabled = file.scan_archive.unwrap_or(base.enabled);
+    base.max_recursion = file.max_recursion.unwrap_or(base.max_recursion);
+    base.max_files = file.max_files.unwrap_or(base.max_files);
+    base.alert_exceeds_max = file.alert_exceeds_max.unwrap_or(false);
+    match &file.max_scansize {
+        Some(SizeValue::Bytes(n)) => base.max_scansize = *n,
+        Some(SizeValue::Text(text)) => {
+            base.max_scansize = parse_size(text).map_err(|_| {
+                bad(
+                    "max_scansize",
+                    format!("bad size {text:?} (expected e.g. 400M or 1G)"),
+                )
+            })?;
+        }
+        None => {}
+    }
+    let containers = crate::app::container_limits(&args.containers, max_filesize, base)
+        .map_err(|e| bad("max_scansize", e.to_string()))?;
     let mut file_limits = LoadLimits::default();
     match &file.max_db_size {
         Some(SizeValue::Bytes(n)) => file_limits.max_db_bytes = *n,
@@ -454,6 +484,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         threads,
         queue_capacity,
         max_filesize,
+        containers,
         settle,
         walk,
         exclude,

@@ -88,6 +88,11 @@ pub struct Live {
     pub max_filesize: SizeLimit,
     /// When the current signatures were loaded, for the control socket's VERSION.
     pub loaded_at: AtomicU64,
+    /// How far containers are unpacked (fixed at start).
+    pub containers: crate::container::Limits,
+    /// One memory budget for members held whole, shared by the workers and
+    /// the control socket's connections.
+    pub budget: crate::container::Budget,
 }
 
 impl Live {
@@ -98,12 +103,15 @@ impl Live {
             walk: Arc::new(ArcSwap::from_pointee(config.walk.clone())),
             max_filesize: SizeLimit::new(config.max_filesize),
             loaded_at: AtomicU64::new(control::now_secs()),
+            containers: config.containers,
+            budget: crate::container::Budget::default(),
         })
     }
 
     /// An inspector that always uses the current set and size limit.
     pub fn inspector(&self) -> Inspector {
         Inspector::live(self.sigs.clone(), self.max_filesize.clone())
+            .containers(self.containers, self.budget.clone())
     }
 }
 
