@@ -88,6 +88,7 @@ impl Default for Limits {
 
 /// A limit that cut a container short, named as clamscan names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // clamscan's names: Heuristics.Limits.Exceeded.MaxFiles, ...
 pub enum Exceeded {
     MaxRecursion,
     MaxFiles,

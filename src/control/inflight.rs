@@ -181,15 +181,6 @@ impl InFlight {
         }
     }
 
-    /// Requests in flight.
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn get(&self, id: RequestId) -> Option<Arc<Pending>> {
         self.read().get(&id).cloned()
     }

@@ -24,7 +24,6 @@ mod session;
 
 use std::time::Duration;
 
-pub use inflight::InFlight;
 pub use server::{Listener, Server, ServerError, ServerParts};
 
 use crate::stats::Snapshot;
