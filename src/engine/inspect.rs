@@ -234,6 +234,15 @@ impl Inspector {
         &self.limits
     }
 
+    /// The container limits for a file whose scan begins now: the size limit
+    /// per member is `max_filesize` as it is now (a daemon's reload changes it).
+    fn unpack_limits(&self) -> Limits {
+        Limits {
+            max_filesize: self.max_filesize.get(),
+            ..self.limits
+        }
+    }
+
     /// The current set.
     pub fn signatures(&self) -> Arc<SignatureSet> {
         self.sigs.load_full()
@@ -411,8 +420,14 @@ impl Inspector {
                 Err(e) => return (FileResult::Failed(e.into()), 0, Inside::default()),
             }
         }
-        let unpacked =
-            container::unpack_file(sigs, self.limits, &self.budget, format, &mut &*file, size);
+        let unpacked = container::unpack_file(
+            sigs,
+            self.unpack_limits(),
+            &self.budget,
+            format,
+            &mut &*file,
+            size,
+        );
         let (result, inside) = self.conclude(size, unpacked, digests, Some(&meta), &mut &*file);
         (result, bytes, inside)
     }
@@ -534,8 +549,14 @@ impl Inspector {
         let lookup = sigs.lookup(&digests, size);
         if lookup == Lookup::Clean && !self.read_only {
             if let Some(format) = self.format_of_open(head.bytes(), file, size) {
-                let unpacked =
-                    container::unpack_file(sigs, self.limits, &self.budget, format, file, size);
+                let unpacked = container::unpack_file(
+                    sigs,
+                    self.unpack_limits(),
+                    &self.budget,
+                    format,
+                    file,
+                    size,
+                );
                 let (result, inside) =
                     self.conclude(size, unpacked, Some(digests), Some(meta), file);
                 return (result, bytes, inside);
@@ -573,7 +594,7 @@ impl Inspector {
                 algos.insert(Algorithm::Sha256);
             }
             let unpacked =
-                container::unpack_stream(&sigs, self.limits, &self.budget, reader, algos);
+                container::unpack_stream(&sigs, self.unpack_limits(), &self.budget, reader, algos);
             let (result, bytes, inside) = match unpacked {
                 Ok((digests, size, unpacked)) => match sigs.lookup(&digests, size) {
                     Lookup::Detected(_) => {

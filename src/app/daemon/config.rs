@@ -221,8 +221,13 @@ impl DaemonConfig {
             self.control != new.control,
             "socket_mode, socket_group, check_peer_access, ...",
         );
+        // The size limit per member follows `max_filesize`, which reloads.
+        let fixed = |c: &crate::container::Limits| crate::container::Limits {
+            max_filesize: 0,
+            ..*c
+        };
         check(
-            self.containers != new.containers,
+            fixed(&self.containers) != fixed(&new.containers),
             "scan_archive, max_recursion, max_files, max_scansize, ...",
         );
         check(self.state_dir != new.state_dir, "state_dir");
