@@ -416,7 +416,7 @@ fn issue_4_replies_are_clamd_shaped_in_every_form() {
     // Missing paths and relative paths are errors, in clamd's shape.
     assert_eq!(
         text(&d.exchange(format!("zSCAN {r}/nope\0").as_bytes())),
-        format!("{r}/nope: No such file or directory ERROR\0")
+        format!("{r}/nope: File path check failure: No such file or directory. ERROR\0")
     );
     assert_eq!(
         d.exchange(b"zSCAN eicar.com\0"),

@@ -270,7 +270,7 @@ fn scan_path(socket: &Path, path: &Path, tally: &mut Tally) -> Result<(), Client
                     Some(below) if sent != given => format!("{given}{below}"),
                     _ => name.to_string(),
                 };
-                tally.line(&name, &line[at + 2..]);
+                tally.line(&name, &as_vigil_scan_words(&line[at + 2..]));
             }
             None => {
                 tally.errors += 1;
@@ -279,6 +279,19 @@ fn scan_path(socket: &Path, path: &Path, tally: &mut Tally) -> Result<(), Client
         }
     }
     Ok(())
+}
+
+/// A reply's reason as `vigil scan` words it: the daemon answers a named
+/// path that cannot be looked up as clamd does (`File path check failure:
+/// REASON. ERROR`); `vigil scan` says `REASON ERROR`.
+fn as_vigil_scan_words(rest: &str) -> std::borrow::Cow<'_, str> {
+    match rest
+        .strip_prefix("File path check failure: ")
+        .and_then(|r| r.strip_suffix(". ERROR"))
+    {
+        Some(reason) => format!("{reason} ERROR").into(),
+        None => rest.into(),
+    }
 }
 
 /// The regular files at or under `path`, as this user sees them; what

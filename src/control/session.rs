@@ -384,6 +384,11 @@ impl Session<'_, '_> {
     /// and pool; detections and errors are sent as they are found.
     fn scan(&mut self, kind: ScanKind, path: PathBuf, d: Delimiter) -> io::Result<Flow> {
         let name = p::display_path(&path);
+        if path.as_os_str().is_empty() {
+            let reason = p::path_check_failure("No such file or directory");
+            self.send(&p::error("", &reason), d)?;
+            return Ok(Flow::Continue);
+        }
         if !path.is_absolute() {
             self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
             return Ok(Flow::Continue);
