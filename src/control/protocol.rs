@@ -321,10 +321,8 @@ pub const UNKNOWN_COMMAND: &str = "UNKNOWN COMMAND";
 pub const COMMAND_TIMEOUT: &str = "COMMAND READ TIMED OUT";
 /// vigil's reply to a command longer than the limit (clamd has none).
 pub const COMMAND_TOO_LONG: &str = "Command too long. ERROR";
-/// clamd's replies inside an IDSESSION.
+/// clamd's reply to a command it refuses inside an IDSESSION.
 pub const INVALID_IN_SESSION: &str = "Command invalid inside IDSESSION. ERROR";
-pub const BARE_IN_SESSION: &str =
-    "Only new-line terminated nCMDS or NULL-terminated zCMDS are accepted inside IDSESSION. ERROR";
 /// clamd's reply to descriptors sent without FILDES.
 pub const UNCLAIMED_FD: &str = "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR";
 /// clamd's reason for a named path that is not a file or a folder.
@@ -384,6 +382,57 @@ pub fn version(signatures: usize, loaded: SystemTime) -> String {
         env!("CARGO_PKG_VERSION"),
         crate::timefmt::ctime(loaded)
     )
+}
+
+/// What `STATS` reports, laid out as clamd 1.x lays it out (clamdtop parses
+/// it), with vigil's own counters on a `VIGIL:` line that clamdtop skips.
+pub struct Stats<'a> {
+    /// Scan workers.
+    pub threads: usize,
+    /// Whether the workers are busy.
+    pub busy: bool,
+    /// Sessions' idle timeout.
+    pub idle_timeout: std::time::Duration,
+    /// Requests waiting in the queue.
+    pub queued: usize,
+    /// Commands being worked on (`NAME [PATH]`) and how long each has been.
+    pub tasks: &'a [(String, std::time::Duration)],
+    /// Resident memory, MiB.
+    pub rss_mib: f64,
+    /// Memory of the signature set, MiB.
+    pub signatures_mib: f64,
+    /// vigil's counters.
+    pub vigil: String,
+}
+
+impl fmt::Display for Stats<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = if self.busy { 0 } else { self.threads };
+        write!(
+            f,
+            "POOLS: 1\n\nSTATE: VALID PRIMARY\n\
+             THREADS: live {t}  idle {idle} max {t} idle-timeout {it}\n\
+             QUEUE: {q} items\n",
+            t = self.threads,
+            it = self.idle_timeout.as_secs(),
+            q = self.queued,
+        )?;
+        for (task, age) in self.tasks {
+            // clamd: `\tCOMMAND SECONDS FILENAME`; the name is `COMMAND` or
+            // `COMMAND PATH` here.
+            let (name, path) = task.split_once(' ').unwrap_or((task, ""));
+            writeln!(f, "\t{name} {:.6} {path}", age.as_secs_f64())?;
+        }
+        write!(
+            f,
+            "VIGIL: {}\n\n\
+             MEMSTATS: heap {rss:.3}M mmap 0.000M used {rss:.3}M free 0.000M releasable 0.000M \
+             pools 1 pools_used {sig:.3}M pools_total {sig:.3}M\nEND",
+            self.vigil,
+            rss = self.rss_mib,
+            sig = self.signatures_mib,
+        )
+    }
 }
 
 /// The `VERSIONCOMMANDS` reply: the version, `| COMMANDS:` and the list.
