@@ -280,7 +280,7 @@ impl<'a> Server<'a> {
                     .map(|(t, at)| (t.clone(), at.elapsed()))
             })
             .collect();
-        tasks.sort_by(|a, b| b.1.cmp(&a.1));
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.1));
         tasks
     }
 
