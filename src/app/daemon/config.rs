@@ -45,6 +45,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_open_connections: Option<usize>,
     command_timeout: Option<String>,
+    idle_timeout: Option<String>,
     read_timeout: Option<String>,
     stream_max_length: Option<SizeValue>,
     state_dir: Option<PathBuf>,
@@ -560,6 +561,7 @@ fn control_settings(
             &file.command_timeout,
             &mut c.command_timeout,
         ),
+        ("idle_timeout", &file.idle_timeout, &mut c.idle_timeout),
         ("read_timeout", &file.read_timeout, &mut c.read_timeout),
     ] {
         if let Some(text) = text {
@@ -638,6 +640,7 @@ mod tests {
             max_connections = 5
             max_open_connections = 50
             command_timeout = "3s"
+            idle_timeout = "5s"
             read_timeout = "4s"
             stream_max_length = "1M"
             state_dir = "/var/lib/vigil"
@@ -662,6 +665,7 @@ mod tests {
         assert_eq!(k.max_connections, 5);
         assert_eq!(k.max_open_connections, 50);
         assert_eq!(k.command_timeout, Duration::from_secs(3));
+        assert_eq!(k.idle_timeout, Duration::from_secs(5));
         assert_eq!(k.read_timeout, Duration::from_secs(4));
         assert_eq!(k.stream_max_length, 1 << 20);
         let d = from_toml("watch = [\"/a\"]\nsocket_mode = 0o640\n").unwrap();

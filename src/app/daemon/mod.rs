@@ -170,14 +170,19 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
     }
     let started = Instant::now();
-    let daemon_stats = || DaemonStats {
-        threads: pipeline.threads(),
-        queue_depth: pipeline.queue_depth(),
-        outstanding: pipeline.outstanding(),
-        counts: pipeline.stats().snapshot(),
-        signatures: live.sigs.load().stats().total_detections(),
-        uptime: started.elapsed(),
-        rss_kib: rss_kib(),
+    let daemon_stats = || {
+        let sigs = live.sigs.load();
+        let memory = sigs.memory();
+        DaemonStats {
+            threads: pipeline.threads(),
+            queue_depth: pipeline.queue_depth(),
+            outstanding: pipeline.outstanding(),
+            counts: pipeline.stats().snapshot(),
+            signatures: sigs.stats().total_detections(),
+            signature_bytes: (memory.heap + memory.mapped) as u64,
+            uptime: started.elapsed(),
+            rss_kib: rss_kib(),
+        }
     };
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     let server = match &listener {
