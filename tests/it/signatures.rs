@@ -3,9 +3,7 @@
 //! `-d` with files, folders and repeats, and malformed lines (reported as
 //! `file:line`, exit 2, nothing scanned).
 
-mod testenv;
-
-use testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
+use crate::testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use vigil::hash::Algorithm::{self, Blake3, Md5, Sha1, Sha256};
 
 #[test]
@@ -58,7 +56,7 @@ fn builtin_set_matches_eicar_in_every_algorithm() {
     ];
     // The compiled-in file has each one as a 68-byte signature, and the
     // loaded set wants files of that size hashed in every algorithm.
-    let builtin = include_str!("../signatures/eicar.vsig");
+    let builtin = include_str!("../../signatures/eicar.vsig");
     let lines: Vec<&str> = builtin
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))

@@ -10,16 +10,14 @@
 //!
 //! The tests run as root (CI does) and plant as `nobody` through `setpriv`.
 
-mod testenv;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::testenv::{hex, run, Run, TestEnv, EICAR, NOBODY};
 use serde_json::{json, Value};
-use testenv::{hex, run, Run, TestEnv, EICAR, NOBODY};
 use vigil::hash::Algorithm::Sha256;
 
 /// `vigil quarantine --dir VAULT ARGS...`, as root.

@@ -7,15 +7,13 @@
 //!
 //! Needs `/usr/bin/time` (Debian package `time`).
 
-mod testenv;
-
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testenv::{vigil_bin, TestEnv, RUN_TIMEOUT};
+use crate::testenv::{vigil_bin, TestEnv, RUN_TIMEOUT};
 
 /// Peak resident memory a load of a hostile database may reach. A debug
 /// build with the built-in set peaks near 10 MiB; two 4 MiB read blocks, the

@@ -5,8 +5,6 @@
 //! `READY=1` on a `NOTIFY_SOCKET`, and asserts on replies; timeouts are only
 //! hang guards.
 
-mod testenv;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
@@ -16,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use testenv::{run, vigil_bin, Run, TestEnv, EICAR, EICAR_NAME, NOBODY};
+use crate::testenv::{run, vigil_bin, Run, TestEnv, EICAR, EICAR_NAME, NOBODY};
 
 /// Hang guard for anything that should take well under a second.
 const GUARD: Duration = Duration::from_secs(60);
@@ -489,7 +487,7 @@ fn issue_4_bad_input_gets_an_error_and_never_takes_the_daemon_down() {
         b"1: PONG\x002: PROTOCOL ERROR: ancillary data sent without FILDES. ERROR\0"
     );
     // Random bytes, many times.
-    let mut rng = testenv::Rng::new(4);
+    let mut rng = crate::testenv::Rng::new(4);
     for _ in 0..50 {
         let len = rng.range(1, 200) as usize;
         let mut s = d.connect();
