@@ -3,238 +3,15 @@
 //! waits for events (detections on stdout, JSON logs on stderr) — never for a
 //! fixed time. Timeouts are only hang guards, generous for a loaded machine.
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixDatagram;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-/// Hang guard for anything that should take well under a second.
-const GUARD: Duration = Duration::from_secs(60);
-
-struct Daemon {
-    child: Child,
-    notify: UnixDatagram,
-    events: Receiver<Value>,
-    logs: Receiver<Value>,
-    /// Log lines seen while waiting for others, kept for later checks.
-    seen_logs: Vec<Value>,
-    _dir: tempfile::TempDir,
-}
-
-fn vigil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-}
-
-fn lines(reader: impl std::io::Read + Send + 'static) -> Receiver<Value> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-            if tx.send(value).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Daemon {
-    /// Starts `vigil daemon ARGS --log-format json` (through `wrapper`, if
-    /// any) and waits for `READY=1`.
-    fn start_with(wrapper: &[&str], args: &[&str]) -> Result<Self, (ExitStatus, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        let sock_path = dir.path().join("notify.sock");
-        let notify = UnixDatagram::bind(&sock_path).unwrap();
-        notify
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut cmd = match wrapper.split_first() {
-            None => vigil(),
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(env!("CARGO_BIN_EXE_vigil"));
-                c
-            }
-        };
-        let mut child = cmd
-            .arg("daemon")
-            .args(args)
-            .args(["--log-format", "json"])
-            .env("NOTIFY_SOCKET", &sock_path)
-            .env_remove("VIGIL_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let events = lines(child.stdout.take().unwrap());
-        let logs = lines(child.stderr.take().unwrap());
-        let mut d = Daemon {
-            child,
-            notify,
-            events,
-            logs,
-            seen_logs: Vec::new(),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + GUARD;
-        loop {
-            if let Some(msg) = d.try_notify() {
-                if msg.lines().any(|l| l == "READY=1") {
-                    return Ok(d);
-                }
-            }
-            if let Ok(Some(status)) = d.child.try_wait() {
-                let mut text = String::new();
-                while let Ok(v) = d.logs.recv_timeout(Duration::from_secs(5)) {
-                    text += &v.to_string();
-                    text.push('\n');
-                }
-                return Err((status, text));
-            }
-            assert!(Instant::now() < deadline, "no READY=1 within {GUARD:?}");
-        }
-    }
-
-    fn start(args: &[&str]) -> Self {
-        match Self::start_with(&[], args) {
-            Ok(d) => d,
-            Err((status, logs)) => panic!("daemon exited with {status} before READY=1:\n{logs}"),
-        }
-    }
-
-    fn try_notify(&self) -> Option<String> {
-        let mut buf = [0u8; 4096];
-        match self.notify.recv(&mut buf) {
-            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            Err(_) => None,
-        }
-    }
-
-    /// Waits for a notification containing `line`; returns the message.
-    fn wait_notify(&self, line: &str) -> String {
-        let deadline = Instant::now() + GUARD;
-        while Instant::now() < deadline {
-            if let Some(msg) = self.try_notify() {
-                if msg.lines().any(|l| l.starts_with(line)) {
-                    return msg;
-                }
-            }
-        }
-        panic!("no {line} notification within {GUARD:?}");
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child.
-        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
-    }
-
-    /// The next detection or error event.
-    fn next_event(&self, timeout: Duration) -> Option<Value> {
-        match self.events.recv_timeout(timeout) {
-            Ok(v) => Some(v),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => panic!("daemon stdout closed"),
-        }
-    }
-
-    /// Collects detections until `want` distinct paths are seen; returns the
-    /// number of times each path was reported.
-    fn detections(&self, want: usize, guard: Duration) -> HashMap<String, usize> {
-        let mut seen = HashMap::new();
-        let deadline = Instant::now() + guard;
-        while seen.len() < want {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(ev) = self.next_event(left) else {
-                panic!("only {} of {want} detections within {guard:?}", seen.len());
-            };
-            if ev["type"] == "detection" {
-                *seen
-                    .entry(ev["path"].as_str().unwrap().to_string())
-                    .or_insert(0) += 1;
-            }
-        }
-        seen
-    }
-
-    /// Waits for a log line whose message starts with `prefix`.
-    fn wait_log(&mut self, prefix: &str) -> Value {
-        let deadline = Instant::now() + GUARD;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = match self.logs.recv_timeout(left) {
-                Ok(v) => v,
-                Err(_) => panic!(
-                    "no log {prefix:?} within {GUARD:?}; saw {:#?}",
-                    self.seen_logs
-                ),
-            };
-            let hit = v["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(prefix));
-            self.seen_logs.push(v.clone());
-            if hit {
-                return v;
-            }
-        }
-    }
-
-    /// Statistics, through SIGUSR1.
-    fn stats(&mut self) -> Value {
-        self.signal(libc::SIGUSR1);
-        self.wait_log("stats")["fields"].clone()
-    }
-
-    /// Waits until nothing is pending, queued or running.
-    fn wait_idle(&mut self) -> Value {
-        let deadline = Instant::now() + GUARD;
-        loop {
-            let s = self.stats();
-            if s["pending"] == 0 && s["outstanding"] == 0 && s["queued"] == 0 {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "not idle within {GUARD:?}: {s}");
-            std::thread::sleep(Duration::from_millis(100)); // poll interval, not an assertion
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stop(mut self) -> ExitStatus {
-        self.signal(libc::SIGTERM);
-        self.wait_exit(GUARD).expect("daemon exits after SIGTERM")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::testenv::{vigil_bin, Daemon, EICAR, GUARD};
 
 fn write(path: &Path, content: &[u8]) {
     fs::write(path, content).unwrap();
@@ -561,20 +338,6 @@ fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
     assert!(d.stop().success());
 }
 
-impl Daemon {
-    /// Waits for a log line starting with `prefix`, unless one was seen already.
-    fn seen_or_wait_log(&mut self, prefix: &str) {
-        let seen = self.seen_logs.iter().any(|v| {
-            v["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(prefix))
-        });
-        if !seen {
-            self.wait_log(prefix);
-        }
-    }
-}
-
 #[test]
 fn issue_3_sighup_applies_new_watch_roots() {
     let a = tempfile::tempdir().unwrap();
@@ -699,10 +462,11 @@ fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
     for i in 0..20 {
         fs::create_dir(root.path().join(format!("d{i:02}"))).unwrap();
     }
-    let err = match Daemon::start_with(
-        &wrapper.each_ref().map(String::as_str),
-        &watch_args(root.path(), &[]),
-    ) {
+    let err = match Daemon::builder()
+        .wrapper(&wrapper)
+        .args(watch_args(root.path(), &[]))
+        .try_start()
+    {
         Ok(_) => panic!("started with a partial watch"),
         Err(e) => e,
     };
@@ -716,7 +480,7 @@ fn issue_3_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("vigil.toml");
     write(&conf, b"watch = [\"/tmp\"]\nsettle = 5\n");
-    let out = vigil()
+    let out = Command::new(vigil_bin())
         .args(["daemon", "--config", s(&conf)])
         .output()
         .unwrap();
@@ -724,7 +488,7 @@ fn issue_3_config_errors_name_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("vigil.toml: settle: "), "{err}");
     write(&conf, b"watch = [\"/tmp\"]\nwatch_dirs = 5\n");
-    let out = vigil()
+    let out = Command::new(vigil_bin())
         .args(["daemon", "--config", s(&conf)])
         .output()
         .unwrap();
@@ -743,7 +507,7 @@ fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
     }
     // 3 watches at start; room for 2 more.
     let args = watch_args(root.path(), &["--poll-interval", "1s"]);
-    let mut d = match Daemon::start_with(&wrapper.each_ref().map(String::as_str), &args) {
+    let mut d = match Daemon::builder().wrapper(&wrapper).args(&args).try_start() {
         Ok(d) => d,
         Err((status, logs)) => panic!("{status}: {logs}"),
     };
@@ -806,7 +570,7 @@ fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry(
     );
     assert!(d.stop().success());
 
-    let out = vigil()
+    let out = Command::new(vigil_bin())
         .args(["quarantine", "--dir", s(&vault), "list", "--json"])
         .output()
         .unwrap();
@@ -842,9 +606,13 @@ fn issue_3_an_unreadable_subfolder_is_reported_and_the_rest_is_still_watched() {
         "-all",
     ];
     let args = ["--watch", s(root.path()), "--settle", "200ms"];
-    let mut d = Daemon::start_with(&wrapper, &args).unwrap_or_else(|(status, logs)| {
-        panic!("daemon exited with {status} before READY=1:\n{logs}")
-    });
+    let mut d = Daemon::builder()
+        .wrapper(&wrapper)
+        .args(&args)
+        .try_start()
+        .unwrap_or_else(|(status, logs)| {
+            panic!("daemon exited with {status} before READY=1:\n{logs}")
+        });
     let log = d.wait_log("cannot watch");
     let message = log["fields"]["message"].as_str().unwrap();
     assert!(

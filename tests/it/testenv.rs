@@ -5,13 +5,17 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vigil::hash::{hash_bytes, Algorithm};
@@ -183,21 +187,33 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let bin = self.path(".vigil-bin");
+        let mut cmd = as_nobody(self.public_bin(".vigil-bin"));
+        cmd.current_dir(self.root()).arg("scan").args(args);
+        run(cmd, None)
+    }
+
+    /// A copy of the binary at `rel`, mode 0755, so that any user may run it
+    /// wherever the build tree lives; made once per folder.
+    pub fn public_bin(&self, rel: &str) -> PathBuf {
+        let bin = self.path(rel);
         if !bin.exists() {
             fs::copy(vigil_bin(), &bin).expect("copy the vigil binary");
             fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
         }
-        let mut cmd = Command::new("setpriv");
-        cmd.current_dir(self.root())
-            .arg(format!("--reuid={NOBODY}"))
-            .arg(format!("--regid={NOBODY}"))
-            .arg("--clear-groups")
-            .arg(&bin)
-            .arg("scan")
-            .args(args);
-        run(cmd, None)
+        bin
     }
+}
+
+/// `program` as user and group `nobody` with no supplementary groups,
+/// through `setpriv` (the tests run as root, who can read anything). Panics
+/// when run if setpriv is missing: these tests must not be skipped silently.
+pub fn as_nobody(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(program);
+    cmd
 }
 
 /// What a finished run printed and how it exited.
@@ -415,4 +431,454 @@ pub fn eicar_found(paths: &[&str]) -> Vec<String> {
 /// `PATH: OK` for a path written with no characters that need escaping.
 pub fn ok(path: &Path) -> String {
     format!("{}: OK", path.display())
+}
+
+/// Hang guard for a daemon step that should take well under a second.
+/// Generous: debug builds on a loaded 2-core machine.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// How to start a `vigil daemon`: see `Daemon::builder`.
+#[derive(Default)]
+pub struct DaemonBuilder {
+    env: Option<TestEnv>,
+    args: Vec<OsString>,
+    toml: Option<String>,
+    wrapper: Vec<OsString>,
+    service_user: Option<u32>,
+}
+
+impl DaemonBuilder {
+    /// Runs the daemon on `env` (already filled by the test) instead of a
+    /// fresh one.
+    pub fn env(mut self, env: TestEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Command-line arguments after `vigil daemon`.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Serves the control socket: a `vigil.toml` watching `env/watch` and
+    /// serving `env/run/v.sock`, with no initial scan, then the `extra`
+    /// TOML lines; and a `clamd.conf` that points `clamdscan` at the socket.
+    pub fn config(mut self, extra: &str) -> Self {
+        self.toml = Some(extra.to_string());
+        self
+    }
+
+    /// Runs the daemon through a command prefix (`unshare ...`, `setpriv
+    /// ...`), which gets the binary's path as its next argument.
+    pub fn wrapper<I, S>(mut self, wrapper: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.wrapper = wrapper.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Runs the daemon as the shipped unit does: user and group `uid` (not
+    /// root), with `CAP_DAC_READ_SEARCH` as its only capability. Needs
+    /// `config`, whose socket folder then belongs to `uid`.
+    pub fn service_user(mut self, uid: u32) -> Self {
+        self.service_user = Some(uid);
+        self
+    }
+
+    /// Starts the daemon and waits for `READY=1`; panics if it exits first.
+    #[track_caller]
+    pub fn start(self) -> Daemon {
+        self.try_start().unwrap_or_else(|(status, err)| {
+            panic!("daemon exited with {status} before READY=1:\n{err}")
+        })
+    }
+
+    /// Starts the daemon and waits for `READY=1`; if it exits first, its
+    /// status and what it wrote to stderr.
+    pub fn try_start(self) -> Result<Daemon, (ExitStatus, String)> {
+        let env = self.env.unwrap_or_default();
+        let mut control = None;
+        let mut args = self.args;
+        if let Some(extra) = &self.toml {
+            let watch = env.mkdir("watch");
+            // The socket's folder belongs to whoever runs the daemon.
+            let run_dir = env.mkdir("run");
+            let socket = env.path("run/v.sock");
+            let config = env.write(
+                "vigil.toml",
+                format!(
+                    "watch = [{watch:?}]\nsocket = {socket:?}\ninitial_scan = false\n{extra}\n",
+                    watch = watch.to_str().unwrap(),
+                    socket = socket.to_str().unwrap(),
+                ),
+            );
+            let clamd_conf = env.write(
+                "clamd.conf",
+                format!("LocalSocket {}\n", socket.to_str().unwrap()),
+            );
+            args.splice(0..0, ["--config".into(), config.into_os_string()]);
+            control = Some((run_dir, socket, clamd_conf));
+        }
+        let notify_dir = tempfile::tempdir().unwrap();
+        let notify_path = notify_dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut cmd = if let Some(uid) = self.service_user {
+            let (run_dir, _, _) = control.as_ref().expect("a service user needs .config()");
+            std::os::unix::fs::chown(run_dir, Some(uid), Some(uid)).unwrap();
+            std::os::unix::fs::chown(notify_dir.path(), Some(uid), Some(uid)).unwrap();
+            fs::set_permissions(&notify_path, fs::Permissions::from_mode(0o777)).unwrap();
+            let mut cmd = Command::new("setpriv");
+            cmd.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .arg("--inh-caps=-all,+dac_read_search")
+                .arg("--ambient-caps=-all,+dac_read_search")
+                .arg("--bounding-set=-all,+dac_read_search")
+                .arg(env.public_bin(".vigil-daemon-bin"));
+            cmd
+        } else if let Some((program, rest)) = self.wrapper.split_first() {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(vigil_bin());
+            cmd
+        } else {
+            Command::new(vigil_bin())
+        };
+        let mut child = cmd
+            .arg("daemon")
+            .args(&args)
+            .args(["--log-format", "json"])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("VIGIL_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+        // Both pipes are always drained, so the daemon never blocks on them.
+        let events = json_lines(child.stdout.take().unwrap());
+        let logs = json_lines(child.stderr.take().unwrap());
+        let (socket, clamd_conf) = match control {
+            Some((_, socket, clamd_conf)) => (Some(socket), Some(clamd_conf)),
+            None => (None, None),
+        };
+        let mut d = Daemon {
+            child,
+            env,
+            socket,
+            clamd_conf,
+            notify,
+            events: Mutex::new(events),
+            logs: Mutex::new(logs),
+            seen_logs: Vec::new(),
+            _notify_dir: notify_dir,
+        };
+        let deadline = Instant::now() + GUARD;
+        loop {
+            if let Some(msg) = d.try_notify() {
+                if msg.lines().any(|l| l == "READY=1") {
+                    return Ok(d);
+                }
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                let mut text = String::new();
+                while let Ok(v) = d
+                    .logs
+                    .get_mut()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(5))
+                {
+                    match v {
+                        serde_json::Value::String(line) => text += &line,
+                        v => text += &v.to_string(),
+                    }
+                    text.push('\n');
+                }
+                return Err((status, text));
+            }
+            assert!(Instant::now() < deadline, "no READY=1 within {GUARD:?}");
+        }
+    }
+}
+
+/// Each line read from `reader`, parsed as JSON (a line that is not JSON
+/// comes as a JSON string), on a channel; the thread ends at end of file.
+fn json_lines(reader: impl Read + Send + 'static) -> Receiver<serde_json::Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running `vigil daemon`, started by `Daemon::builder()...start()`, with
+/// its `NOTIFY_SOCKET`, its events (stdout) and its JSON logs (stderr).
+/// Killed when dropped.
+pub struct Daemon {
+    child: Child,
+    /// The test's folder (the control socket's `watch/` and `run/` are in it).
+    pub env: TestEnv,
+    socket: Option<PathBuf>,
+    clamd_conf: Option<PathBuf>,
+    notify: UnixDatagram,
+    // In mutexes so that threads of a test may share the daemon (a
+    // `Receiver` is not `Sync`).
+    events: Mutex<Receiver<serde_json::Value>>,
+    logs: Mutex<Receiver<serde_json::Value>>,
+    /// Log lines seen while waiting for others, kept for later checks.
+    seen_logs: Vec<serde_json::Value>,
+    _notify_dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder::default()
+    }
+
+    /// `vigil daemon ARGS`, started and `READY=1`.
+    #[track_caller]
+    pub fn start<I, S>(args: I) -> Daemon
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self::builder().args(args).start()
+    }
+
+    /// A daemon serving the control socket (see `DaemonBuilder::config`),
+    /// started and `READY=1`.
+    #[track_caller]
+    pub fn with_config(extra: &str) -> Daemon {
+        Self::builder().config(extra).start()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, signal) }, 0);
+    }
+
+    /// The control socket (only with `DaemonBuilder::config`).
+    pub fn socket(&self) -> &Path {
+        self.socket
+            .as_deref()
+            .expect("a daemon started with .config()")
+    }
+
+    pub fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(self.socket()).expect("connect to the control socket");
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        s
+    }
+
+    /// Sends `bytes` on a new connection and returns everything received
+    /// until the daemon closes it.
+    pub fn exchange(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = self.connect();
+        // The daemon may answer and close before it has read everything.
+        if let Err(e) = s.write_all(bytes) {
+            let k = e.kind();
+            assert!(
+                k == std::io::ErrorKind::BrokenPipe || k == std::io::ErrorKind::ConnectionReset,
+                "sending a request: {e}"
+            );
+        }
+        read_all(&mut s)
+    }
+
+    /// `clamdscan --config-file=CONF ARGS...`.
+    pub fn clamdscan(&self, args: &[&str]) -> Run {
+        let conf = self
+            .clamd_conf
+            .as_ref()
+            .expect("a daemon started with .config()");
+        let mut cmd = Command::new("clamdscan");
+        cmd.arg(format!("--config-file={}", conf.display()))
+            .args(args);
+        run(cmd, None)
+    }
+
+    /// `vigil ctl --socket SOCK ARGS...`.
+    pub fn ctl(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.arg("ctl").arg("--socket").arg(self.socket()).args(args);
+        run(cmd, None)
+    }
+
+    /// `vigil ctl --socket SOCK ARGS...` as `nobody`.
+    pub fn ctl_as_nobody(&self, args: &[&str]) -> Run {
+        let mut cmd = as_nobody(self.env.public_bin(".vigil-bin"));
+        cmd.args(["ctl", "--socket"]).arg(self.socket()).args(args);
+        run(cmd, None)
+    }
+
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    fn try_notify(&self) -> Option<String> {
+        let mut buf = [0u8; 4096];
+        match self.notify.recv(&mut buf) {
+            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => None,
+        }
+    }
+
+    /// Waits for a notification with a line starting with `line`; returns
+    /// the message.
+    pub fn wait_notify(&self, line: &str) -> String {
+        let deadline = Instant::now() + GUARD;
+        while Instant::now() < deadline {
+            if let Some(msg) = self.try_notify() {
+                if msg.lines().any(|l| l.starts_with(line)) {
+                    return msg;
+                }
+            }
+        }
+        panic!("no {line} notification within {GUARD:?}");
+    }
+
+    /// The next event (a detection or an error) on stdout.
+    pub fn next_event(&self, timeout: Duration) -> Option<serde_json::Value> {
+        match self.events.lock().unwrap().recv_timeout(timeout) {
+            Ok(v) => Some(v),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("daemon stdout closed"),
+        }
+    }
+
+    /// Collects detections until `want` distinct paths are seen; returns the
+    /// number of times each path was reported.
+    pub fn detections(&self, want: usize, guard: Duration) -> HashMap<String, usize> {
+        let mut seen = HashMap::new();
+        let deadline = Instant::now() + guard;
+        while seen.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(ev) = self.next_event(left) else {
+                panic!("only {} of {want} detections within {guard:?}", seen.len());
+            };
+            if ev["type"] == "detection" {
+                *seen
+                    .entry(ev["path"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+
+    /// Waits for a log line whose message starts with `prefix`.
+    pub fn wait_log(&mut self, prefix: &str) -> serde_json::Value {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = match self.logs.get_mut().unwrap().recv_timeout(left) {
+                Ok(v) => v,
+                Err(_) => panic!(
+                    "no log {prefix:?} within {GUARD:?}; saw {:#?}",
+                    self.seen_logs
+                ),
+            };
+            let hit = log_starts_with(&v, prefix);
+            self.seen_logs.push(v.clone());
+            if hit {
+                return v;
+            }
+        }
+    }
+
+    /// Waits for a log line starting with `prefix`, unless one was seen already.
+    pub fn seen_or_wait_log(&mut self, prefix: &str) {
+        if !self.seen_logs.iter().any(|v| log_starts_with(v, prefix)) {
+            self.wait_log(prefix);
+        }
+    }
+
+    /// Statistics, through SIGUSR1.
+    pub fn stats(&mut self) -> serde_json::Value {
+        self.signal(libc::SIGUSR1);
+        self.wait_log("stats")["fields"].clone()
+    }
+
+    /// Waits until nothing is pending, queued or running.
+    pub fn wait_idle(&mut self) -> serde_json::Value {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let s = self.stats();
+            if s["pending"] == 0 && s["outstanding"] == 0 && s["queued"] == 0 {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "not idle within {GUARD:?}: {s}");
+            std::thread::sleep(Duration::from_millis(100)); // poll interval, not an assertion
+        }
+    }
+
+    /// Waits up to `timeout` for the daemon to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(GUARD).expect("daemon exits after SIGTERM")
+    }
+
+    pub fn stop(mut self) -> ExitStatus {
+        self.terminate()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_starts_with(v: &serde_json::Value, prefix: &str) -> bool {
+    v["fields"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with(prefix))
+}
+
+/// Everything the peer sends until it closes the connection.
+pub fn read_all(s: &mut UnixStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        // The daemon may close with our unread data in its buffer.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("reading replies: {e} (after {out:?})"),
+    }
+    out
 }
