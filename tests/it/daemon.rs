@@ -3,6 +3,7 @@
 //! waits for events (detections on stdout, JSON logs on stderr) — never for a
 //! fixed time. Timeouts are only hang guards, generous for a loaded machine.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -83,18 +84,52 @@ fn issue_3_ten_thousand_files_with_a_small_queue_are_each_reported_once() {
         write(&p, EICAR);
         want.push(p);
     }
-    let seen = d.detections(n, Duration::from_secs(300));
-    let stats = d.wait_idle();
-    // Anything reported twice would have come in by now.
-    while let Some(ev) = d.next_event(Duration::from_millis(0)) {
+    // Every report, by path and by source, until each file was seen.
+    let mut reports: HashMap<String, Vec<String>> = HashMap::new();
+    let note = |reports: &mut HashMap<String, Vec<String>>, ev: Value| {
         if ev["type"] == "detection" {
-            panic!("reported again: {ev}");
+            let path = ev["path"].as_str().unwrap().to_string();
+            let source = ev["source"].as_str().unwrap().to_string();
+            reports.entry(path).or_default().push(source);
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while reports.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = d.next_event(left).unwrap_or_else(|| {
+            panic!("only {} of {n} files reported", reports.len());
+        });
+        note(&mut reports, ev);
+    }
+    let stats = d.wait_idle();
+    // Events are written before a job counts as done: anything reported
+    // twice is in the pipe by now; the short wait only drains it.
+    while let Some(ev) = d.next_event(Duration::from_millis(500)) {
+        note(&mut reports, ev);
+    }
+    // A burst of 10,000 files is about 30,000 inotify events, more than the
+    // kernel queue holds (fs.inotify.max_queued_events, 16384 by default) if
+    // the daemon falls behind on a loaded machine. Then the kernel drops
+    // events and the daemon walks the root again, as documented, and that
+    // walk reports again files already reported: a second report is right
+    // only then, and only from that walk.
+    let overflows = stats["overflows"].as_u64().unwrap();
+    let mut total = 0;
+    for p in &want {
+        let sources = reports.get(s(p)).map(Vec::as_slice).unwrap_or_default();
+        total += sources.len();
+        let watched = sources.iter().filter(|s| *s == "watch").count();
+        assert!(watched <= 1, "{} reported {sources:?}", p.display());
+        if sources.len() > 1 {
+            assert!(
+                overflows >= 1 && sources.iter().any(|s| s == "rescan"),
+                "{} reported {sources:?} with no events lost: {stats}",
+                p.display()
+            );
         }
     }
-    for p in &want {
-        assert_eq!(seen.get(s(p)), Some(&1), "{}", p.display());
-    }
-    assert_eq!(stats["detections"], n);
+    assert_eq!(reports.len(), n, "only the files written are reported");
+    assert_eq!(stats["detections"], total, "{stats}");
     let rss = stats["rss_kib"].as_u64().unwrap();
     assert!(rss < 100 * 1024, "RSS {rss} KiB");
     assert!(d.stop().success());
