@@ -882,3 +882,41 @@ pub fn read_all(s: &mut UnixStream) -> Vec<u8> {
     }
     out
 }
+
+/// The header of a ClamAV container (`.cvd`, `.cld`): 512 bytes, space
+/// padded, whose MD5 field `md5` must be the body's for a `.cvd` (a `.cld`
+/// is not checked).
+pub fn cvd_header(md5: &str) -> Vec<u8> {
+    let mut head =
+        format!("ClamAV-VDB:26 Nov 2025 10-00 +0000:62:7:90:{md5}:dsig:tester:1764151200")
+            .into_bytes();
+    head.resize(512, b' ');
+    head
+}
+
+/// A ClamAV container: the header with the MD5 of `body`, then `body` (a
+/// tar, gzip'd or not; see `tar_of`).
+pub fn cvd(body: &[u8]) -> Vec<u8> {
+    let mut out = cvd_header(&hex(Algorithm::Md5, body));
+    out.extend_from_slice(body);
+    out
+}
+
+/// A tar of `members` (name, content; mode 0644), gzip'd if `gzip`.
+pub fn tar_of(members: &[(&str, &[u8])], gzip: bool) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, *data).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    if !gzip {
+        return tar;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
