@@ -12,8 +12,9 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use crate::testenv::{hex, vigil_bin, Rng, TestEnv};
 use vigil::hash::Algorithm::{Md5, Sha1, Sha256};
+
+use crate::testenv::{hex, vigil_bin, Rng, TestEnv};
 
 /// ClamAV's minimum size for a file to be scanned at all.
 const CLAMAV_MIN_SIZE: u64 = 6;

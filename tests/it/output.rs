@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use crate::testenv::{bytes_path, found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use base64::Engine as _;
 use vigil::hash::Algorithm::Md5;
+
+use crate::testenv::{bytes_path, found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 
 fn b64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD

@@ -19,14 +19,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use crate::testenv::{
-    bytes_path, hex, run, vigil_bin, wait_with_output, Rng, Run, TestEnv, EICAR, EICAR_NAME,
-    NOBODY, RUN_TIMEOUT,
-};
 use serde_json::Value;
 use vigil::hash::Algorithm::Sha256;
 use vigil::quarantine::hooks::{
     COPY_STEPS, DELETE_STEPS, FAULT_ENV, PAUSE_ENV, RENAME_STEPS, RESTORE_STEPS,
+};
+
+use crate::testenv::{
+    bytes_path, hex, run, vigil_bin, wait_with_output, Rng, Run, TestEnv, EICAR, EICAR_NAME,
+    NOBODY, RUN_TIMEOUT,
 };
 
 /// A tmpfs mounted in a private mount namespace, kept alive by a sleeping

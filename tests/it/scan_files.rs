@@ -14,11 +14,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use vigil::hash::Algorithm::{Blake3, Md5};
+
 use crate::testenv::{
     bytes_path, eicar_found, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME,
     RUN_TIMEOUT,
 };
-use vigil::hash::Algorithm::{Blake3, Md5};
 
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();

@@ -3,8 +3,9 @@
 //! `-d` with files, folders and repeats, and malformed lines (reported as
 //! `file:line`, exit 2, nothing scanned).
 
-use crate::testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use vigil::hash::Algorithm::{self, Blake3, Md5, Sha1, Sha256};
+
+use crate::testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 
 #[test]
 fn builtin_set_detects_eicar() {
