@@ -1,9 +1,9 @@
-//! The control socket end to end (issue 4): the real daemon, the real
-//! `clamdscan` client (Debian's `clamdscan`, installed by `.ci/run`; if it is
-//! missing these tests fail, they do not skip), raw sockets for bad and heavy
-//! input, and `vigil ctl`. Each test starts its own daemon, waits for
-//! `READY=1` on a `NOTIFY_SOCKET`, and asserts on replies; timeouts are only
-//! hang guards.
+//! The control socket end to end: the real daemon, the real `clamdscan`
+//! client (Debian's `clamdscan`, installed by `.ci/run`; if it is missing these
+//! tests fail, they do not skip), raw sockets for bad and heavy input, and
+//! `vigil ctl`. Each test starts its own daemon (`testenv::Daemon`, which
+//! waits for `READY=1` on a `NOTIFY_SOCKET`) and asserts on replies; timeouts
+//! are only hang guards.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -51,7 +51,7 @@ fn tree(env: &TestEnv) -> PathBuf {
 }
 
 #[test]
-fn issue_4_clamdscan_finds_what_vigil_scan_finds() {
+fn clamdscan_finds_what_vigil_scan_finds() {
     let d = Daemon::with_config("");
     let root = tree(&d.env);
     let r = |p: &str| root.join(p).to_str().unwrap().to_string();
@@ -98,7 +98,7 @@ fn issue_4_clamdscan_finds_what_vigil_scan_finds() {
 }
 
 #[test]
-fn issue_4_clamdscan_ping_and_version() {
+fn clamdscan_ping_and_version() {
     let d = Daemon::with_config("");
     let ping = d.clamdscan(&["--ping", "1"]);
     ping.assert_code(0);
@@ -118,7 +118,7 @@ fn issue_4_clamdscan_ping_and_version() {
 }
 
 #[test]
-fn issue_4_replies_are_clamd_shaped_in_every_form() {
+fn replies_are_clamd_shaped_in_every_form() {
     let d = Daemon::with_config("");
     let root = tree(&d.env);
     let eicar = root.join("eicar.com");
@@ -205,7 +205,7 @@ fn issue_4_replies_are_clamd_shaped_in_every_form() {
 }
 
 #[test]
-fn issue_4_bad_input_gets_an_error_and_never_takes_the_daemon_down() {
+fn bad_input_gets_an_error_and_never_takes_the_daemon_down() {
     let d = Daemon::with_config(
         "stream_max_length = 1000\ncommand_timeout = \"1s\"\nread_timeout = \"1s\"\nmax_connections = 4\n",
     );
@@ -316,7 +316,7 @@ fn send_fd(s: &UnixStream, bytes: &[u8], file: &fs::File) {
 }
 
 #[test]
-fn issue_4_two_hundred_concurrent_clients_all_get_correct_replies() {
+fn two_hundred_concurrent_clients_all_get_correct_replies() {
     let d = Daemon::with_config("max_connections = 16\n");
     let root = tree(&d.env);
     let eicar = root.join("eicar.com");
@@ -368,7 +368,7 @@ fn issue_4_two_hundred_concurrent_clients_all_get_correct_replies() {
 }
 
 #[test]
-fn issue_4_peer_access_is_checked_as_the_connecting_user() {
+fn peer_access_is_checked_as_the_connecting_user() {
     let d = Daemon::with_config("socket_mode = \"0666\"\n");
     let env = &d.env;
     env.write("data/pub/eicar.com", EICAR);
@@ -419,7 +419,7 @@ fn issue_4_peer_access_is_checked_as_the_connecting_user() {
 }
 
 #[test]
-fn issue_4_peer_checks_can_be_turned_off() {
+fn peer_checks_can_be_turned_off() {
     let d = Daemon::with_config("socket_mode = 0o666\ncheck_peer_access = false\n");
     let env = &d.env;
     env.write("watch/private.com", EICAR);
@@ -430,7 +430,7 @@ fn issue_4_peer_checks_can_be_turned_off() {
 }
 
 #[test]
-fn issue_4_vigil_ctl_scan_prints_what_vigil_scan_prints() {
+fn vigil_ctl_scan_prints_what_vigil_scan_prints() {
     let d = Daemon::with_config("");
     let root = tree(&d.env);
     let r = root.to_str().unwrap();
@@ -486,7 +486,7 @@ fn issue_4_vigil_ctl_scan_prints_what_vigil_scan_prints() {
 }
 
 #[test]
-fn issue_4_vigil_ctl_says_why_it_cannot_reach_the_daemon() {
+fn vigil_ctl_says_why_it_cannot_reach_the_daemon() {
     let env = TestEnv::new();
     let missing = env.path("none.sock");
     let mut cmd = Command::new(vigil_bin());
@@ -510,7 +510,7 @@ fn issue_4_vigil_ctl_says_why_it_cannot_reach_the_daemon() {
 }
 
 #[test]
-fn issue_4_stale_socket_replaced_live_one_kept_and_removed_at_exit() {
+fn stale_socket_replaced_live_one_kept_and_removed_at_exit() {
     // A socket left by a crash is replaced.
     let env = TestEnv::new();
     env.mkdir("run");
@@ -552,7 +552,7 @@ fn issue_4_stale_socket_replaced_live_one_kept_and_removed_at_exit() {
 }
 
 #[test]
-fn issue_4_shutdown_over_the_socket_stops_the_daemon_cleanly() {
+fn shutdown_over_the_socket_stops_the_daemon_cleanly() {
     let mut d = Daemon::with_config("");
     let r = d.ctl(&["shutdown"]);
     r.assert_code(0);
@@ -561,7 +561,7 @@ fn issue_4_shutdown_over_the_socket_stops_the_daemon_cleanly() {
 }
 
 #[test]
-fn issue_4_clamdscan_reports_a_daemon_that_is_not_running() {
+fn clamdscan_reports_a_daemon_that_is_not_running() {
     let env = TestEnv::new();
     let conf = env.write(
         "clamd.conf",

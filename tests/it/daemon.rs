@@ -1,7 +1,8 @@
-//! `vigil daemon` end to end (issue 3): the real binary, real trees, real
-//! signals. Each test binds a `NOTIFY_SOCKET`, waits for `READY=1`, and then
-//! waits for events (detections on stdout, JSON logs on stderr) — never for a
-//! fixed time. Timeouts are only hang guards, generous for a loaded machine.
+//! `vigil daemon` end to end: the real binary, real trees, real signals. Each
+//! test starts a daemon with `testenv::Daemon`, which waits for `READY=1` on a
+//! `NOTIFY_SOCKET`, and then waits for events (detections on stdout, JSON logs
+//! on stderr) — never for a fixed time. Timeouts are only hang guards,
+//! generous for a loaded machine.
 
 use std::collections::HashMap;
 use std::fs;
@@ -29,7 +30,7 @@ fn watch_args<'a>(root: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
-fn issue_3_detects_a_new_file_within_a_second_after_settling() {
+fn detects_a_new_file_within_a_second_after_settling() {
     let root = tempfile::tempdir().unwrap();
     let d = Daemon::start(&watch_args(root.path(), &[]));
     let path = root.path().join("eicar.com");
@@ -51,7 +52,7 @@ fn issue_3_detects_a_new_file_within_a_second_after_settling() {
 }
 
 #[test]
-fn issue_3_a_file_written_slowly_is_scanned_once_when_complete() {
+fn a_file_written_slowly_is_scanned_once_when_complete() {
     let root = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(&watch_args(root.path(), &[]));
     let path = root.path().join("slow.com");
@@ -74,7 +75,7 @@ fn issue_3_a_file_written_slowly_is_scanned_once_when_complete() {
 }
 
 #[test]
-fn issue_3_ten_thousand_files_with_a_small_queue_are_each_reported_once() {
+fn ten_thousand_files_with_a_small_queue_are_each_reported_once() {
     let root = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "64"]));
     let n = 10_000;
@@ -136,7 +137,7 @@ fn issue_3_ten_thousand_files_with_a_small_queue_are_each_reported_once() {
 }
 
 #[test]
-fn issue_3_kernel_queue_overflow_rescans_and_misses_nothing() {
+fn kernel_queue_overflow_rescans_and_misses_nothing() {
     let max: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
         .unwrap()
         .trim()
@@ -165,7 +166,7 @@ fn issue_3_kernel_queue_overflow_rescans_and_misses_nothing() {
 }
 
 #[test]
-fn issue_3_deep_new_folders_are_walked_and_all_files_found() {
+fn deep_new_folders_are_walked_and_all_files_found() {
     let root = tempfile::tempdir().unwrap();
     let d = Daemon::start(&watch_args(root.path(), &[]));
     let mut want = Vec::new();
@@ -187,7 +188,7 @@ fn issue_3_deep_new_folders_are_walked_and_all_files_found() {
 }
 
 #[test]
-fn issue_3_the_daemons_own_reads_cause_no_events_and_no_rescan() {
+fn the_daemons_own_reads_cause_no_events_and_no_rescan() {
     let root = tempfile::tempdir().unwrap();
     let n = 20_000;
     for d in 0..20 {
@@ -210,7 +211,7 @@ fn issue_3_the_daemons_own_reads_cause_no_events_and_no_rescan() {
 }
 
 #[test]
-fn issue_3_sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken() {
+fn sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken() {
     use vigil::hash::{hash_bytes, Algorithm};
     let root = tempfile::tempdir().unwrap();
     let db_dir = tempfile::tempdir().unwrap();
@@ -297,7 +298,7 @@ fn detected_when_idle(d: &mut Daemon) -> Vec<String> {
 }
 
 #[test]
-fn issue_3_sighup_applies_a_new_exclude() {
+fn sighup_applies_a_new_exclude() {
     let root = tempfile::tempdir().unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
@@ -324,7 +325,7 @@ fn issue_3_sighup_applies_a_new_exclude() {
 }
 
 #[test]
-fn issue_3_sighup_applies_a_new_max_filesize() {
+fn sighup_applies_a_new_max_filesize() {
     let root = tempfile::tempdir().unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
@@ -348,7 +349,7 @@ fn issue_3_sighup_applies_a_new_max_filesize() {
 }
 
 #[test]
-fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
+fn sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
     let root = tempfile::tempdir().unwrap();
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
@@ -374,7 +375,7 @@ fn issue_3_sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
 }
 
 #[test]
-fn issue_3_sighup_applies_new_watch_roots() {
+fn sighup_applies_new_watch_roots() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     write(&b.path().join("old"), EICAR);
@@ -416,7 +417,7 @@ fn issue_3_sighup_applies_new_watch_roots() {
 }
 
 #[test]
-fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
+fn sigterm_in_a_burst_exits_0_within_5_seconds() {
     let root = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "8"]));
     for i in 0..3000 {
@@ -434,7 +435,7 @@ fn issue_3_sigterm_in_a_burst_exits_0_within_5_seconds() {
 }
 
 #[test]
-fn issue_3_a_second_sigterm_exits_at_once() {
+fn a_second_sigterm_exits_at_once() {
     let root = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(&watch_args(root.path(), &[]));
     d.signal(libc::SIGSTOP);
@@ -448,7 +449,7 @@ fn issue_3_a_second_sigterm_exits_at_once() {
 }
 
 #[test]
-fn issue_3_a_removed_root_is_watched_again_when_it_reappears() {
+fn a_removed_root_is_watched_again_when_it_reappears() {
     let parent = tempfile::tempdir().unwrap();
     let root = parent.path().join("root");
     fs::create_dir(&root).unwrap();
@@ -487,7 +488,7 @@ fn watch_limit_wrapper(limit: u32) -> Option<[String; 6]> {
 }
 
 #[test]
-fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
+fn watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
     // A private user namespace has its own inotify watch limit, which its
     // root may lower: 8 watches for a tree of 1 + 20 folders.
     let Some(wrapper) = watch_limit_wrapper(8) else {
@@ -511,7 +512,7 @@ fn issue_3_watch_limit_is_a_clear_error_naming_the_sysctl_and_path() {
 }
 
 #[test]
-fn issue_3_config_errors_name_the_key() {
+fn config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("vigil.toml");
     write(&conf, b"watch = [\"/tmp\"]\nsettle = 5\n");
@@ -532,7 +533,7 @@ fn issue_3_config_errors_name_the_key() {
 }
 
 #[test]
-fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
+fn watch_limit_at_run_time_falls_back_to_polling_the_root() {
     let Some(wrapper) = watch_limit_wrapper(5) else {
         return;
     };
@@ -573,7 +574,7 @@ fn issue_3_watch_limit_at_run_time_falls_back_to_polling_the_root() {
 }
 
 #[test]
-fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry() {
+fn quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry() {
     let root = tempfile::tempdir().unwrap();
     // The vault sits inside the watched tree: the daemon must never scan it.
     let vault = root.path().join("vault");
@@ -622,7 +623,7 @@ fn issue_5_quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry(
 }
 
 #[test]
-fn issue_3_an_unreadable_subfolder_is_reported_and_the_rest_is_still_watched() {
+fn an_unreadable_subfolder_is_reported_and_the_rest_is_still_watched() {
     use std::os::unix::fs::PermissionsExt;
     let root = tempfile::tempdir().unwrap();
     let locked = root.path().join("locked");

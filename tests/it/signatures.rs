@@ -42,7 +42,7 @@ fn builtin_set_detects_eicar() {
 
 #[test]
 fn builtin_set_matches_eicar_in_every_algorithm() {
-    // The built-in set must hold exactly the digests the issue names.
+    // The built-in set must hold exactly these digests of EICAR.
     let expected = [
         (Md5, "44d88612fea8a8f36de82e1278abb02f"),
         (Sha1, "3395856ce81f2b7382dee72602f798b642f14140"),

@@ -1,4 +1,4 @@
-//! `vigil sigs` and the database formats, through the real binary (issue 7):
+//! `vigil sigs` and the database formats, through the real binary:
 //! check, stats, add, import and compile, and `vigil scan -d` on a compiled
 //! index and on ClamAV containers.
 

@@ -1,4 +1,4 @@
-//! Property tests for signature databases (issue 7): a compiled index answers
+//! Property tests for signature databases: a compiled index answers
 //! exactly like the text it was compiled from, and no input — random bytes,
 //! or a valid container or index with damage — makes loading panic. Case
 //! counts are small so that the suite stays fast.
