@@ -32,7 +32,7 @@ fn watch_args<'a>(root: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn detects_a_new_file_within_a_second_after_settling() {
     let root = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&watch_args(root.path(), &[]));
+    let d = Daemon::start(watch_args(root.path(), &[]));
     let path = root.path().join("eicar.com");
     write(&path, EICAR);
     let closed = Instant::now();
@@ -54,7 +54,7 @@ fn detects_a_new_file_within_a_second_after_settling() {
 #[test]
 fn a_file_written_slowly_is_scanned_once_when_complete() {
     let root = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    let mut d = Daemon::start(watch_args(root.path(), &[]));
     let path = root.path().join("slow.com");
     let mut f = fs::File::create(&path).unwrap();
     // Pauses longer than the settle time, with the file held open: only the
@@ -77,7 +77,7 @@ fn a_file_written_slowly_is_scanned_once_when_complete() {
 #[test]
 fn ten_thousand_files_with_a_small_queue_are_each_reported_once() {
     let root = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "64"]));
+    let mut d = Daemon::start(watch_args(root.path(), &["--queue-capacity", "64"]));
     let n = 10_000;
     let mut want = Vec::new();
     for i in 0..n {
@@ -149,7 +149,7 @@ fn kernel_queue_overflow_rescans_and_misses_nothing() {
         "max_queued_events is {max}: too many files to create here"
     );
     let root = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    let mut d = Daemon::start(watch_args(root.path(), &[]));
     d.signal(libc::SIGSTOP);
     // Files in the root itself: each is at least one event (create, modify,
     // close) for the watch on the root, more than the kernel queue holds.
@@ -168,7 +168,7 @@ fn kernel_queue_overflow_rescans_and_misses_nothing() {
 #[test]
 fn deep_new_folders_are_walked_and_all_files_found() {
     let root = tempfile::tempdir().unwrap();
-    let d = Daemon::start(&watch_args(root.path(), &[]));
+    let d = Daemon::start(watch_args(root.path(), &[]));
     let mut want = Vec::new();
     let mut dir = root.path().to_path_buf();
     for level in 0..10 {
@@ -199,7 +199,7 @@ fn the_daemons_own_reads_cause_no_events_and_no_rescan() {
         }
     }
     // The initial scan opens and reads all 20,000 files under the watch.
-    let mut d = Daemon::start(&["--watch", s(root.path()), "--settle", "200ms"]);
+    let mut d = Daemon::start(["--watch", s(root.path()), "--settle", "200ms"]);
     let seen = d.detections(n, Duration::from_secs(600));
     assert!(seen.values().all(|&c| c == 1));
     let stats = d.wait_idle();
@@ -224,7 +224,7 @@ fn sighup_swaps_signatures_and_keeps_the_old_set_when_the_new_is_broken() {
         )
     };
     write(&db, sig(b"alpha content", "Test.Alpha").as_bytes());
-    let mut d = Daemon::start(&watch_args(root.path(), &["-d", s(&db)]));
+    let mut d = Daemon::start(watch_args(root.path(), &["-d", s(&db)]));
 
     write(&root.path().join("a1"), b"alpha content");
     let seen = d.detections(1, GUARD);
@@ -303,7 +303,7 @@ fn sighup_applies_a_new_exclude() {
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
     write(&conf, b"");
-    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let mut d = Daemon::start(watch_args(root.path(), &["--config", s(&conf)]));
     let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
 
     write(&root.path().join("a.skip"), EICAR);
@@ -330,7 +330,7 @@ fn sighup_applies_a_new_max_filesize() {
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
     write(&conf, b"");
-    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let mut d = Daemon::start(watch_args(root.path(), &["--config", s(&conf)]));
     let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
 
     write(&root.path().join("a"), EICAR);
@@ -354,7 +354,7 @@ fn sighup_with_a_bad_value_keeps_the_whole_old_configuration() {
     let conf_dir = tempfile::tempdir().unwrap();
     let conf = conf_dir.path().join("vigil.toml");
     write(&conf, b"exclude = [\"*.skip\"]\n");
-    let mut d = Daemon::start(&watch_args(root.path(), &["--config", s(&conf)]));
+    let mut d = Daemon::start(watch_args(root.path(), &["--config", s(&conf)]));
     let path = |name: &str| root.path().join(name).to_str().unwrap().to_string();
 
     // A good key beside a bad glob: neither applies.
@@ -386,7 +386,7 @@ fn sighup_applies_new_watch_roots() {
         format!("watch = [{}]\n", list.join(", "))
     };
     write(&conf, roots(&[a.path()]).as_bytes());
-    let mut d = Daemon::start(&["--config", s(&conf), "--settle", "200ms"]);
+    let mut d = Daemon::start(["--config", s(&conf), "--settle", "200ms"]);
     let path = |dir: &Path, name: &str| s(&dir.join(name)).to_string();
     d.wait_idle(); // the initial scan (of nothing) is done
 
@@ -419,7 +419,7 @@ fn sighup_applies_new_watch_roots() {
 #[test]
 fn sigterm_in_a_burst_exits_0_within_5_seconds() {
     let root = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(&watch_args(root.path(), &["--queue-capacity", "8"]));
+    let mut d = Daemon::start(watch_args(root.path(), &["--queue-capacity", "8"]));
     for i in 0..3000 {
         write(&root.path().join(format!("t{i:05}.com")), EICAR);
     }
@@ -437,7 +437,7 @@ fn sigterm_in_a_burst_exits_0_within_5_seconds() {
 #[test]
 fn a_second_sigterm_exits_at_once() {
     let root = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(&watch_args(root.path(), &[]));
+    let mut d = Daemon::start(watch_args(root.path(), &[]));
     d.signal(libc::SIGSTOP);
     d.signal(libc::SIGTERM);
     d.signal(libc::SIGTERM);
@@ -453,7 +453,7 @@ fn a_removed_root_is_watched_again_when_it_reappears() {
     let parent = tempfile::tempdir().unwrap();
     let root = parent.path().join("root");
     fs::create_dir(&root).unwrap();
-    let mut d = Daemon::start(&watch_args(&root, &[]));
+    let mut d = Daemon::start(watch_args(&root, &[]));
     fs::remove_dir(&root).unwrap();
     d.wait_log("watched folder is gone");
     fs::create_dir(&root).unwrap();
@@ -543,7 +543,7 @@ fn watch_limit_at_run_time_falls_back_to_polling_the_root() {
     }
     // 3 watches at start; room for 2 more.
     let args = watch_args(root.path(), &["--poll-interval", "1s"]);
-    let mut d = match Daemon::builder().wrapper(&wrapper).args(&args).try_start() {
+    let mut d = match Daemon::builder().wrapper(&wrapper).args(args).try_start() {
         Ok(d) => d,
         Err((status, logs)) => panic!("{status}: {logs}"),
     };
@@ -578,7 +578,7 @@ fn quarantine_action_moves_a_dropped_file_and_the_event_names_the_entry() {
     let root = tempfile::tempdir().unwrap();
     // The vault sits inside the watched tree: the daemon must never scan it.
     let vault = root.path().join("vault");
-    let d = Daemon::start(&watch_args(
+    let d = Daemon::start(watch_args(
         root.path(),
         &["--action", "quarantine", "--quarantine-dir", s(&vault)],
     ));
@@ -643,8 +643,8 @@ fn an_unreadable_subfolder_is_reported_and_the_rest_is_still_watched() {
     ];
     let args = ["--watch", s(root.path()), "--settle", "200ms"];
     let mut d = Daemon::builder()
-        .wrapper(&wrapper)
-        .args(&args)
+        .wrapper(wrapper)
+        .args(args)
         .try_start()
         .unwrap_or_else(|(status, logs)| {
             panic!("daemon exited with {status} before READY=1:\n{logs}")
