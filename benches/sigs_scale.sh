@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Signatures at scale (issue 7): load time and resident memory for 1M and 10M
+# Signatures at scale: load time and resident memory for 1M and 10M
 # sha256 signatures (a ClamAV .hsb with `*` sizes), as text and as a compiled
 # index.
 #

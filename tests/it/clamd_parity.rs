@@ -9,8 +9,6 @@
 //! docs/clamav-differences.md), and a session's replies, which clamd sends in
 //! the order its threads finish, are compared as sets.
 
-mod testenv;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -19,10 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testenv::{vigil_bin, TestEnv, EICAR};
-
-/// Hang guard for one exchange.
-const GUARD: Duration = Duration::from_secs(60);
+use crate::testenv::{read_all, vigil_bin, TestEnv, EICAR, GUARD};
 
 /// A running server: vigil or clamd, killed when dropped.
 struct Server {
@@ -66,7 +61,7 @@ fn world() -> World {
         .status()
         .unwrap()
         .success());
-    let md5 = testenv::hex(vigil::hash::Algorithm::Md5, EICAR);
+    let md5 = crate::testenv::hex(vigil::hash::Algorithm::Md5, EICAR);
     env.mkdir("db");
     let hdb = env.write(
         "db/test.hdb",
@@ -166,22 +161,6 @@ fn vigil(w: &World, extra: &str) -> Server {
             panic!("vigil exited with {status} before READY=1");
         }
         assert!(Instant::now() < deadline, "no READY=1");
-    }
-}
-
-fn read_all(s: &mut UnixStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
-            Err(e) => panic!(
-                "reading replies: {e} (so far {:?})",
-                String::from_utf8_lossy(&out)
-            ),
-        }
     }
 }
 

@@ -4,13 +4,11 @@
 //! `gzip`, `bz2`, `lzma`) and Debian's tools; ClamAV's test files come from
 //! Debian's `clamav-testfiles`.
 
-mod testenv;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testenv::{hex, Rng, TestEnv};
+use crate::testenv::{hex, Rng, TestEnv};
 use vigil::hash::Algorithm;
 
 const TESTFILES: &str = "/usr/share/clamav-testfiles";
