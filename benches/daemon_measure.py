@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measures `vigil daemon` (issue 3): detection latency, burst throughput
+"""Measures `vigil daemon`: detection latency, burst throughput
 against `vigil scan` on the same files, idle CPU, and RSS with many watched
 folders. Uses the release binary; prints one line per figure.
 

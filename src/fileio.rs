@@ -106,6 +106,53 @@ pub fn open_regular(path: &Path, follow: bool) -> Result<(File, Metadata), OpenE
     Ok((file, meta))
 }
 
+/// Opens `path` for one small read of its first bytes, with the flags of
+/// `open_regular` but no `fstat`: what the walk saw stands until the bytes
+/// say the file is worth more (a directory or FIFO swapped in fails the
+/// read, or reads nothing).
+pub fn open_quick(path: &Path, follow: bool) -> io::Result<File> {
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    OpenOptions::new().read(true).custom_flags(flags).open(path)
+}
+
+/// Reads the first bytes of `file` (up to `head.len()`) with one `pread`.
+pub fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match file.read_at(head, 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The zip end-of-central-directory record with no comment: 22 bytes.
+const ZIP_END_LEN: u64 = 22;
+
+/// True if the last bytes of a file of `size` are a zip's end record (an
+/// archive appended to a program): one `pread` of 22 bytes.
+pub fn has_zip_end(file: &File, size: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut tail = [0u8; ZIP_END_LEN as usize];
+    size >= ZIP_END_LEN
+        && file.read_exact_at(&mut tail, size - ZIP_END_LEN).is_ok()
+        && tail.starts_with(b"PK\x05\x06")
+}
+
+/// `has_zip_end` for any seekable handle.
+pub fn has_zip_end_in(file: &mut (impl Read + std::io::Seek), size: u64) -> bool {
+    let mut tail = [0u8; ZIP_END_LEN as usize];
+    size >= ZIP_END_LEN
+        && file
+            .seek(std::io::SeekFrom::Start(size - ZIP_END_LEN))
+            .is_ok()
+        && file.read_exact(&mut tail).is_ok()
+        && tail.starts_with(b"PK\x05\x06")
+}
+
 /// What `fstat` said about a file that was hashed: enough to tell later
 /// whether a path still names that very file, unchanged (the quarantine checks
 /// it before moving). `ctime` is left out on purpose: moving one hard link of

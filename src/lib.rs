@@ -9,7 +9,8 @@ pub mod app;
 pub mod cli;
 
 // The engine and what feeds it and reads from it.
-pub mod control;
+pub(crate) mod container;
+pub(crate) mod control;
 pub mod engine;
 pub mod quarantine;
 pub mod report;
@@ -17,12 +18,12 @@ pub mod signature;
 pub mod source;
 
 // Small helpers every layer uses.
-pub mod access;
+pub(crate) mod access;
 pub mod error;
 pub mod fileio;
 pub mod hash;
-pub mod stats;
-pub mod timefmt;
+pub(crate) mod stats;
+pub(crate) mod timefmt;
 
 pub use app::run;
 

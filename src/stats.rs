@@ -30,6 +30,12 @@ pub struct Counters {
     pub moved: AtomicU64,
     /// Detected files that should have been moved and were not.
     pub not_moved: AtomicU64,
+    /// Containers opened, nested ones included.
+    pub containers: AtomicU64,
+    /// Members of containers examined.
+    pub members: AtomicU64,
+    /// Files whose unpacking a limit cut short (the rest was skipped).
+    pub limits_exceeded: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -83,6 +89,9 @@ impl Stats {
             s.errors += get(&c.errors);
             s.moved += get(&c.moved);
             s.not_moved += get(&c.not_moved);
+            s.containers += get(&c.containers);
+            s.members += get(&c.members);
+            s.limits_exceeded += get(&c.limits_exceeded);
         }
         s
     }
@@ -102,6 +111,9 @@ pub struct Snapshot {
     pub errors: u64,
     pub moved: u64,
     pub not_moved: u64,
+    pub containers: u64,
+    pub members: u64,
+    pub limits_exceeded: u64,
 }
 
 /// Entries not examined, by reason.

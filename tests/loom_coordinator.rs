@@ -1,11 +1,13 @@
-//! A model test of the daemon's coordinator (issue 3) under loom: one
-//! producer (the watcher's callback), the coordinator thread feeding a
-//! bounded queue, two workers, and a shutdown, in every interleaving (up to
-//! a preemption bound). It checks that nothing deadlocks, and that no path is
-//! lost: every path marked dirty is scanned by a worker or reported as
-//! abandoned by shutdown.
+//! A model test of the daemon's coordinator under loom: one producer (the
+//! watcher's callback), the coordinator thread feeding a bounded queue, two
+//! workers, and a shutdown, in every interleaving (up to a preemption bound).
+//! It checks that nothing deadlocks, and that no path is lost: every path
+//! marked dirty is scanned by a worker or reported as abandoned by shutdown.
 //!
-//! Run it with (it is not part of the normal suite):
+//! Run it with (it is not part of the normal suite, and a test binary of its
+//! own, outside `tests/it/`: it is built only with `--cfg loom`, under which
+//! the library's coordinator uses loom's primitives that only work inside a
+//! loom model):
 //!
 //! ```sh
 //! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

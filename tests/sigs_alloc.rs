@@ -1,5 +1,9 @@
-//! Lookups allocate nothing (issue 7), on a set parsed from text and on a
-//! mapped index alike: a counting allocator watches them.
+//! Lookups allocate nothing, on a set parsed from text and on a mapped index
+//! alike: a counting allocator watches them.
+//!
+//! A test binary of its own, outside `tests/it/`: the counting allocator is
+//! the `#[global_allocator]` of the whole binary, so beside other tests
+//! running in parallel threads it would count their allocations too.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -262,15 +262,17 @@ fn scan_path(socket: &Path, path: &Path, tally: &mut Tally) -> Result<(), Client
     // Replies name paths under `abs`; print them under `path`, as given.
     let (sent, given) = (escape_path(&abs), escape_path(path));
     for line in replies(&mut conn)? {
-        // `NAME: REST`, NAME an escaped path: the last `: ` before the verdict.
-        match line.rfind(": ") {
+        // `NAME: REST`, NAME an escaped path: the last `: ` before the verdict
+        // (a path check failure's reason has one of its own).
+        let at = line.find(PATH_CHECK_FAILURE).or_else(|| line.rfind(": "));
+        match at {
             Some(at) => {
                 let name = &line[..at];
                 let name = match name.strip_prefix(&*sent) {
                     Some(below) if sent != given => format!("{given}{below}"),
                     _ => name.to_string(),
                 };
-                tally.line(&name, &line[at + 2..]);
+                tally.line(&name, &as_vigil_scan_words(&line[at + 2..]));
             }
             None => {
                 tally.errors += 1;
@@ -279,6 +281,22 @@ fn scan_path(socket: &Path, path: &Path, tally: &mut Tally) -> Result<(), Client
         }
     }
     Ok(())
+}
+
+/// How a path check failure follows the path in a reply.
+const PATH_CHECK_FAILURE: &str = ": File path check failure: ";
+
+/// A reply's reason as `vigil scan` words it: the daemon answers a named
+/// path that cannot be looked up as clamd does (`File path check failure:
+/// REASON. ERROR`); `vigil scan` says `REASON ERROR`.
+fn as_vigil_scan_words(rest: &str) -> std::borrow::Cow<'_, str> {
+    match rest
+        .strip_prefix(&PATH_CHECK_FAILURE[2..])
+        .and_then(|r| r.strip_suffix(". ERROR"))
+    {
+        Some(reason) => format!("{reason} ERROR").into(),
+        None => rest.into(),
+    }
 }
 
 /// The regular files at or under `path`, as this user sees them; what

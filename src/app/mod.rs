@@ -102,6 +102,28 @@ pub(crate) fn load_limits(
     })
 }
 
+/// Container limits from the command line over `base` (the daemon's file,
+/// or the defaults); `max_filesize` is also the per-member limit.
+pub(crate) fn container_limits(
+    args: &crate::cli::args::ContainerArgs,
+    max_filesize: Option<u64>,
+    base: crate::container::Limits,
+) -> Result<crate::container::Limits, crate::cli::values::ValueError> {
+    use crate::cli::values::{parse_size, ValueError};
+    Ok(crate::container::Limits {
+        enabled: args.scan_archive.unwrap_or(base.enabled),
+        max_recursion: args.max_recursion.unwrap_or(base.max_recursion),
+        max_files: args.max_files.unwrap_or(base.max_files),
+        max_scansize: match &args.max_scansize {
+            Some(text) => parse_size(text).map_err(|_| ValueError::ScanSize(text.clone()))?,
+            None => base.max_scansize,
+        },
+        max_filesize: max_filesize.unwrap_or(u64::MAX),
+        alert_exceeds_max: args.alert_exceeds_max || base.alert_exceeds_max,
+        ..base
+    })
+}
+
 /// A bad command-line value, found while building a command's configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

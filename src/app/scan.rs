@@ -39,6 +39,8 @@ pub struct ScanConfig {
     pub quiet: bool,
     pub walk: WalkOptions,
     pub max_filesize: Option<u64>,
+    /// How far containers are unpacked.
+    pub containers: crate::container::Limits,
     pub file_list: Option<PathBuf>,
     /// Quarantine folder for detected files (`--move`).
     pub move_to: Option<PathBuf>,
@@ -72,6 +74,11 @@ impl ScanConfig {
                 exclude: globs("--exclude", &args.walk.exclude)?,
                 exclude_dir: globs("--exclude-dir", &args.walk.exclude_dir)?,
             },
+            containers: super::container_limits(
+                &args.containers,
+                max_filesize,
+                crate::container::Limits::default(),
+            )?,
             max_filesize,
             file_list: args.file_list,
             move_to: args.move_to,
@@ -90,7 +97,9 @@ impl ScanConfig {
             threads: self.threads,
             queue_capacity: None,
             walker: Walker::new(self.walk.clone()),
-            inspector: Inspector::new(sigs, self.max_filesize).read_only(self.read_only),
+            inspector: Inspector::new(sigs, self.max_filesize)
+                .read_only(self.read_only)
+                .containers(self.containers, crate::container::Budget::default()),
             quarantine,
         })
         .map_err(Error::Pool)

@@ -118,6 +118,9 @@ pub struct DaemonArgs {
     #[command(flatten)]
     pub walk: WalkArgs,
 
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+
     /// Control socket (clamd protocol, `vigil ctl`); replaces `socket` in the file.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
@@ -282,6 +285,9 @@ pub struct ScanArgs {
     pub walk: WalkArgs,
 
     #[command(flatten)]
+    pub containers: ContainerArgs,
+
+    #[command(flatten)]
     pub db_limits: DbLimitArgs,
 
     /// Print only infected files (no `PATH: OK` lines).
@@ -376,6 +382,34 @@ pub struct EngineArgs {
     /// Number of scan workers [default: the number of available cores].
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// How far containers (archives, compressed files, mail) are unpacked,
+/// shared by `scan` and `daemon` (where each replaces the file's key of the
+/// same name, with `_` for `-`). clamscan's names and defaults.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ContainerArgs {
+    /// Look inside archives, compressed files and mail (yes or no) [default: yes].
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    pub scan_archive: Option<bool>,
+
+    /// Containers nested deeper than N are not opened [default: 17].
+    #[arg(long, value_name = "N")]
+    pub max_recursion: Option<u32>,
+
+    /// Read at most N members from one container [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<u64>,
+
+    /// Unpack at most SIZE bytes per scanned file, all members and depths
+    /// together [default: 400M].
+    #[arg(long, value_name = "SIZE")]
+    pub max_scansize: Option<String>,
+
+    /// Report a file cut short by a container limit as
+    /// Heuristics.Limits.Exceeded.<Limit> (a detection).
+    #[arg(long)]
+    pub alert_exceeds_max: bool,
 }
 
 /// What the walk enters and what it skips, shared by `scan` and `daemon`

@@ -17,6 +17,8 @@ pub enum ValueError {
     },
     #[error("bad size {0:?} for --max-filesize (expected e.g. 4096, 512K, 100M or 2G)")]
     Size(String),
+    #[error("bad size {0:?} for --max-scansize (expected e.g. 400M or 1G)")]
+    ScanSize(String),
     #[error("bad size {0:?} for --max-db-size (expected e.g. 512M or 2G)")]
     DbSize(String),
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::protocol::{self, ScanKind};
+use crate::engine::inspect::FileError;
 use crate::engine::job::ReplyTo;
 use crate::engine::request::RequestId;
 use crate::report::Event;
@@ -121,12 +122,13 @@ impl Pending {
     }
 
     /// Tells the connection the request is complete. As clamd: `PATH: OK`
-    /// when nothing was found and not everything examined was an error.
+    /// when nothing was found and not everything examined was an error (an
+    /// empty folder is `OK`).
     fn finish(&self) {
         let detections = self.detections.load(Ordering::Relaxed);
         let errors = self.errors.load(Ordering::Relaxed);
         let total = self.files.load(Ordering::Relaxed) + errors;
-        let ok = detections == 0 && errors < total && !self.is_cancelled();
+        let ok = detections == 0 && (errors < total || total == 0) && !self.is_cancelled();
         let dropped = self.dropped.load(Ordering::Relaxed);
         let _ = self.done_tx.try_send(Reply::Done { ok, dropped });
     }
@@ -181,15 +183,6 @@ impl InFlight {
         }
     }
 
-    /// Requests in flight.
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn get(&self, id: RequestId) -> Option<Arc<Pending>> {
         self.read().get(&id).cloned()
     }
@@ -225,6 +218,27 @@ impl ReplyTo for InFlight {
             p.event(event);
         }
     }
+
+    fn root_error(&self, id: RequestId, path: &std::path::Path, e: &FileError) {
+        if let Some(p) = self.get(id) {
+            if !p.is_cancelled() {
+                p.errors.fetch_add(1, Ordering::Relaxed);
+                let reason = protocol::path_check_failure(&e.reason);
+                p.send(protocol::error(&protocol::display_path(path), &reason));
+            }
+        }
+    }
+
+    fn unsupported(&self, id: RequestId, path: &std::path::Path) {
+        if let Some(p) = self.get(id) {
+            if !p.is_cancelled() {
+                p.send(protocol::error(
+                    &protocol::display_path(path),
+                    protocol::NOT_SUPPORTED,
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +262,7 @@ mod tests {
                     signature: "Sig",
                     digest: &digest,
                     moved: None,
+                    member: &[],
                 }),
             );
         } else {
@@ -314,6 +329,7 @@ mod tests {
                 signature: "Sig",
                 digest: &digest,
                 moved: None,
+                member: &[],
             }));
         }
         assert!(pending.is_cancelled());

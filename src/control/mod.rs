@@ -24,7 +24,6 @@ mod session;
 
 use std::time::Duration;
 
-pub use inflight::InFlight;
 pub use server::{Listener, Server, ServerError, ServerParts};
 
 use crate::stats::Snapshot;
@@ -49,9 +48,12 @@ pub struct ControlSettings {
     /// arrives, the connection that has waited longest for a command is
     /// closed to make room, so silent clients cannot lock others out.
     pub max_open_connections: usize,
-    /// `command_timeout`: the time a client has to send a whole command
-    /// (also the idle time allowed between commands of an IDSESSION).
+    /// `command_timeout`: the time a client has to send a whole command.
     pub command_timeout: Duration,
+    /// `idle_timeout`: the time an IDSESSION may wait for its next command
+    /// (clamd's `IdleTimeout`), so that a client such as clamdtop can hold
+    /// a session open between requests.
+    pub idle_timeout: Duration,
     /// `read_timeout`: the time a client may leave between two reads of
     /// INSTREAM data, and that a reply may wait to be written.
     pub read_timeout: Duration,
@@ -70,6 +72,7 @@ impl Default for ControlSettings {
             max_connections: 64,
             max_open_connections: 1024,
             command_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),
             stream_max_length: 100 << 20,
             max_command_length: 4096 + 64,
@@ -86,6 +89,8 @@ pub struct DaemonStats {
     pub outstanding: i64,
     pub counts: Snapshot,
     pub signatures: usize,
+    /// Memory the signature set takes (heap and mapped), bytes.
+    pub signature_bytes: u64,
     pub uptime: Duration,
     pub rss_kib: u64,
 }

@@ -191,9 +191,17 @@ pub(super) struct Connection {
     /// Since when it has been waiting for its client's next command; `None`
     /// while a command is read or worked on.
     waiting_since: Mutex<Option<Instant>>,
+    /// The command being worked on and since when (for STATS).
+    task: Mutex<Option<(String, Instant)>>,
 }
 
 impl Connection {
+    /// Marks the connection as working on `task` (a command name, and a
+    /// path for scans), or on none.
+    pub(super) fn set_task(&self, task: Option<String>) {
+        *lock(&self.task) = task.map(|t| (t, Instant::now()));
+    }
+
     /// Marks the connection as waiting for a command (true) or at work.
     pub(super) fn set_waiting(&self, yes: bool) {
         *lock(&self.waiting_since) = yes.then(Instant::now);
@@ -259,6 +267,21 @@ impl<'a> Server<'a> {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         lock(&self.state.live).len()
+    }
+
+    /// The commands being worked on, with how long each has been, oldest
+    /// first (STATS's queue lines).
+    pub(super) fn tasks(&self) -> Vec<(String, std::time::Duration)> {
+        let mut tasks: Vec<_> = lock(&self.state.live)
+            .values()
+            .filter_map(|c| {
+                lock(&c.task)
+                    .as_ref()
+                    .map(|(t, at)| (t.clone(), at.elapsed()))
+            })
+            .collect();
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.1));
+        tasks
     }
 
     /// Waits for one of `max_connections` slots, to do a command's work;
@@ -329,6 +352,7 @@ impl<'a> Server<'a> {
                 let conn = Arc::new(Connection {
                     stream,
                     waiting_since: Mutex::new(None),
+                    task: Mutex::new(None),
                 });
                 lock(&self.state.live).insert(n, conn.clone());
                 let served = conn.clone();

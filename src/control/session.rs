@@ -14,6 +14,7 @@
 //! its replies are incomplete (`PATH: Replies were not read in time; scan
 //! cancelled. ERROR`) before the connection is closed.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
@@ -41,6 +42,13 @@ use crate::stats::bump;
 const READ_CHUNK: usize = 64 * 1024;
 /// Descriptors accepted in one message (more are closed by the kernel).
 const MAX_FDS: usize = 4;
+/// Input read ahead while a reply waits for room, past which a client that
+/// sends without reading is dropped: many commands' worth, and well within
+/// what a client that reads its replies ever gets ahead.
+const READ_AHEAD_BYTES: usize = 1 << 20;
+/// Descriptors received ahead while a reply waits for room (each one an
+/// open file this process holds), past which the client is dropped.
+const READ_AHEAD_FDS: usize = 64;
 /// How often a connection waiting for a scan checks on its client.
 const WAIT_TICK: Duration = Duration::from_millis(200);
 
@@ -56,7 +64,7 @@ pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), conn: &Conn
         stream,
         peer,
         buf: Vec::new(),
-        fds: Vec::new(),
+        fds: VecDeque::new(),
         eof: false,
         next_id: None,
         last_delimiter: Delimiter::Newline,
@@ -84,8 +92,9 @@ struct Session<'s, 'a> {
     peer: Option<Peer>,
     /// Bytes received and not yet used.
     buf: Vec<u8>,
-    /// Descriptors received and not yet claimed by FILDES.
-    fds: Vec<OwnedFd>,
+    /// Descriptors received and not yet claimed by FILDES, in the order
+    /// they came (one per message: a FILDES takes one).
+    fds: VecDeque<OwnedFd>,
     /// The client has closed its writing side.
     eof: bool,
     /// Inside an IDSESSION: the id of the next command's replies.
@@ -114,7 +123,16 @@ enum StreamFault {
 impl Session<'_, '_> {
     fn run(&mut self) -> io::Result<()> {
         loop {
-            let deadline = Instant::now() + self.server.settings.command_timeout;
+            // Between the commands of an IDSESSION the client may stay
+            // silent for `idle_timeout`; a command must come whole within
+            // `command_timeout`.
+            let settings = &self.server.settings;
+            let wait = if self.next_id.is_some() && self.buf.is_empty() {
+                settings.idle_timeout
+            } else {
+                settings.command_timeout
+            };
+            let deadline = Instant::now() + wait;
             self.conn.set_waiting(true);
             let next = self.next_command(deadline);
             self.conn.set_waiting(false);
@@ -122,8 +140,9 @@ impl Session<'_, '_> {
                 Ok(command) => command,
                 Err(NoCommand::Closed) => return Ok(()),
                 Err(NoCommand::TimedOut) => {
-                    let d = self.pending_delimiter();
-                    return self.send(p::COMMAND_TIMEOUT, d);
+                    // As clamd: without an id, ended by a newline.
+                    self.next_id = None;
+                    return self.send(p::COMMAND_TIMEOUT, Delimiter::Newline);
                 }
                 Err(NoCommand::TooLong) => {
                     let d = self.pending_delimiter();
@@ -137,7 +156,9 @@ impl Session<'_, '_> {
             };
             self.last_delimiter = delimiter;
             if self.next_id.is_some() && delimiter == Delimiter::Bare {
-                return self.send(p::BARE_IN_SESSION, delimiter);
+                // clamd never answers a bare command inside a session.
+                tracing::debug!("control connection: a bare command inside IDSESSION; closed");
+                return Ok(());
             }
             let command = match p::parse_command(&text, delimiter) {
                 Ok(c) => c,
@@ -155,6 +176,13 @@ impl Session<'_, '_> {
     }
 
     fn command(&mut self, command: Command, d: Delimiter) -> io::Result<Flow> {
+        self.conn.set_task(Some(task_name(&command)));
+        let flow = self.serve_command(command, d);
+        self.conn.set_task(None);
+        flow
+    }
+
+    fn serve_command(&mut self, command: Command, d: Delimiter) -> io::Result<Flow> {
         match command {
             Command::Ping => self.send("PONG", d)?,
             Command::Version => self.send(&self.version(), d)?,
@@ -205,7 +233,7 @@ impl Session<'_, '_> {
     }
 
     /// Writes one reply, with the session's id if inside one.
-    fn send(&self, body: &str, d: Delimiter) -> io::Result<()> {
+    fn send(&mut self, body: &str, d: Delimiter) -> io::Result<()> {
         let id = self.next_id.filter(|&id| id > 0);
         self.wait_writable(self.server.settings.read_timeout)?;
         (&*self.stream).write_all(&p::reply(id, body, d))
@@ -223,8 +251,15 @@ impl Session<'_, '_> {
     }
 
     /// Waits until the socket's send buffer is at most a quarter full, at
-    /// most `timeout` (then `TimedOut`).
-    fn wait_writable(&self, timeout: Duration) -> io::Result<()> {
+    /// most `timeout` (then `TimedOut`). While it waits, what the client
+    /// sends is read ahead (it may be sending commands without reading the
+    /// replies, and would otherwise wait on this connection as this
+    /// connection waits on it); a client that has sent more than
+    /// `READ_AHEAD_BYTES` or `READ_AHEAD_FDS` unanswered is dropped
+    /// (`ConnectionAborted`), as clamd drops a client whose replies do not
+    /// fit.
+    fn wait_writable(&mut self, timeout: Duration) -> io::Result<()> {
+        use rustix::event::PollFlags;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -232,17 +267,31 @@ impl Session<'_, '_> {
                 tv_sec: left.as_secs() as _,
                 tv_nsec: left.subsec_nanos() as _,
             };
-            let mut fds = [rustix::event::PollFd::new(
-                self.stream,
-                rustix::event::PollFlags::OUT,
-            )];
+            let want = if self.eof {
+                PollFlags::OUT
+            } else {
+                PollFlags::OUT | PollFlags::IN
+            };
+            let mut fds = [rustix::event::PollFd::new(self.stream, want)];
             match rustix::event::poll(&mut fds, Some(&wait)) {
                 Ok(0) if left.is_zero() => return Err(io::ErrorKind::TimedOut.into()),
                 Ok(0) => {}
                 Ok(_) => {
                     let got = fds[0].revents();
-                    if got.contains(rustix::event::PollFlags::OUT) {
+                    if got.contains(PollFlags::OUT) {
                         return Ok(());
+                    }
+                    if got.contains(PollFlags::IN) {
+                        self.fill(Duration::from_millis(1))?;
+                        if self.buf.len() > READ_AHEAD_BYTES || self.fds.len() > READ_AHEAD_FDS {
+                            tracing::warn!(
+                                bytes = self.buf.len(),
+                                fds = self.fds.len(),
+                                "control connection: the client sends commands without reading the replies; connection dropped"
+                            );
+                            return Err(io::ErrorKind::ConnectionAborted.into());
+                        }
+                        continue;
                     }
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
@@ -254,7 +303,7 @@ impl Session<'_, '_> {
 
     /// A scan's client stopped reading its replies: the scan is cancelled,
     /// what was not sent is counted in the log, and the client is told.
-    fn replies_not_read(&self, name: &str, not_sent: usize, d: Delimiter) {
+    fn replies_not_read(&mut self, name: &str, not_sent: usize, d: Delimiter) {
         tracing::warn!(
             path = name,
             not_sent,
@@ -321,8 +370,9 @@ impl Session<'_, '_> {
             }
         };
         for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = message {
-                self.fds.extend(fds);
+            if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+                // Only one descriptor per message; the rest are closed.
+                self.fds.extend(fds.next());
             }
         }
         let n = match result {
@@ -355,35 +405,41 @@ impl Session<'_, '_> {
         super::faults::panic_at("stats");
         let s = (self.server.daemon_stats)();
         let c = &s.counts;
-        let busy = s.outstanding > 0;
-        let rss = s.rss_kib as f64 / 1024.0;
-        format!(
-            "POOLS: 1\n\nSTATE: VALID PRIMARY\n\
-             THREADS: live {t}  idle {idle} max {t} idle-timeout 0\n\
-             QUEUE: {q} items\n\
-             VIGIL: signatures {sigs} files {files} hashed {hashed} bytes {bytes} detections {det} errors {err} \
-             outstanding {out} connections {conns} uptime {up}\n\n\
-             MEMSTATS: heap N/A mmap N/A used {rss:.3}M free N/A releasable N/A pools 1 pools_used {rss:.3}M pools_total {rss:.3}M\n\
-             END",
-            t = s.threads,
-            idle = if busy { 0 } else { s.threads },
-            q = s.queue_depth,
-            sigs = s.signatures,
-            files = c.files,
-            hashed = c.hashed,
-            bytes = c.bytes_hashed,
-            det = c.detections,
-            err = c.errors,
-            out = s.outstanding.max(0),
-            conns = self.server.connections(),
-            up = s.uptime.as_secs(),
-        )
+        let tasks = self.server.tasks();
+        let stats = p::Stats {
+            threads: s.threads,
+            busy: s.outstanding > 0,
+            idle_timeout: self.server.settings.idle_timeout,
+            queued: s.queue_depth,
+            tasks: &tasks,
+            rss_mib: s.rss_kib as f64 / 1024.0,
+            signatures_mib: s.signature_bytes as f64 / (1024.0 * 1024.0),
+            vigil: format!(
+                "signatures {sigs} files {files} hashed {hashed} bytes {bytes} detections {det} errors {err} \
+                 outstanding {out} connections {conns} uptime {up}",
+                sigs = s.signatures,
+                files = c.files,
+                hashed = c.hashed,
+                bytes = c.bytes_hashed,
+                det = c.detections,
+                err = c.errors,
+                out = s.outstanding.max(0),
+                conns = self.server.connections(),
+                up = s.uptime.as_secs(),
+            ),
+        };
+        stats.to_string()
     }
 
     /// SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN: through the daemon's queue
     /// and pool; detections and errors are sent as they are found.
     fn scan(&mut self, kind: ScanKind, path: PathBuf, d: Delimiter) -> io::Result<Flow> {
         let name = p::display_path(&path);
+        if path.as_os_str().is_empty() {
+            let reason = p::path_check_failure("No such file or directory");
+            self.send(&p::error("", &reason), d)?;
+            return Ok(Flow::Continue);
+        }
         if !path.is_absolute() {
             self.send(&p::error(&name, "Relative paths are not allowed."), d)?;
             return Ok(Flow::Continue);
@@ -504,12 +560,10 @@ impl Session<'_, '_> {
         if !self.buf.is_empty() {
             self.buf.remove(0); // the byte that carried the descriptor
         }
-        let mut fds = std::mem::take(&mut self.fds).into_iter();
-        let Some(fd) = fds.next() else {
+        let Some(fd) = self.fds.pop_front() else {
             self.send(p::NO_FD, d)?;
             return Ok(Flow::Close);
         };
-        drop(fds); // only one descriptor per FILDES
         let mut file = File::from(fd);
         let name = format!("fd[{}]", file.as_raw_fd());
         let inspected = self.server.inspector.inspect_open(&mut file);
@@ -519,7 +573,7 @@ impl Session<'_, '_> {
     }
 
     /// Counts, logs and replies the verdict on a stream or a descriptor.
-    fn verdict(&self, name: &str, inspected: &Inspected, d: Delimiter) -> io::Result<()> {
+    fn verdict(&mut self, name: &str, inspected: &Inspected, d: Delimiter) -> io::Result<()> {
         let stats = self.server.stats.local();
         let origin = Origin::Control(0);
         let sink = self.server.sink;
@@ -530,6 +584,7 @@ impl Session<'_, '_> {
                 size,
                 signature,
                 digest,
+                member,
                 ..
             } => {
                 sink.event_from(
@@ -540,6 +595,7 @@ impl Session<'_, '_> {
                         signature,
                         digest,
                         moved: None,
+                        member,
                     }),
                 );
                 p::found(name, signature)
@@ -561,6 +617,32 @@ impl Session<'_, '_> {
         };
         self.send(&body, d)
     }
+}
+
+/// A command as STATS lists it: its name, and the path for a scan.
+fn task_name(command: &Command) -> String {
+    let name = match command {
+        Command::Ping => "PING",
+        Command::Version => "VERSION",
+        Command::VersionCommands => "VERSIONCOMMANDS",
+        Command::Reload => "RELOAD",
+        Command::Shutdown => "SHUTDOWN",
+        Command::Instream => "INSTREAM",
+        Command::Fildes => "FILDES",
+        Command::Stats => "STATS",
+        Command::IdSession => "IDSESSION",
+        Command::End => "END",
+        Command::Scan { kind, path } => {
+            let name = match kind {
+                ScanKind::Scan => "SCAN",
+                ScanKind::ContScan => "CONTSCAN",
+                ScanKind::MultiScan => "MULTISCAN",
+                ScanKind::AllMatchScan => "ALLMATCHSCAN",
+            };
+            return format!("{name} {}", p::display_path(path));
+        }
+    };
+    name.to_string()
 }
 
 /// Forgets a request when its connection is done with it.

@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::container::{self, Budget, Exceeded, Limits, Unpacked, SNIFF_LEN};
 use crate::engine::walk::{Candidate, FileId};
 use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
-use crate::hash::{AlgoSet, Digest, MultiHasher};
+use crate::hash::{AlgoSet, Algorithm, Digest, Digests, MultiHasher};
 use crate::report::ErrorKind;
 use crate::signature::{Lookup, SignatureSet};
 
@@ -39,6 +40,10 @@ pub enum FileResult {
         /// step can check the path still names this very file; `None` for a
         /// stream.
         identity: Option<Identity>,
+        /// Inside a container: the member names from the top-level file down
+        /// to the one that matched (`size` and `digest` are that member's).
+        /// Empty for the file itself.
+        member: Vec<Box<[u8]>>,
     },
     /// Larger than `--max-filesize`: not opened.
     TooLarge,
@@ -98,6 +103,29 @@ pub struct Inspected {
     pub bytes: u64,
     /// The result was taken from another name of the same inode.
     pub reused: bool,
+    /// What was looked at inside, if the file is a container.
+    pub inside: Inside,
+}
+
+/// What unpacking a file came to, for the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inside {
+    /// Containers opened (the file itself and those nested in it).
+    pub containers: u64,
+    /// Members examined.
+    pub members: u64,
+    /// The first limit that cut the unpacking short.
+    pub exceeded: Option<Exceeded>,
+}
+
+impl Inside {
+    fn of(u: &Unpacked) -> Self {
+        Inside {
+            containers: u.containers,
+            members: u.members,
+            exceeded: u.exceeded,
+        }
+    }
 }
 
 /// A worker's reusable scratch space.
@@ -115,7 +143,7 @@ thread_local! {
 
 /// The shared result for one inode with several links: filled by whichever
 /// name is scanned first, waited on by the others.
-type LinkResult = Arc<OnceLock<(FileResult, u64)>>;
+type LinkResult = Arc<OnceLock<(FileResult, u64, Inside)>>;
 
 /// `max_filesize`, shared by whoever scans and changeable while they do (the
 /// daemon's reload). Clones share one value.
@@ -150,6 +178,11 @@ pub struct Inspector {
     hardlinks: Option<Mutex<HashMap<FileId, LinkResult>>>,
     /// Read every byte that would be hashed but feed no hasher (see `read_only`).
     read_only: bool,
+    /// How far containers are unpacked (`enabled: false`: not at all).
+    limits: Limits,
+    /// Memory for members held whole, shared with every other inspector
+    /// given the same budget.
+    budget: Budget,
 }
 
 impl Inspector {
@@ -160,6 +193,8 @@ impl Inspector {
             max_filesize: SizeLimit::new(max_filesize),
             hardlinks: Some(Mutex::new(HashMap::new())),
             read_only: false,
+            limits: Limits::default(),
+            budget: Budget::default(),
         }
     }
 
@@ -172,6 +207,8 @@ impl Inspector {
             max_filesize,
             hardlinks: None,
             read_only: false,
+            limits: Limits::default(),
+            budget: Budget::default(),
         }
     }
 
@@ -184,6 +221,28 @@ impl Inspector {
         self
     }
 
+    /// Sets how containers are unpacked, and the memory budget members held
+    /// whole share (clones of one `Budget` share it).
+    pub fn containers(mut self, limits: Limits, budget: Budget) -> Self {
+        self.limits = limits;
+        self.budget = budget;
+        self
+    }
+
+    /// The container limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The container limits for a file whose scan begins now: the size limit
+    /// per member is `max_filesize` as it is now (a daemon's reload changes it).
+    fn unpack_limits(&self) -> Limits {
+        Limits {
+            max_filesize: self.max_filesize.get(),
+            ..self.limits
+        }
+    }
+
     /// The current set.
     pub fn signatures(&self) -> Arc<SignatureSet> {
         self.sigs.load_full()
@@ -191,19 +250,23 @@ impl Inspector {
 
     /// Scans one file found by the walk.
     pub fn inspect(&self, cand: &Candidate) -> Inspected {
-        let fresh = |(result, bytes)| Inspected {
+        let fresh = |(result, bytes, inside)| Inspected {
             result,
             bytes,
             reused: false,
+            inside,
         };
         let max = self.max_filesize.get();
         if cand.size > max {
-            return fresh((FileResult::TooLarge, 0));
+            return fresh((FileResult::TooLarge, 0, Inside::default()));
         }
         let sigs = self.sigs.load();
         let algos = sigs.algorithms_for_size(cand.size);
         if algos.is_empty() {
-            return fresh((FileResult::Cleared, 0));
+            if !self.limits.enabled || self.read_only {
+                return fresh((FileResult::Cleared, 0, Inside::default()));
+            }
+            return fresh(self.sniff_cleared(&sigs, max, cand));
         }
         let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
@@ -215,7 +278,7 @@ impl Inspector {
             map.entry(cand.id).or_default().clone()
         };
         let mut computed = false;
-        let (result, bytes) = cell.get_or_init(|| {
+        let (result, bytes, inside) = cell.get_or_init(|| {
             computed = true;
             self.hash_and_match(&sigs, max, cand, known)
         });
@@ -223,6 +286,7 @@ impl Inspector {
             result: result.clone(),
             bytes: if computed { *bytes } else { 0 },
             reused: !computed,
+            inside: if computed { *inside } else { Inside::default() },
         }
     }
 
@@ -234,19 +298,20 @@ impl Inspector {
         max: u64,
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
-    ) -> (FileResult, u64) {
+    ) -> (FileResult, u64, Inside) {
+        let failed = |result| (result, 0, Inside::default());
         if let Some(file) = &cand.opened {
             // Opened by a confined walk, its permission decided on this
             // very descriptor: read it, never the path again.
             return match file.metadata() {
                 Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known),
-                Err(e) => (FileResult::Failed(e.into()), 0),
+                Err(e) => failed(FileResult::Failed(e.into())),
             };
         }
         let (mut file, meta) = match fileio::open_regular(&cand.path, cand.via_symlink) {
             Ok(opened) => opened,
-            Err(OpenError::NotRegular(kind)) => return (FileResult::NotRegular(kind), 0),
-            Err(e) => return (FileResult::Failed(e.into()), 0),
+            Err(OpenError::NotRegular(kind)) => return failed(FileResult::NotRegular(kind)),
+            Err(e) => return failed(FileResult::Failed(e.into())),
         };
         self.hash_open(sigs, max, &mut file, &meta, known)
     }
@@ -255,17 +320,29 @@ impl Inspector {
     /// only a regular file is read, sized by its `fstat`, as for a path.
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
         let max = self.max_filesize.get();
-        let (result, bytes) = match file.metadata() {
-            Err(e) => (FileResult::Failed(e.into()), 0),
-            Ok(meta) if !meta.file_type().is_file() => {
-                (FileResult::NotRegular(FileKind::of(meta.file_type())), 0)
+        let none = Inside::default();
+        let (result, bytes, inside) = match file.metadata() {
+            Err(e) => (FileResult::Failed(e.into()), 0, none),
+            Ok(meta) if !meta.file_type().is_file() => (
+                FileResult::NotRegular(FileKind::of(meta.file_type())),
+                0,
+                none,
+            ),
+            Ok(meta) if meta.len() > max => (FileResult::TooLarge, 0, none),
+            // A descriptor a client passed: no signature matches its size,
+            // but it may still be a container.
+            Ok(meta)
+                if self.limits.enabled
+                    && !self.read_only
+                    && self.sigs.load().algorithms_for_size(meta.len()).is_empty() =>
+            {
+                self.sniff_open(&self.sigs.load(), max, file, meta.len())
             }
-            Ok(meta) if meta.len() > max => (FileResult::TooLarge, 0),
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
                     Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
-                    Err(e) => (FileResult::Failed(e.into()), 0),
+                    Err(e) => (FileResult::Failed(e.into()), 0, none),
                 }
             }
         };
@@ -273,17 +350,168 @@ impl Inspector {
             result,
             bytes,
             reused: false,
+            inside,
         }
+    }
+
+    /// A file whose size no signature matches: one small read of its first
+    /// bytes (no `fstat`, no allocation) says whether it is a container;
+    /// only then is it looked at further.
+    fn sniff_cleared(
+        &self,
+        sigs: &SignatureSet,
+        max: u64,
+        cand: &Candidate,
+    ) -> (FileResult, u64, Inside) {
+        let cleared = (FileResult::Cleared, 0, Inside::default());
+        let opened;
+        let file: &std::fs::File = match &cand.opened {
+            Some(file) => file,
+            None => match fileio::open_quick(&cand.path, cand.via_symlink) {
+                Ok(file) => {
+                    opened = file;
+                    &opened
+                }
+                // Never meant to be read: no error for it.
+                Err(_) => return cleared,
+            },
+        };
+        self.sniff_open(sigs, max, file, cand.size)
+    }
+
+    /// `sniff_cleared` on an open file the walk (or a client) sized at
+    /// `walked`.
+    fn sniff_open(
+        &self,
+        sigs: &SignatureSet,
+        max: u64,
+        file: &std::fs::File,
+        walked: u64,
+    ) -> (FileResult, u64, Inside) {
+        let cleared = (FileResult::Cleared, 0, Inside::default());
+        let mut head = [0u8; SNIFF_LEN];
+        let Ok(n) = fileio::read_head(file, &mut head) else {
+            return cleared;
+        };
+        let Some(format) = self.format_of(&head[..n], file, walked) else {
+            return cleared;
+        };
+        let meta = match file.metadata() {
+            Ok(meta) if meta.file_type().is_file() => meta,
+            _ => return cleared,
+        };
+        let size = meta.len();
+        if size > max {
+            return (FileResult::TooLarge, 0, Inside::default());
+        }
+        // A container on the allow-list is clean with all it holds.
+        let allow = sigs.allow_algorithms_for_size(size);
+        let mut digests = None;
+        let mut bytes = 0;
+        if !allow.is_empty() {
+            match self.hash_again(&mut &*file, size, allow) {
+                Ok(d) => {
+                    bytes = size;
+                    if sigs.lookup(&d, size) == Lookup::Allowed {
+                        return (FileResult::Clean { size }, bytes, Inside::default());
+                    }
+                    digests = Some(d);
+                }
+                Err(e) => return (FileResult::Failed(e.into()), 0, Inside::default()),
+            }
+        }
+        let unpacked = container::unpack_file(
+            sigs,
+            self.unpack_limits(),
+            &self.budget,
+            format,
+            &mut &*file,
+            size,
+        );
+        let (result, inside) = self.conclude(size, unpacked, digests, Some(&meta), &mut &*file);
+        (result, bytes, inside)
+    }
+
+    /// The container format of a file, from its first bytes and, for a
+    /// program, its last (a self-extracting zip).
+    fn format_of(&self, head: &[u8], file: &std::fs::File, size: u64) -> Option<container::Format> {
+        if let Some(format) = container::sniff(&self.limits, head) {
+            return Some(format);
+        }
+        if self.limits.enabled && head.starts_with(b"MZ") && fileio::has_zip_end(file, size) {
+            return Some(container::Format::ZipSfx);
+        }
+        None
+    }
+
+    /// Hashes an open file again from its start with `algos`.
+    fn hash_again(
+        &self,
+        file: &mut (impl Read + std::io::Seek),
+        size: u64,
+        algos: AlgoSet,
+    ) -> Result<Digests, ReadError> {
+        file.rewind()?;
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            scratch.hasher.reset(algos);
+            fileio::hash_file(file, size, &mut scratch.buf, &mut scratch.hasher)?;
+            Ok(scratch.hasher.finish())
+        })
+    }
+
+    /// Turns what unpacking found into the file's result: a member's
+    /// detection, a limit reported as a detection (`--alert-exceeds-max`,
+    /// with the file's own digest), or clean.
+    fn conclude(
+        &self,
+        size: u64,
+        unpacked: Unpacked,
+        digests: Option<Digests>,
+        meta: Option<&std::fs::Metadata>,
+        file: &mut (impl Read + std::io::Seek),
+    ) -> (FileResult, Inside) {
+        let inside = Inside::of(&unpacked);
+        let identity = meta.map(Identity::of);
+        if let Some(found) = unpacked.found {
+            let result = FileResult::Detected {
+                size: found.size,
+                signature: found.signature,
+                digest: found.digest,
+                identity,
+                member: found.member,
+            };
+            return (result, inside);
+        }
+        if let (Some(exceeded), true) = (unpacked.exceeded, self.limits.alert_exceeds_max) {
+            let digest = digests.and_then(|d| d.iter().next().copied()).or_else(|| {
+                self.hash_again(file, size, AlgoSet::EMPTY.with(Algorithm::Sha256))
+                    .ok()
+                    .and_then(|d| d.get(Algorithm::Sha256).copied())
+            });
+            if let Some(digest) = digest {
+                let result = FileResult::Detected {
+                    size,
+                    signature: exceeded.signature().into(),
+                    digest,
+                    identity,
+                    member: Vec::new(),
+                };
+                return (result, inside);
+            }
+        }
+        (FileResult::Clean { size }, inside)
     }
 
     fn hash_open(
         &self,
         sigs: &SignatureSet,
         max: u64,
-        file: &mut impl Read,
+        file: &mut (impl Read + std::io::Seek),
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
-    ) -> (FileResult, u64) {
+    ) -> (FileResult, u64, Inside) {
+        let none = Inside::default();
         // The size may have changed since the walk: decide again on what is
         // open, unless it is the size already decided on.
         let size = meta.len();
@@ -292,10 +520,10 @@ impl Inspector {
             _ => sigs.algorithms_for_size(size),
         };
         if algos.is_empty() {
-            return (FileResult::Cleared, 0);
+            return (FileResult::Cleared, 0, none);
         }
         if size > max {
-            return (FileResult::TooLarge, 0);
+            return (FileResult::TooLarge, 0, none);
         }
         // Read-only: the same reads, but no algorithm is fed.
         let fed = if self.read_only {
@@ -303,27 +531,98 @@ impl Inspector {
         } else {
             algos
         };
-        SCRATCH.with(|scratch| {
+        let mut head = Head::default();
+        let hashed = SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
             scratch.hasher.reset(fed);
-            match fileio::hash_file(file, size, &mut scratch.buf, &mut scratch.hasher) {
-                Ok(bytes) => {
-                    let digests = scratch.hasher.finish();
-                    let mut result = verdict(sigs, &digests, size);
-                    if let FileResult::Detected { identity, .. } = &mut result {
-                        *identity = Some(Identity::of(meta));
-                    }
-                    (result, bytes)
-                }
-                Err(e) => (FileResult::Failed(e.into()), 0),
+            let mut sniffing = Sniffing {
+                inner: &mut *file,
+                head: &mut head,
+            };
+            fileio::hash_file(&mut sniffing, size, &mut scratch.buf, &mut scratch.hasher)
+                .map(|bytes| (bytes, scratch.hasher.finish()))
+        });
+        let (bytes, digests) = match hashed {
+            Ok(done) => done,
+            Err(e) => return (FileResult::Failed(e.into()), 0, none),
+        };
+        let lookup = sigs.lookup(&digests, size);
+        if lookup == Lookup::Clean && !self.read_only {
+            if let Some(format) = self.format_of_open(head.bytes(), file, size) {
+                let unpacked = container::unpack_file(
+                    sigs,
+                    self.unpack_limits(),
+                    &self.budget,
+                    format,
+                    file,
+                    size,
+                );
+                let (result, inside) =
+                    self.conclude(size, unpacked, Some(digests), Some(meta), file);
+                return (result, bytes, inside);
             }
-        })
+        }
+        let mut result = verdict(sigs, &digests, size);
+        if let FileResult::Detected { identity, .. } = &mut result {
+            *identity = Some(Identity::of(meta));
+        }
+        (result, bytes, none)
+    }
+
+    /// `format_of` for a handle that is not a plain `File`.
+    fn format_of_open(
+        &self,
+        head: &[u8],
+        file: &mut (impl Read + std::io::Seek),
+        size: u64,
+    ) -> Option<container::Format> {
+        if let Some(format) = container::sniff(&self.limits, head) {
+            return Some(format);
+        }
+        if self.limits.enabled && head.starts_with(b"MZ") && fileio::has_zip_end_in(file, size) {
+            return Some(container::Format::ZipSfx);
+        }
+        None
     }
 
     /// Scans a stream whose size is not known in advance (standard input).
     pub fn inspect_stream(&self, reader: &mut impl Read) -> Inspected {
         let sigs = self.sigs.load();
-        let algos = sigs.algorithms_for_unknown_size();
+        let mut algos = sigs.algorithms_for_unknown_size();
+        if self.limits.enabled {
+            if self.limits.alert_exceeds_max {
+                algos.insert(Algorithm::Sha256);
+            }
+            let unpacked =
+                container::unpack_stream(&sigs, self.unpack_limits(), &self.budget, reader, algos);
+            let (result, bytes, inside) = match unpacked {
+                Ok((digests, size, unpacked)) => match sigs.lookup(&digests, size) {
+                    Lookup::Detected(_) => {
+                        (verdict(&sigs, &digests, size), size, Inside::of(&unpacked))
+                    }
+                    Lookup::Allowed => (FileResult::Clean { size }, size, Inside::of(&unpacked)),
+                    Lookup::Clean => {
+                        // Nothing to read again: a stream's digests were all
+                        // taken as it passed.
+                        let mut gone = std::io::Cursor::new(&[][..]);
+                        let (result, inside) =
+                            self.conclude(size, unpacked, Some(digests), None, &mut gone);
+                        (result, size, inside)
+                    }
+                },
+                Err(e) => (
+                    FileResult::Failed(ReadError::Io(e).into()),
+                    0,
+                    Inside::default(),
+                ),
+            };
+            return Inspected {
+                result,
+                bytes,
+                reused: false,
+                inside,
+            };
+        }
         let (result, bytes) = SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
             scratch.hasher.reset(algos);
@@ -339,7 +638,48 @@ impl Inspector {
             result,
             bytes,
             reused: false,
+            inside: Inside::default(),
         }
+    }
+}
+
+/// The first bytes of a file, kept as it is hashed.
+struct Head {
+    bytes: [u8; SNIFF_LEN],
+    len: usize,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            bytes: [0; SNIFF_LEN],
+            len: 0,
+        }
+    }
+}
+
+impl Head {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Keeps the first `SNIFF_LEN` bytes read through it.
+struct Sniffing<'a, R> {
+    inner: &'a mut R,
+    head: &'a mut Head,
+}
+
+impl<R: Read> Read for Sniffing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let head = &mut *self.head;
+        if head.len < SNIFF_LEN {
+            let take = n.min(SNIFF_LEN - head.len);
+            head.bytes[head.len..head.len + take].copy_from_slice(&buf[..take]);
+            head.len += take;
+        }
+        Ok(n)
     }
 }
 
@@ -351,6 +691,7 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
             signature: m.name.into(),
             digest: m.digest,
             identity: None,
+            member: Vec::new(),
         },
     }
 }

@@ -66,6 +66,10 @@ pub trait ReplyTo: Sync {
     fn job_done(&self, id: RequestId, spawned: usize);
     /// A verdict of one of request `id`'s jobs.
     fn verdict(&self, id: RequestId, event: &Event<'_>);
+    /// The path request `id` named is neither a file nor a folder.
+    fn unsupported(&self, id: RequestId, path: &Path);
+    /// The path request `id` named could not be looked up.
+    fn root_error(&self, id: RequestId, path: &Path, e: &FileError);
 }
 
 /// Runs jobs against one walker, inspector and sink: what a `Pipeline`'s
@@ -135,7 +139,7 @@ impl Engine<'_> {
                     Some(creds) if !creds.is_root() => self.walker.root_for(path, creds),
                     _ => self.walker.root(path),
                 };
-                self.found(found, Origin::Control(id), spawn);
+                self.control_root(found, id, spawn);
             }
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),
             Job::Files(files, origin) => {
@@ -146,6 +150,38 @@ impl Engine<'_> {
                     self.file(&cand, origin);
                 }
             }
+        }
+    }
+
+    /// The path a control client named, answered as clamd answers it: a
+    /// path that cannot be looked up is a `File path check failure: REASON.`,
+    /// and one that is neither a file nor a folder is `Not supported file
+    /// type` (then `OK`, as clamd ends it).
+    fn control_root(&self, found: Found, id: RequestId, spawn: &mut Vec<Job>) {
+        let origin = Origin::Control(id);
+        match found {
+            Found::Error(path, e) => {
+                let e = FileError::from(e);
+                bump(&self.stats.local().errors);
+                if let Some(replies) = self.outputs.replies {
+                    replies.root_error(id, &path, &e);
+                }
+                self.outputs.sink.event_from(
+                    origin,
+                    &Event::Error {
+                        path: &path,
+                        reason: &e.reason,
+                        kind: e.kind,
+                    },
+                );
+            }
+            Found::Skipped(path, SkipReason::Special(_)) => {
+                bump(&self.stats.local().skipped_special);
+                if let Some(replies) = self.outputs.replies {
+                    replies.unsupported(id, &path);
+                }
+            }
+            other => self.found(other, origin, spawn),
         }
     }
 
@@ -204,6 +240,7 @@ impl Engine<'_> {
                 signature,
                 digest,
                 identity,
+                member,
             } => {
                 let moved = self.move_detected(path, signature, digest, identity.as_ref());
                 let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
@@ -217,6 +254,7 @@ impl Engine<'_> {
                             id: id.as_str(),
                             dest,
                         }),
+                        member,
                     }),
                     origin,
                 );
@@ -305,6 +343,11 @@ pub(crate) fn count_verdict(local: &Counters, inspected: &Inspected) {
             bump(&local.cleared_by_size);
         }
     };
+    add(&local.containers, inspected.inside.containers);
+    add(&local.members, inspected.inside.members);
+    if inspected.inside.exceeded.is_some() {
+        bump(&local.limits_exceeded);
+    }
     match &inspected.result {
         FileResult::Cleared => examined(false),
         FileResult::Clean { .. } => examined(true),

@@ -108,6 +108,7 @@ mod tests {
                 signature: "Sig",
                 digest: &digest,
                 moved: None,
+                member: &[],
             }),
         );
         log.event_from(

@@ -69,6 +69,12 @@ pub(crate) enum Record<'a> {
         digest: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         quarantine: Option<JsonMoved<'a>>,
+        /// Member names from the file down to the one that matched.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        member: Vec<String>,
+        /// The same names, base64-encoded, when one is not UTF-8.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        member_bytes: Option<Vec<String>>,
     },
     Error {
         #[serde(flatten)]
@@ -92,6 +98,9 @@ pub(crate) enum Record<'a> {
         errors: u64,
         moved: u64,
         not_moved: u64,
+        containers: u64,
+        members: u64,
+        limits_exceeded: u64,
         elapsed_secs: f64,
         mib_per_sec: f64,
         files_per_sec: f64,
@@ -112,6 +121,8 @@ impl<'a> Record<'a> {
                     id: m.id,
                     path: JsonPath::new(m.dest),
                 }),
+                member: d.member.iter().map(|n| member_text(n)).collect(),
+                member_bytes: member_bytes(d.member),
             }),
             Event::Clean { .. } => None,
             Event::Error { path, reason, kind } => Some(Record::Error {
@@ -121,6 +132,24 @@ impl<'a> Record<'a> {
             }),
         }
     }
+}
+
+/// A member name as text: as stored when UTF-8, else escaped like a path.
+fn member_text(name: &[u8]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match std::str::from_utf8(name) {
+        Ok(s) => s.to_string(),
+        Err(_) => escape_path(Path::new(std::ffi::OsStr::from_bytes(name))).into_owned(),
+    }
+}
+
+/// Every member name base64-encoded, if any one is not UTF-8.
+fn member_bytes(names: &[Box<[u8]>]) -> Option<Vec<String>> {
+    if names.iter().all(|n| std::str::from_utf8(n).is_ok()) {
+        return None;
+    }
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    Some(names.iter().map(|n| b64.encode(n)).collect())
 }
 
 impl JsonSink {
@@ -187,6 +216,9 @@ impl Sink for JsonSink {
             errors: c.errors,
             moved: c.moved,
             not_moved: c.not_moved,
+            containers: c.containers,
+            members: c.members,
+            limits_exceeded: c.limits_exceeded,
             elapsed_secs: s.elapsed.as_secs_f64(),
             mib_per_sec: s.mib_per_sec(),
             files_per_sec: s.files_per_sec(),

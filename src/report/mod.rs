@@ -30,6 +30,10 @@ pub struct Detection<'a> {
     /// Where the file was moved, if it was quarantined (`scan --move`). A file
     /// that should have been moved and was not is reported as an error too.
     pub moved: Option<Moved<'a>>,
+    /// Inside a container: the member names from the file down to the one
+    /// that matched; empty for the file itself. The path stays the file's, so
+    /// that every clamd client reads `PATH: NAME FOUND` as before.
+    pub member: &'a [Box<[u8]>],
 }
 
 /// A detected file now in quarantine.
@@ -205,6 +209,7 @@ mod tests {
             signature: "S",
             digest: &digest,
             moved: None,
+            member: &[],
         }));
         sink.event(&Event::Clean { path });
         sink.event(&Event::Error {

@@ -170,6 +170,12 @@ fn format_summary(s: &Summary) -> String {
         k.symlink,
         k.other_fs
     );
+    if c.containers + c.limits_exceeded > 0 {
+        text += &format!(
+            "Containers: {} opened, {} members scanned, {} files cut short by a limit\n",
+            c.containers, c.members, c.limits_exceeded
+        );
+    }
     text += &format!("Infected files: {}\n", c.detections);
     if c.moved + c.not_moved > 0 {
         text += &format!(
@@ -233,6 +239,7 @@ mod tests {
             signature: "Sig",
             digest: &digest,
             moved: None,
+            member: &[],
         }));
         sink.event(&Event::Detection(Detection {
             path: Path::new("e"),
@@ -243,6 +250,7 @@ mod tests {
                 id: "ID",
                 dest: Path::new("/q/ID/da\nta"),
             }),
+            member: &[],
         }));
         sink.event(&Event::Clean {
             path: Path::new("c"),

@@ -162,6 +162,19 @@ impl SignatureSet {
         set
     }
 
+    /// The algorithms with an allow-list entry that could match a file of
+    /// `size` bytes, whether or not a detection could: a container on the
+    /// allow-list is clean with everything in it, so it is hashed for that.
+    pub fn allow_algorithms_for_size(&self, size: u64) -> AlgoSet {
+        let mut set = AlgoSet::EMPTY;
+        for algo in Algorithm::ALL {
+            if self.size_indexes(algo).1.could_match(size) {
+                set.insert(algo);
+            }
+        }
+        set
+    }
+
     /// The algorithms worth computing when the size is not known in advance
     /// (standard input): any algorithm with a detection or an allow-list
     /// entry at all (an allow-list match on one algorithm overrides a

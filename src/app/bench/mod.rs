@@ -107,6 +107,7 @@ pub fn scan_config(
         quiet: true,
         walk: WalkOptions::default(),
         max_filesize: None,
+        containers: crate::container::Limits::default(),
         file_list: None,
         move_to: None,
         paths: vec![root.to_path_buf()],

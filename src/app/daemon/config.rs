@@ -29,6 +29,11 @@ struct FileConfig {
     threads: Option<usize>,
     queue_capacity: Option<usize>,
     max_filesize: Option<SizeValue>,
+    scan_archive: Option<bool>,
+    max_recursion: Option<u32>,
+    max_files: Option<u64>,
+    max_scansize: Option<SizeValue>,
+    alert_exceeds_max: Option<bool>,
     settle: Option<String>,
     follow_symlinks: Option<bool>,
     one_file_system: Option<bool>,
@@ -40,6 +45,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_open_connections: Option<usize>,
     command_timeout: Option<String>,
+    idle_timeout: Option<String>,
     read_timeout: Option<String>,
     stream_max_length: Option<SizeValue>,
     state_dir: Option<PathBuf>,
@@ -109,6 +115,8 @@ pub struct DaemonConfig {
     pub threads: usize,
     pub queue_capacity: usize,
     pub max_filesize: Option<u64>,
+    /// How far containers are unpacked (`scan_archive`, `max_recursion`, ...).
+    pub containers: crate::container::Limits,
     pub settle: Duration,
     pub walk: WalkOptions,
     pub exclude: Vec<String>,
@@ -217,6 +225,15 @@ impl DaemonConfig {
         check(
             self.control != new.control,
             "socket_mode, socket_group, check_peer_access, ...",
+        );
+        // The size limit per member follows `max_filesize`, which reloads.
+        let fixed = |c: &crate::container::Limits| crate::container::Limits {
+            max_filesize: 0,
+            ..*c
+        };
+        check(
+            fixed(&self.containers) != fixed(&new.containers),
+            "scan_archive, max_recursion, max_files, max_scansize, ...",
         );
         check(self.state_dir != new.state_dir, "state_dir");
         check(self.log_format != new.log_format, "log_format");
@@ -372,6 +389,25 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         (None, Some(SizeValue::Bytes(n))) => Some(*n),
         (None, _) => None,
     };
+    let mut base = crate::container::Limits::default();
+    base.enabled = file.scan_archive.unwrap_or(base.enabled);
+    base.max_recursion = file.max_recursion.unwrap_or(base.max_recursion);
+    base.max_files = file.max_files.unwrap_or(base.max_files);
+    base.alert_exceeds_max = file.alert_exceeds_max.unwrap_or(false);
+    match &file.max_scansize {
+        Some(SizeValue::Bytes(n)) => base.max_scansize = *n,
+        Some(SizeValue::Text(text)) => {
+            base.max_scansize = parse_size(text).map_err(|_| {
+                bad(
+                    "max_scansize",
+                    format!("bad size {text:?} (expected e.g. 400M or 1G)"),
+                )
+            })?;
+        }
+        None => {}
+    }
+    let containers = crate::app::container_limits(&args.containers, max_filesize, base)
+        .map_err(|e| bad("max_scansize", e.to_string()))?;
     let mut file_limits = LoadLimits::default();
     match &file.max_db_size {
         Some(SizeValue::Bytes(n)) => file_limits.max_db_bytes = *n,
@@ -466,6 +502,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         threads,
         queue_capacity,
         max_filesize,
+        containers,
         settle,
         walk,
         exclude,
@@ -537,6 +574,7 @@ fn control_settings(
             &file.command_timeout,
             &mut c.command_timeout,
         ),
+        ("idle_timeout", &file.idle_timeout, &mut c.idle_timeout),
         ("read_timeout", &file.read_timeout, &mut c.read_timeout),
     ] {
         if let Some(text) = text {
@@ -618,6 +656,7 @@ mod tests {
             max_connections = 5
             max_open_connections = 50
             command_timeout = "3s"
+            idle_timeout = "5s"
             read_timeout = "4s"
             stream_max_length = "1M"
             state_dir = "/var/lib/vigil"
@@ -642,6 +681,7 @@ mod tests {
         assert_eq!(k.max_connections, 5);
         assert_eq!(k.max_open_connections, 50);
         assert_eq!(k.command_timeout, Duration::from_secs(3));
+        assert_eq!(k.idle_timeout, Duration::from_secs(5));
         assert_eq!(k.read_timeout, Duration::from_secs(4));
         assert_eq!(k.stream_max_length, 1 << 20);
         let d = from_toml("watch = [\"/a\"]\nsocket_mode = 0o640\n").unwrap();

@@ -89,6 +89,11 @@ pub struct Live {
     pub max_filesize: SizeLimit,
     /// When the current signatures were loaded, for the control socket's VERSION.
     pub loaded_at: AtomicU64,
+    /// How far containers are unpacked (fixed at start).
+    pub containers: crate::container::Limits,
+    /// One memory budget for members held whole, shared by the workers and
+    /// the control socket's connections.
+    pub budget: crate::container::Budget,
 }
 
 impl Live {
@@ -99,12 +104,15 @@ impl Live {
             walk: Arc::new(ArcSwap::from_pointee(config.walk.clone())),
             max_filesize: SizeLimit::new(config.max_filesize),
             loaded_at: AtomicU64::new(control::now_secs()),
+            containers: config.containers,
+            budget: crate::container::Budget::default(),
         })
     }
 
     /// An inspector that always uses the current set and size limit.
     pub fn inspector(&self) -> Inspector {
         Inspector::live(self.sigs.clone(), self.max_filesize.clone())
+            .containers(self.containers, self.budget.clone())
     }
 }
 
@@ -172,14 +180,19 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
     }
     let started = Instant::now();
-    let daemon_stats = || DaemonStats {
-        threads: pipeline.threads(),
-        queue_depth: pipeline.queue_depth(),
-        outstanding: pipeline.outstanding(),
-        counts: pipeline.stats().snapshot(),
-        signatures: live.sigs.load().stats().total_detections(),
-        uptime: started.elapsed(),
-        rss_kib: rss_kib(),
+    let daemon_stats = || {
+        let sigs = live.sigs.load();
+        let memory = sigs.memory();
+        DaemonStats {
+            threads: pipeline.threads(),
+            queue_depth: pipeline.queue_depth(),
+            outstanding: pipeline.outstanding(),
+            counts: pipeline.stats().snapshot(),
+            signatures: sigs.stats().total_detections(),
+            signature_bytes: (memory.heap + memory.mapped) as u64,
+            uptime: started.elapsed(),
+            rss_kib: rss_kib(),
+        }
     };
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     let server = match &listener {

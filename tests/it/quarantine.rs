@@ -10,8 +10,6 @@
 //! The tests run as root (CI does): they chown files, and mount a tmpfs with
 //! `unshare -m`.
 
-mod testenv;
-
 use std::collections::BTreeSet;
 use std::fs::{self, File, FileTimes};
 use std::io::{BufRead, BufReader};
@@ -22,13 +20,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde_json::Value;
-use testenv::{
-    bytes_path, hex, run, vigil_bin, wait_with_output, Rng, Run, TestEnv, EICAR, EICAR_NAME,
-    NOBODY, RUN_TIMEOUT,
-};
 use vigil::hash::Algorithm::Sha256;
 use vigil::quarantine::hooks::{
     COPY_STEPS, DELETE_STEPS, FAULT_ENV, PAUSE_ENV, RENAME_STEPS, RESTORE_STEPS,
+};
+
+use crate::testenv::{
+    bytes_path, hex, run, vigil_bin, wait_with_output, Rng, Run, TestEnv, EICAR, EICAR_NAME,
+    NOBODY, RUN_TIMEOUT,
 };
 
 /// A tmpfs mounted in a private mount namespace, kept alive by a sleeping

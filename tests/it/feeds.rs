@@ -2,9 +2,7 @@
 //! compiled index and a scan exactly, and `vigil sigs diff` says what an
 //! update adds and removes.
 
-mod testenv;
-
-use testenv::{hex, TestEnv, EICAR};
+use crate::testenv::{hex, Daemon, TestEnv, EICAR, GUARD};
 use vigil::hash::Algorithm;
 
 /// A `.hdb` of `n` sized md5 signatures with ClamAV-style names, EICAR's first.
@@ -32,7 +30,7 @@ fn unique_names_read_back_exactly_from_text_and_from_an_index() {
     let db = feed(&env, "main.hdb", 6612345, 2000);
     env.write("t/eicar.com", EICAR);
     env.write("t/other", "sample 1234");
-    let want = |run: &testenv::Run| {
+    let want = |run: &crate::testenv::Run| {
         let out = run.stdout();
         assert!(
             out.contains("Win.Test.Eicar-6612345-0 FOUND"),
@@ -148,87 +146,27 @@ fn sigs_diff_counts_and_lists_what_changed() {
     .assert_code(2);
 }
 
-/// `vigil daemon` with a config file, its JSON log and events read on threads.
-struct Daemon {
-    child: std::process::Child,
-    logs: std::sync::mpsc::Receiver<serde_json::Value>,
-    events: std::sync::mpsc::Receiver<serde_json::Value>,
+/// Waits for the next reload and checks that it loaded.
+fn reloaded(d: &mut Daemon) {
+    let v = d.wait_log("reload");
+    let m = v["fields"]["message"].as_str().unwrap_or("");
+    assert!(m.starts_with("reloaded"), "{v}");
 }
 
-/// Hang guard for what should take a second or two.
-const GUARD: std::time::Duration = std::time::Duration::from_secs(60);
-
-fn json_lines(
-    r: impl std::io::Read + Send + 'static,
-) -> std::sync::mpsc::Receiver<serde_json::Value> {
-    use std::io::BufRead;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
-            let v = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
-            if tx.send(v).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+/// Waits for the daemon to notice a change of `kind` to `file`.
+fn changed(d: &mut Daemon, kind: &str, file: &str) {
+    let v = d.wait_log("signature databases changed");
+    let what = v["fields"]["changed"].as_str().unwrap_or("");
+    assert!(what.starts_with(kind) && what.contains(file), "{v}");
 }
 
-impl Daemon {
-    fn start(config: &std::path::Path) -> Self {
-        use std::process::Stdio;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["daemon", "--log-format", "json", "--config"])
-            .arg(config)
-            .env_remove("VIGIL_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let events = json_lines(child.stdout.take().unwrap());
-        let logs = json_lines(child.stderr.take().unwrap());
-        let mut d = Daemon {
-            child,
-            logs,
-            events,
-        };
-        d.wait_log("ready", &[]);
-        d
-    }
-
-    /// Waits for a log line whose message starts with `prefix`; fails if
-    /// one starting with any of `never` comes first.
-    fn wait_log(&mut self, prefix: &str, never: &[&str]) -> serde_json::Value {
-        loop {
-            let v = self
-                .logs
-                .recv_timeout(GUARD)
-                .unwrap_or_else(|_| panic!("no log {prefix:?} within {GUARD:?}"));
-            let m = v["fields"]["message"].as_str().unwrap_or("");
-            assert!(!never.iter().any(|n| m.starts_with(n)), "unexpected: {v}");
-            if m.starts_with(prefix) {
-                return v;
-            }
+/// The next detection's signature name.
+fn detection(d: &Daemon) -> String {
+    loop {
+        let ev = d.next_event(GUARD).expect("a detection");
+        if ev["type"] == "detection" {
+            return ev["signature"].as_str().unwrap().to_string();
         }
-    }
-
-    /// The next detection's signature name.
-    fn detection(&self) -> String {
-        loop {
-            let ev = self.events.recv_timeout(GUARD).expect("a detection");
-            if ev["type"] == "detection" {
-                return ev["signature"].as_str().unwrap().to_string();
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -248,33 +186,28 @@ fn sig_line(content: &[u8], name: &str) -> String {
 fn the_daemon_reloads_when_its_databases_change() {
     use std::io::Write;
     let env = TestEnv::new();
-    let root = env.mkdir("watched");
     let dbs = env.mkdir("dbs");
     let main = env.write("dbs/main.hdb", sig_line(b"alpha", "Test.Alpha-100001-0"));
-    let config = env.write(
-        "vigil.toml",
-        format!(
-            "watch = [{root:?}]\ndatabases = [{dbs:?}]\nsettle = \"100ms\"\n\
-             initial_scan = false\nself_check = \"300ms\"\n"
-        ),
-    );
-    let mut d = Daemon::start(&config);
-    let changed = |d: &mut Daemon, kind: &str, file: &str| {
-        let v = d.wait_log("signature databases changed", &["reload failed"]);
-        let what = v["fields"]["changed"].as_str().unwrap_or("").to_string();
-        assert!(what.starts_with(kind) && what.contains(file), "{v}");
-    };
+    let mut d = Daemon::builder()
+        .env(env)
+        .config(&format!(
+            "databases = [{dbs:?}]\nsettle = \"100ms\"\nself_check = \"300ms\"\n"
+        ))
+        .start();
+    let watch = d.env.path("watch");
+    let write = |path: std::path::PathBuf, text: &str| std::fs::write(path, text).unwrap();
 
     // Replaced by rename.
-    env.write(
-        "dbs/.main.hdb.tmp",
-        sig_line(b"alpha", "Test.Alpha-100001-0") + &sig_line(b"beta", "Test.Beta-100002-0"),
+    let tmp = dbs.join(".main.hdb.tmp");
+    write(
+        tmp.clone(),
+        &(sig_line(b"alpha", "Test.Alpha-100001-0") + &sig_line(b"beta", "Test.Beta-100002-0")),
     );
-    std::fs::rename(env.path("dbs/.main.hdb.tmp"), &main).unwrap();
+    std::fs::rename(tmp, &main).unwrap();
     changed(&mut d, "replaced", "main.hdb");
-    d.wait_log("reloaded", &["reload failed"]);
-    env.write("watched/b", "beta");
-    assert_eq!(d.detection(), "Test.Beta-100002-0");
+    reloaded(&mut d);
+    write(watch.join("b"), "beta");
+    assert_eq!(detection(&d), "Test.Beta-100002-0");
 
     // Edited in place.
     let mut f = std::fs::OpenOptions::new()
@@ -285,32 +218,39 @@ fn the_daemon_reloads_when_its_databases_change() {
         .unwrap();
     drop(f);
     changed(&mut d, "changed", "main.hdb");
-    d.wait_log("reloaded", &["reload failed"]);
-    env.write("watched/c", "gamma");
-    assert_eq!(d.detection(), "Test.Gamma-100003-0");
+    reloaded(&mut d);
+    write(watch.join("c"), "gamma");
+    assert_eq!(detection(&d), "Test.Gamma-100003-0");
 
     // A broken new file: the fault is logged, the old set stays.
-    env.write("dbs/bad.hdb", "not a signature line\n");
+    write(dbs.join("bad.hdb"), "not a signature line\n");
     changed(&mut d, "added", "bad.hdb");
-    let v = d.wait_log("reload failed", &["reloaded"]);
+    let v = d.wait_log("reload");
+    assert!(
+        v["fields"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("reload failed"),
+        "{v}"
+    );
     assert!(v.to_string().contains("bad.hdb:1"), "{v}");
-    env.write("watched/c2", "gamma");
-    assert_eq!(d.detection(), "Test.Gamma-100003-0");
-    std::fs::remove_file(env.path("dbs/bad.hdb")).unwrap();
+    write(watch.join("c2"), "gamma");
+    assert_eq!(detection(&d), "Test.Gamma-100003-0");
+    std::fs::remove_file(dbs.join("bad.hdb")).unwrap();
     changed(&mut d, "removed", "bad.hdb");
-    d.wait_log("reloaded", &["reload failed"]);
+    reloaded(&mut d);
 
     // Written a few bytes at a time, more often than the check: loaded only
     // once whole (half of it would be a fault: a line cut short).
     let line = sig_line(b"delta", "Test.Delta-100004-0");
-    let mut f = std::fs::File::create(env.path("dbs/late.hdb")).unwrap();
+    let mut f = std::fs::File::create(dbs.join("late.hdb")).unwrap();
     for piece in line.as_bytes().chunks(4) {
         f.write_all(piece).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     drop(f);
     changed(&mut d, "added", "late.hdb");
-    d.wait_log("reloaded", &["reload failed"]);
-    env.write("watched/d", "delta");
-    assert_eq!(d.detection(), "Test.Delta-100004-0");
+    reloaded(&mut d);
+    write(watch.join("d"), "delta");
+    assert_eq!(detection(&d), "Test.Delta-100004-0");
 }

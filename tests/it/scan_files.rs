@@ -3,8 +3,6 @@
 //! hard links, files deleted mid-scan, serial versus parallel results,
 //! excludes, `--max-filesize`, `--one-file-system`, `--file-list` and stdin.
 
-mod testenv;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs;
@@ -16,11 +14,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testenv::{
+use vigil::hash::Algorithm::{Blake3, Md5};
+
+use crate::testenv::{
     bytes_path, eicar_found, found, hex, ok, vigil_bin, Rng, TestEnv, EICAR, EICAR_NAME,
     RUN_TIMEOUT,
 };
-use vigil::hash::Algorithm::{Blake3, Md5};
 
 fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -520,7 +519,7 @@ fn one_file_system_stays_on_the_roots_file_system() {
             .arg(r#"mount -t tmpfs tmpfs tree/mnt; cp src/eicar tree/mnt/inside; exec "$0" scan --json "$@" tree"#)
             .arg(vigil_bin())
             .args(extra);
-        testenv::run(cmd, None)
+        crate::testenv::run(cmd, None)
     };
     let all = scan(&[]);
     all.assert_code(1);

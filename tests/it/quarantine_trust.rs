@@ -10,17 +10,15 @@
 //!
 //! The tests run as root (CI does) and plant as `nobody` through `setpriv`.
 
-mod testenv;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
-use testenv::{hex, run, Run, TestEnv, EICAR, NOBODY};
 use vigil::hash::Algorithm::Sha256;
+
+use crate::testenv::{as_nobody, hex, run, Run, TestEnv, EICAR, NOBODY};
 
 /// `vigil quarantine --dir VAULT ARGS...`, as root.
 fn q(env: &TestEnv, vault: &Path, args: &[&str]) -> Run {
@@ -30,13 +28,9 @@ fn q(env: &TestEnv, vault: &Path, args: &[&str]) -> Run {
 }
 
 /// Runs the shell `script` in the test folder as `nobody` (no groups).
-fn as_nobody(env: &TestEnv, script: &str) {
-    let mut cmd = Command::new("setpriv");
-    cmd.current_dir(env.root())
-        .arg(format!("--reuid={NOBODY}"))
-        .arg(format!("--regid={NOBODY}"))
-        .arg("--clear-groups")
-        .args(["sh", "-euc", script]);
+fn sh_as_nobody(env: &TestEnv, script: &str) {
+    let mut cmd = as_nobody("sh");
+    cmd.current_dir(env.root()).args(["-euc", script]);
     run(cmd, None).assert_code(0);
 }
 
@@ -181,7 +175,7 @@ fn entries_planted_by_another_user_are_foreign_and_never_acted_on() {
          rm -f q/{real}/data; cp stage/5.data q/{real}/data; chmod 0400 q/{real}/data",
         decoy = decoy.display()
     );
-    as_nobody(&env, &script);
+    sh_as_nobody(&env, &script);
 
     // Everything that went wrong, so that one run shows all of it.
     let mut harm: Vec<String> = Vec::new();

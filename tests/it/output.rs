@@ -3,13 +3,12 @@
 //! escaping of newline, backslash and non-UTF-8 names in text and JSON
 //! (`path_bytes`), and clear errors for bad option values.
 
-mod testenv;
-
 use std::path::Path;
 
 use base64::Engine as _;
-use testenv::{bytes_path, found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use vigil::hash::Algorithm::Md5;
+
+use crate::testenv::{bytes_path, found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 
 fn b64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -347,7 +346,7 @@ fn a_closed_stdout_ends_the_scan_quietly() {
             b"x",
         );
     }
-    let mut child = Command::new(testenv::vigil_bin())
+    let mut child = Command::new(crate::testenv::vigil_bin())
         .current_dir(env.root())
         .args(["scan", "--threads", "2", "t"])
         .stdin(Stdio::null())
@@ -361,7 +360,11 @@ fn a_closed_stdout_ends_the_scan_quietly() {
         .unwrap();
     assert!(first.ends_with(": OK\n"), "{first:?}");
     // The reader is dropped here: the pipe is closed.
-    let run = testenv::wait_with_output(child, testenv::RUN_TIMEOUT, "vigil scan | head -1");
+    let run = crate::testenv::wait_with_output(
+        child,
+        crate::testenv::RUN_TIMEOUT,
+        "vigil scan | head -1",
+    );
     run.assert_code(0);
     assert!(run.stderr.is_empty(), "{}", run.dump());
 }

@@ -7,15 +7,13 @@
 //!
 //! Needs `/usr/bin/time` (Debian package `time`).
 
-mod testenv;
-
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testenv::{vigil_bin, TestEnv, RUN_TIMEOUT};
+use crate::testenv::{cvd_header, vigil_bin, TestEnv, RUN_TIMEOUT};
 
 /// Peak resident memory a load of a hostile database may reach. A debug
 /// build with the built-in set peaks near 10 MiB; two 4 MiB read blocks, the
@@ -171,19 +169,10 @@ fn pad(len: u64) -> Vec<u8> {
     vec![0u8; ((512 - len % 512) % 512) as usize]
 }
 
-/// A container header whose MD5 field is `md5` (it matters for `.cvd` only).
-fn container_header(md5: &str) -> Vec<u8> {
-    let mut head =
-        format!("ClamAV-VDB:26 Nov 2025 10-00 +0000:27000:3:90:{md5}:FakeDsig:tester:1764151200")
-            .into_bytes();
-    head.resize(512, b' ');
-    head
-}
-
 /// Writes a `.cld` (header, then a gzip'd tar that `body` writes).
 fn write_cld(path: &Path, body: impl FnOnce(&mut dyn Write)) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    file.write_all(&container_header(&"0".repeat(32))).unwrap();
+    file.write_all(&cvd_header(&"0".repeat(32))).unwrap();
     let mut gz = gzip_into(file);
     body(&mut gz);
     gz.finish().unwrap().flush().unwrap();
@@ -238,7 +227,7 @@ fn a_cvd_with_a_wrong_md5_is_refused_before_parsing() {
     let env = TestEnv::new();
     let cvd = db_path(&env, "main.cvd");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&cvd).unwrap());
-    file.write_all(&container_header(&"0".repeat(32))).unwrap();
+    file.write_all(&cvd_header(&"0".repeat(32))).unwrap();
     let mut gz = gzip_into(file);
     let n = (256 << 20) / EICAR_MD5_LINE.len();
     lines_member(&mut gz, "main.hdb", EICAR_MD5_LINE, n);
@@ -491,7 +480,7 @@ proptest::proptest! {
         // A .cvd gets the right MD5, so that its archive is read.
         let md5 = vigil::hash::hash_bytes(vigil::hash::Algorithm::Md5, &body).to_hex();
         let name = if cvd { "db.cvd" } else { "db.cld" };
-        let mut file = container_header(&md5);
+        let mut file = cvd_header(&md5);
         file.extend_from_slice(&body);
         env.write(name, &file);
         let run = measured(env.root(), &["sigs", "check", name]);

@@ -9,13 +9,12 @@
 //! files of 5 bytes or fewer ("File too small"), whatever the database says,
 //! while vigil matches them. Every file here is empty or at least 6 bytes.
 
-mod testenv;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use testenv::{hex, vigil_bin, Rng, TestEnv};
 use vigil::hash::Algorithm::{Md5, Sha1, Sha256};
+
+use crate::testenv::{hex, vigil_bin, Rng, TestEnv};
 
 /// ClamAV's minimum size for a file to be scanned at all.
 const CLAMAV_MIN_SIZE: u64 = 6;
@@ -196,7 +195,7 @@ fn detections_equal_clamscan() {
     let mut clam = Command::new("clamscan");
     clam.current_dir(env.root())
         .args(["-r", "--no-summary", "-i", "-d", "db", "tree"]);
-    let clam = testenv::run(clam, None);
+    let clam = crate::testenv::run(clam, None);
     assert_eq!(
         clam.code,
         Some(1),
@@ -209,7 +208,7 @@ fn detections_equal_clamscan() {
     vigil
         .current_dir(env.root())
         .args(["scan", "-i", "--no-summary", "-d", "db", "tree"]);
-    let vigil = testenv::run(vigil, None);
+    let vigil = crate::testenv::run(vigil, None);
     vigil.assert_code(1);
     assert!(vigil.stderr.is_empty(), "{}", vigil.dump());
     let vigil_found = parse_found(&vigil.stdout());

@@ -3,10 +3,9 @@
 //! `-d` with files, folders and repeats, and malformed lines (reported as
 //! `file:line`, exit 2, nothing scanned).
 
-mod testenv;
-
-use testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 use vigil::hash::Algorithm::{self, Blake3, Md5, Sha1, Sha256};
+
+use crate::testenv::{found, hex, ok, TestEnv, EICAR, EICAR_NAME};
 
 #[test]
 fn builtin_set_detects_eicar() {
@@ -43,7 +42,7 @@ fn builtin_set_detects_eicar() {
 
 #[test]
 fn builtin_set_matches_eicar_in_every_algorithm() {
-    // The built-in set must hold exactly the digests the issue names.
+    // The built-in set must hold exactly these digests of EICAR.
     let expected = [
         (Md5, "44d88612fea8a8f36de82e1278abb02f"),
         (Sha1, "3395856ce81f2b7382dee72602f798b642f14140"),
@@ -58,7 +57,7 @@ fn builtin_set_matches_eicar_in_every_algorithm() {
     ];
     // The compiled-in file has each one as a 68-byte signature, and the
     // loaded set wants files of that size hashed in every algorithm.
-    let builtin = include_str!("../signatures/eicar.vsig");
+    let builtin = include_str!("../../signatures/eicar.vsig");
     let lines: Vec<&str> = builtin
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))

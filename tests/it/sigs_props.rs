@@ -1,4 +1,4 @@
-//! Property tests for signature databases (issue 7): a compiled index answers
+//! Property tests for signature databases: a compiled index answers
 //! exactly like the text it was compiled from, and no input — random bytes,
 //! or a valid container or index with damage — makes loading panic. Case
 //! counts are small so that the suite stays fast.
@@ -7,10 +7,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use md5::{Digest as _, Md5};
 use proptest::prelude::*;
 use vigil::hash::{hash_bytes, AlgoSet, Algorithm, Digests, MultiHasher};
 use vigil::signature::{load_databases, write_index, SignatureSet};
+
+use crate::testenv::{cvd, tar_of};
 
 /// Sample files whose digests the generated signatures use.
 fn blob(i: usize) -> Vec<u8> {
@@ -147,34 +148,14 @@ proptest! {
     }
 }
 
-fn container(body: &[u8]) -> Vec<u8> {
-    let sum: String = Md5::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut out = format!("ClamAV-VDB:26 Nov 2025:1:1:90:{sum}:x:tester:0").into_bytes();
-    out.resize(512, b' ');
-    out.extend_from_slice(body);
-    out
-}
-
 fn valid_cvd() -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        (
-            "main.hdb",
-            &b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n"[..],
-        ),
-        ("main.ndb", &b"x\n"[..]),
-    ] {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_cksum();
-        tar.append_data(&mut h, name, data).unwrap();
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar.into_inner().unwrap()).unwrap();
-    container(&gz.finish().unwrap())
+    cvd(&tar_of(
+        &[
+            ("main.hdb", b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n"),
+            ("main.ndb", b"x\n"),
+        ],
+        true,
+    ))
 }
 
 fn valid_index(dir: &Path) -> Vec<u8> {
@@ -203,15 +184,15 @@ proptest! {
             load_as(dir.path(), name, &bytes);
         }
         // Behind a header that parses, and behind the index magic.
-        load_as(dir.path(), "y.cvd", &container(&bytes));
-        load_as(dir.path(), "y.cld", &container(&bytes));
+        load_as(dir.path(), "y.cvd", &cvd(&bytes));
+        load_as(dir.path(), "y.cld", &cvd(&bytes));
         // A gzip stream of garbage, and garbage that claims to be gzip.
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&bytes).unwrap();
-        load_as(dir.path(), "g.cvd", &container(&gz.finish().unwrap()));
+        load_as(dir.path(), "g.cvd", &cvd(&gz.finish().unwrap()));
         let mut fake = vec![0x1f, 0x8b];
         fake.extend_from_slice(&bytes);
-        load_as(dir.path(), "g.cld", &container(&fake));
+        load_as(dir.path(), "g.cld", &cvd(&fake));
         let mut idx = b"VIGILIDX".to_vec();
         idx.extend_from_slice(&bytes);
         prop_assert!(!load_as(dir.path(), "y.vidx", &idx));

@@ -1,45 +1,25 @@
 //! `vigil bench` driven through the built binary: the documented JSON and CSV
 //! fields, and a clear error (exit 2, no panic) for each bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-/// A scratch folder and the binary under test.
-struct TestEnv {
-    dir: tempfile::TempDir,
-}
+use crate::testenv::{as_nobody, run, Run, TestEnv};
 
-impl TestEnv {
-    fn new() -> Self {
-        TestEnv {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn bench(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("bench")
-            .args(args)
-            .env("TMPDIR", self.dir.path())
-            .output()
-            .unwrap()
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// `vigil bench ARGS...` in the folder, which is also its `TMPDIR` (where a
+/// generated corpus goes).
+fn bench(env: &TestEnv, args: &[&str]) -> Run {
+    let mut cmd = env.command();
+    cmd.arg("bench").args(args).env("TMPDIR", env.root());
+    run(cmd, None)
 }
 
 /// Exit 2 with `needle` in the message and no panic.
-fn assert_refused(out: &Output, needle: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+fn assert_refused(out: &Run, needle: &str) {
+    let err = out.stderr();
+    assert_eq!(out.code, Some(2), "stderr: {err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.stdout.is_empty(), "no table on refusal");
@@ -51,7 +31,8 @@ const SMALL: [&str; 6] = ["--generate", "2M", "--threads", "1,2", "--repeat", "1
 fn table_json_csv_and_plot_carry_the_documented_fields() {
     let env = TestEnv::new();
     let (json, csv, plot) = (env.path("b.json"), env.path("b.csv"), env.path("b.svg"));
-    let out = env.bench(
+    let out = bench(
+        &env,
         &[
             &SMALL[..],
             &[
@@ -64,7 +45,7 @@ fn table_json_csv_and_plot_carry_the_documented_fields() {
         ]
         .concat(),
     );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr());
     let table = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "threads",
@@ -211,8 +192,11 @@ fn table_json_csv_and_plot_carry_the_documented_fields() {
 fn keep_leaves_the_generated_corpus() {
     let env = TestEnv::new();
     let json = env.path("b.json");
-    let out = env.bench(&[&SMALL[..], &["--keep", "--json", json.to_str().unwrap()]].concat());
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = bench(
+        &env,
+        &[&SMALL[..], &["--keep", "--json", json.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr());
     let j: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(j["corpus"]["kept"], true);
     assert!(Path::new(j["corpus"]["path"].as_str().unwrap()).is_dir());
@@ -229,12 +213,12 @@ fn bad_thread_lists_are_refused() {
         ("2,-1", "\"-1\" is not a whole number"),
         ("100000", "more than 1024 workers"),
     ] {
-        let out = env.bench(&["--generate", "2M", "--threads", list]);
+        let out = bench(&env, &["--generate", "2M", "--threads", list]);
         assert_refused(&out, "bad --threads list");
         assert_refused(&out, why);
     }
     assert!(
-        std::fs::read_dir(env.dir.path()).unwrap().next().is_none(),
+        std::fs::read_dir(env.root()).unwrap().next().is_none(),
         "no corpus was made"
     );
 }
@@ -243,21 +227,21 @@ fn bad_thread_lists_are_refused() {
 fn other_bad_options_are_refused() {
     let env = TestEnv::new();
     assert_refused(
-        &env.bench(&["--generate", "lots"]),
+        &bench(&env, &["--generate", "lots"]),
         "bad --generate \"lots\"",
     );
     assert_refused(
-        &env.bench(&["--generate", "2M:0"]),
+        &bench(&env, &["--generate", "2M:0"]),
         "FILES must be at least 1",
     );
     assert_refused(
-        &env.bench(&["--repeat", "0"]),
+        &bench(&env, &["--repeat", "0"]),
         "--repeat must be at least 1",
     );
     // clap's own refusals also exit 2.
-    assert_refused(&env.bench(&["--algo", "crc32"]), "crc32");
+    assert_refused(&bench(&env, &["--algo", "crc32"]), "crc32");
     assert_refused(
-        &env.bench(&["--algo", "md5", "-d", "x.vsig"]),
+        &bench(&env, &["--algo", "md5", "-d", "x.vsig"]),
         "cannot be used with",
     );
 }
@@ -265,14 +249,17 @@ fn other_bad_options_are_refused() {
 #[test]
 fn missing_corpus_is_refused() {
     let env = TestEnv::new();
-    let out = env.bench(&["--corpus", "/no/such/corpus", "--threads", "1"]);
+    let out = bench(&env, &["--corpus", "/no/such/corpus", "--threads", "1"]);
     assert_refused(
         &out,
         "corpus folder /no/such/corpus: No such file or directory",
     );
     let file = env.path("file");
     std::fs::write(&file, b"x").unwrap();
-    let out = env.bench(&["--corpus", file.to_str().unwrap(), "--threads", "1"]);
+    let out = bench(
+        &env,
+        &["--corpus", file.to_str().unwrap(), "--threads", "1"],
+    );
     assert_refused(&out, "is not a folder");
 }
 
@@ -280,19 +267,22 @@ fn missing_corpus_is_refused() {
 fn unwritable_outputs_are_refused_before_any_work() {
     let env = TestEnv::new();
     let missing_dir = env.path("no/such/dir/plot.svg");
-    let out = env.bench(&[&SMALL[..], &["--plot", missing_dir.to_str().unwrap()]].concat());
+    let out = bench(
+        &env,
+        &[&SMALL[..], &["--plot", missing_dir.to_str().unwrap()]].concat(),
+    );
     assert_refused(&out, "cannot write the plot file");
     assert_refused(&out, "No such file or directory");
-    let a_dir = env.dir.path().to_str().unwrap().to_string();
+    let a_dir = env.root().to_str().unwrap().to_string();
     assert_refused(
-        &env.bench(&[&SMALL[..], &["--json", &a_dir]].concat()),
+        &bench(&env, &[&SMALL[..], &["--json", &a_dir]].concat()),
         "cannot write the JSON file",
     );
     assert_refused(
-        &env.bench(&[&SMALL[..], &["--csv", &a_dir]].concat()),
+        &bench(&env, &[&SMALL[..], &["--csv", &a_dir]].concat()),
         "cannot write the CSV file",
     );
-    let entries: Vec<_> = std::fs::read_dir(env.dir.path()).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(env.root()).unwrap().collect();
     assert!(
         entries.is_empty(),
         "nothing generated, nothing left: {entries:?}"
@@ -305,14 +295,15 @@ fn databases_replace_the_bench_signature() {
     let db = env.path("any.vsig");
     std::fs::write(&db, format!("sha1:{}:*:Nothing\n", "ab".repeat(20))).unwrap();
     let json = env.path("b.json");
-    let out = env.bench(
+    let out = bench(
+        &env,
         &[
             &SMALL[..],
             &["-d", db.to_str().unwrap(), "--json", json.to_str().unwrap()],
         ]
         .concat(),
     );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr());
     let j: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(j["signatures"]["source"], "databases");
     assert_eq!(j["signatures"]["algorithm"], Value::Null);
@@ -321,7 +312,10 @@ fn databases_replace_the_bench_signature() {
     // A set whose sizes no file has reads nothing: there is nothing to time.
     let sized = env.path("sized.hdb");
     std::fs::write(&sized, format!("{}:1:Tiny\n", "cd".repeat(16))).unwrap();
-    let out = env.bench(&[&SMALL[..], &["-d", sized.to_str().unwrap()]].concat());
+    let out = bench(
+        &env,
+        &[&SMALL[..], &["-d", sized.to_str().unwrap()]].concat(),
+    );
     assert_refused(&out, "holds no file that the signatures make vigil read");
 }
 
@@ -334,32 +328,28 @@ fn drop_caches_without_root_says_so() {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     let out = if is_root {
         // Run as nobody, if this system can.
-        let setpriv = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_vigil"),
-            ])
-            .args([
-                "bench",
-                "--drop-caches",
-                "--generate",
-                "2M",
-                "--threads",
-                "1",
-            ])
-            .env("TMPDIR", "/tmp")
-            .output();
-        match setpriv {
-            Ok(out) if !stderr(&out).contains("setpriv:") => out,
+        let mut cmd = as_nobody(env.public_bin(".vigil-bin"));
+        cmd.args([
+            "bench",
+            "--drop-caches",
+            "--generate",
+            "2M",
+            "--threads",
+            "1",
+        ])
+        .env("TMPDIR", "/tmp");
+        match run(cmd, None) {
+            out if !out.stderr().contains("setpriv:") => out,
             _ => {
                 eprintln!("skipped: cannot run as another user here");
                 return;
             }
         }
     } else {
-        env.bench(&["--drop-caches", "--generate", "2M", "--threads", "1"])
+        bench(
+            &env,
+            &["--drop-caches", "--generate", "2M", "--threads", "1"],
+        )
     };
     assert_refused(&out, "--drop-caches needs root");
 }

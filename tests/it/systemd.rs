@@ -1,5 +1,5 @@
 //! The shipped unit passes `systemd-analyze verify` and rates 2.0 or better on
-//! `systemd-analyze security --offline=true` (issue 3). Both run without
+//! `systemd-analyze security --offline=true`. Both run without
 //! systemd as PID 1; `.ci/run` installs the `systemd` package for them.
 
 use std::path::Path;
@@ -41,7 +41,7 @@ fn have_systemd_analyze() -> bool {
 }
 
 #[test]
-fn issue_3_unit_passes_systemd_analyze_verify() {
+fn unit_passes_systemd_analyze_verify() {
     if !have_systemd_analyze() {
         return;
     }
@@ -54,7 +54,7 @@ fn issue_3_unit_passes_systemd_analyze_verify() {
 }
 
 #[test]
-fn issue_3_unit_rates_2_0_or_better_on_systemd_analyze_security() {
+fn unit_rates_2_0_or_better_on_systemd_analyze_security() {
     if !have_systemd_analyze() {
         return;
     }
@@ -80,7 +80,7 @@ fn issue_3_unit_rates_2_0_or_better_on_systemd_analyze_security() {
 }
 
 #[test]
-fn issue_3_unit_has_what_the_issue_asks_for() {
+fn unit_has_the_required_type_sandboxing_and_capability() {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/vigil.service"),
     )

@@ -1,0 +1,521 @@
+//! Containers: signatures matched against what is inside archives,
+//! compressed files and mail, with the limits that keep hostile ones cheap.
+//! Archives are made here with Python's own writers (`zipfile`, `tarfile`,
+//! `gzip`, `bz2`, `lzma`) and Debian's tools; ClamAV's test files come from
+//! Debian's `clamav-testfiles`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::testenv::{hex, Rng, TestEnv};
+use vigil::hash::Algorithm;
+
+const TESTFILES: &str = "/usr/share/clamav-testfiles";
+
+/// Under CI a missing tool fails the test; elsewhere it is skipped.
+fn have(tool: &str, what: &str) -> bool {
+    let found = Path::new(what).exists()
+        || Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing under CI"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// Runs a Python script in the folder (argv[1] is the folder).
+fn python(env: &TestEnv, script: &str) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env.root())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A one-line `.hsb` for `data`, sized.
+fn hsb(env: &TestEnv, data: &[u8], name: &str) -> std::path::PathBuf {
+    env.write(
+        "sigs/test.hsb",
+        format!("{}:{}:{name}\n", hex(Algorithm::Sha256, data), data.len()),
+    )
+}
+
+#[test]
+fn clamav_test_files_found_exactly() {
+    if !have("clamav-testfiles", TESTFILES) {
+        return;
+    }
+    let clam = std::fs::read(format!("{TESTFILES}/clam.exe")).unwrap();
+    assert_eq!(clam.len(), 544);
+    let env = TestEnv::new();
+    let db = hsb(&env, &clam, "Clam.Test");
+    let run = env.scan(["-i", "--no-summary", "-d", db.to_str().unwrap(), TESTFILES]);
+    run.assert_code(1);
+    let found: Vec<String> = run.sorted_results();
+    let want: Vec<String> = [
+        "clam.7z",
+        "clam.bin-be.cpio",
+        "clam.bin-le.cpio",
+        "clam.bz2.zip",
+        "clam.cab",
+        "clam.d64.zip",
+        "clam.exe",
+        "clam.exe.binhex",
+        "clam.exe.bz2",
+        "clam.exe.mbox.base64",
+        "clam.exe.mbox.uu",
+        "clam.exe.szdd",
+        "clam.mail",
+        "clam.newc.cpio",
+        "clam.odc.cpio",
+        "clam.tar.gz",
+        "clam.zip",
+        "clam_cache_emax.tgz",
+    ]
+    .iter()
+    .map(|f| format!("{TESTFILES}/{f}: Clam.Test FOUND"))
+    .collect();
+    let mut want = want;
+    want.sort();
+    assert_eq!(found, want, "{}", run.dump());
+    // Off, only the program itself.
+    let off = env.scan([
+        "-i",
+        "--no-summary",
+        "--scan-archive=no",
+        "-d",
+        db.to_str().unwrap(),
+        TESTFILES,
+    ]);
+    assert_eq!(
+        off.sorted_results(),
+        vec![format!("{TESTFILES}/clam.exe: Clam.Test FOUND")]
+    );
+}
+
+/// A payload planted at depths 1 to 4 in several formats; a control tree of
+/// the same archives without it gives nothing.
+#[test]
+fn nested_members_at_depths_one_to_four() {
+    let env = TestEnv::new();
+    let payload = Rng::new(7).bytes(3000);
+    env.write("payload.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    python(
+        &env,
+        r#"
+import sys, os, io, zipfile, tarfile, gzip, bz2, lzma
+root = sys.argv[1]
+payload = open(os.path.join(root, 'payload.bin'), 'rb').read()
+os.remove(os.path.join(root, 'payload.bin'))
+def zipped(name, data, method=zipfile.ZIP_DEFLATED):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, 'w', method) as z:
+        z.writestr('readme.txt', 'hello')
+        z.writestr(name, data)
+    return b.getvalue()
+def tarred(name, data, fmt=tarfile.PAX_FORMAT):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode='w', format=fmt) as t:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+def out(tree, name, data):
+    d = os.path.join(root, tree); os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name), 'wb').write(data)
+for tree, p in (('planted', payload), ('control', payload[::-1])):
+    out(tree, 'd1.zip', zipped('p.bin', p))
+    out(tree, 'd1-stored.zip', zipped('p.bin', p, zipfile.ZIP_STORED))
+    out(tree, 'd1-bzip2.zip', zipped('p.bin', p, zipfile.ZIP_BZIP2))
+    out(tree, 'd1.gz', gzip.compress(p))
+    out(tree, 'd1.bz2', bz2.compress(p))
+    out(tree, 'd1.xz', lzma.compress(p))
+    out(tree, 'd1-gnu.tar', tarred('p.bin', p, tarfile.GNU_FORMAT))
+    out(tree, 'd2.tar.gz', gzip.compress(tarred('dir/p.bin', p)))
+    out(tree, 'd2.tar.xz', lzma.compress(tarred('p.bin', p)))
+    out(tree, 'd3.zip', zipped('inner.tar.gz', gzip.compress(tarred('p.bin', p))))
+    out(tree, 'd4.zip', zipped('a.tar.bz2', bz2.compress(tarred('b.zip', zipped('c.gz', gzip.compress(p))))))
+    out(tree, 'named.pdf', zipped('p.bin', p))
+"#,
+    );
+    let run = env.scan([
+        "-i",
+        "--no-summary",
+        "--json",
+        "-d",
+        db.to_str().unwrap(),
+        "planted",
+    ]);
+    run.assert_code(1);
+    let mut found: Vec<(String, Vec<String>)> = run
+        .json()
+        .iter()
+        .filter(|v| v["type"] == "detection")
+        .map(|v| {
+            let path = v["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+            let chain = v["member"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_string())
+                .collect();
+            (path, chain)
+        })
+        .collect();
+    found.sort();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        vec![
+            ("d1-bzip2.zip".into(), s(&["p.bin"])),
+            ("d1-gnu.tar".into(), s(&["p.bin"])),
+            ("d1-stored.zip".into(), s(&["p.bin"])),
+            ("d1.bz2".into(), s(&[""])),
+            ("d1.gz".into(), s(&[""])),
+            ("d1.xz".into(), s(&[""])),
+            ("d1.zip".into(), s(&["p.bin"])),
+            ("d2.tar.gz".into(), s(&["", "dir/p.bin"])),
+            ("d2.tar.xz".into(), s(&["", "p.bin"])),
+            ("d3.zip".into(), s(&["inner.tar.gz", "", "p.bin"])),
+            ("d4.zip".into(), s(&["a.tar.bz2", "", "b.zip", "c.gz", ""])),
+            ("named.pdf".into(), s(&["p.bin"])),
+        ],
+        "{}",
+        run.dump()
+    );
+    let control = env.scan(["-i", "--no-summary", "-d", db.to_str().unwrap(), "control"]);
+    control.assert_code(0);
+    assert!(control.results().is_empty(), "{}", control.dump());
+    // Depth: with --max-recursion 2 the depth-4 member is out of reach, and
+    // --alert-exceeds-max says so.
+    let shallow = env.scan([
+        "-i",
+        "--no-summary",
+        "--max-recursion",
+        "2",
+        "--alert-exceeds-max",
+        "-d",
+        db.to_str().unwrap(),
+        "planted/d4.zip",
+    ]);
+    assert_eq!(
+        shallow.results(),
+        vec!["planted/d4.zip: Heuristics.Limits.Exceeded.MaxRecursion FOUND"],
+        "{}",
+        shallow.dump()
+    );
+}
+
+/// An allow-listed container is clean with all it holds.
+#[test]
+fn allow_listed_container_is_clean() {
+    let env = TestEnv::new();
+    let payload = Rng::new(9).bytes(2000);
+    env.write("payload.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    python(
+        &env,
+        r#"
+import sys, os, zipfile
+root = sys.argv[1]
+with zipfile.ZipFile(os.path.join(root, 'a.zip'), 'w') as z:
+    z.write(os.path.join(root, 'payload.bin'), 'p.bin')
+os.remove(os.path.join(root, 'payload.bin'))
+"#,
+    );
+    let zip = std::fs::read(env.path("a.zip")).unwrap();
+    env.write(
+        "sigs/allow.sfp",
+        format!("{}:{}:Ok\n", hex(Algorithm::Sha256, &zip), zip.len()),
+    );
+    let hit = env.scan(["-i", "--no-summary", "-d", db.to_str().unwrap(), "a.zip"]);
+    hit.assert_code(1);
+    let allowed = env.scan([
+        "-i",
+        "--no-summary",
+        "-d",
+        env.path("sigs").to_str().unwrap(),
+        "a.zip",
+    ]);
+    allowed.assert_code(0);
+}
+
+/// Hostile containers finish quickly, without a panic, and the next file is
+/// still scanned.
+#[test]
+fn hostile_containers_finish_and_the_scan_goes_on() {
+    let env = TestEnv::new();
+    let payload = Rng::new(11).bytes(1500);
+    env.write("payload.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    python(
+        &env,
+        r#"
+import sys, os, io, zipfile, gzip, tarfile, zlib
+root = sys.argv[1]
+payload = open(os.path.join(root, 'payload.bin'), 'rb').read()
+os.remove(os.path.join(root, 'payload.bin'))
+d = os.path.join(root, 'h'); os.makedirs(d)
+def w(name, data): open(os.path.join(d, name), 'wb').write(data)
+# Nested zip bomb: 16 x 16 x 16 members of 2.5 MiB of zeros (~10 GiB).
+leaf = io.BytesIO()
+with zipfile.ZipFile(leaf, 'w', zipfile.ZIP_DEFLATED) as z:
+    for i in range(16): z.writestr('%d.bin' % i, b'\0' * (5 << 19))
+layer = leaf.getvalue()
+for level in range(2):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, 'w', zipfile.ZIP_STORED) as z:
+        for i in range(16): z.writestr('%d.zip' % i, layer)
+    layer = b.getvalue()
+w('a-bomb.zip', layer)
+# Endless gzip: a stream of zeros far past any limit.
+c = zlib.compressobj(9, zlib.DEFLATED, 31)
+chunk = c.compress(b'\0' * (64 << 20))
+w('b-endless.gz', chunk + b''.join(c.compress(b'\0' * (64 << 20)) for _ in range(15)) + c.flush())
+# Truncated archive, and a header that lies about sizes.
+good = io.BytesIO()
+with zipfile.ZipFile(good, 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('x.bin', os.urandom(100000))
+w('c-truncated.zip', good.getvalue()[:50000])
+t = io.BytesIO()
+with tarfile.open(fileobj=t, mode='w', format=tarfile.USTAR_FORMAT) as tf:
+    i = tarfile.TarInfo('big'); i.size = 10; tf.addfile(i, io.BytesIO(b'0123456789'))
+raw = bytearray(t.getvalue())
+raw[124:136] = b'77777777777\0'
+w('d-lying.tar', bytes(raw))
+# Overlapping entries: two central-directory records for one local entry.
+o = io.BytesIO()
+with zipfile.ZipFile(o, 'w', zipfile.ZIP_STORED) as z:
+    z.writestr('one', b'A' * 1000)
+data = o.getvalue()
+cd = data.index(b'PK\x01\x02'); end = data.index(b'PK\x05\x06')
+rec = data[cd:end]
+eocd = bytearray(data[end:])
+eocd[8:10] = (2).to_bytes(2, 'little'); eocd[10:12] = (2).to_bytes(2, 'little')
+eocd[12:16] = (2 * len(rec)).to_bytes(4, 'little')
+w('e-overlap.zip', data[:cd] + rec + rec + bytes(eocd))
+# Names with ../, NUL and newlines.
+n = io.BytesIO()
+with zipfile.ZipFile(n, 'w') as z:
+    z.writestr('../../etc/evil', b'x')
+    z.writestr('new\nline\x00nul', payload)
+w('f-names.zip', n.getvalue())
+# 100,000 empty members.
+m = io.BytesIO()
+with zipfile.ZipFile(m, 'w', zipfile.ZIP_STORED) as z:
+    for i in range(100000): z.writestr('%d' % i, b'')
+w('g-many.zip', m.getvalue())
+# The next file: a plain zip with the payload.
+with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
+    z.writestr('p.bin', payload)
+"#,
+    );
+    let started = Instant::now();
+    let run = env.scan([
+        "-i",
+        "--no-summary",
+        "--json",
+        "--threads",
+        "1",
+        "-d",
+        db.to_str().unwrap(),
+        "h",
+    ]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(90), "took {took:?}");
+    assert!(!run.stderr().contains("panick"), "{}", run.dump());
+    let found: Vec<(String, serde_json::Value)> = run
+        .json()
+        .iter()
+        .filter(|v| v["type"] == "detection")
+        .map(|v| (v["path"].as_str().unwrap().to_string(), v["member"].clone()))
+        .collect();
+    let mut paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec!["h/f-names.zip", "h/z-last.zip"],
+        "{}",
+        run.dump()
+    );
+    let names = &found.iter().find(|(p, _)| p == "h/f-names.zip").unwrap().1;
+    // Python's writer ends a name at its NUL.
+    assert_eq!(names[0], "new\nline");
+    // The limits are counted, and with --alert-exceeds-max reported.
+    let alert = env.scan([
+        "-i",
+        "--no-summary",
+        "--alert-exceeds-max",
+        "-d",
+        db.to_str().unwrap(),
+        "h/a-bomb.zip",
+        "h/b-endless.gz",
+        "h/g-many.zip",
+    ]);
+    let mut lines = alert.results();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "h/a-bomb.zip: Heuristics.Limits.Exceeded.MaxScanSize FOUND",
+            "h/b-endless.gz: Heuristics.Limits.Exceeded.MaxScanSize FOUND",
+            "h/g-many.zip: Heuristics.Limits.Exceeded.MaxFiles FOUND",
+        ],
+        "{}",
+        alert.dump()
+    );
+    assert!(!Path::new("/etc/evil").exists());
+}
+
+/// Members reached through standard input, the stream path INSTREAM takes.
+#[test]
+fn stream_input_is_unpacked() {
+    let env = TestEnv::new();
+    let payload = Rng::new(13).bytes(1200);
+    env.write("payload.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    python(
+        &env,
+        r#"
+import sys, os, zipfile
+root = sys.argv[1]
+with zipfile.ZipFile(os.path.join(root, 'a.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
+    z.write(os.path.join(root, 'payload.bin'), 'p.bin')
+"#,
+    );
+    let zip = std::fs::read(env.path("a.zip")).unwrap();
+    let run = env.scan_stdin(["--no-summary", "-d", db.to_str().unwrap(), "-"], &zip);
+    run.assert_code(1);
+    assert_eq!(
+        run.results(),
+        vec!["stdin: Planted FOUND"],
+        "{}",
+        run.dump()
+    );
+}
+
+/// Random trees of members, packed as zip and tar.gz, find exactly the
+/// planted ones.
+#[test]
+fn random_trees_find_exactly_the_planted_members() {
+    let env = TestEnv::new();
+    let payload = Rng::new(17).bytes(777);
+    env.write("payload.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    python(
+        &env,
+        r#"
+import sys, os, io, random, zipfile, tarfile, gzip
+root = sys.argv[1]
+payload = open(os.path.join(root, 'payload.bin'), 'rb').read()
+os.remove(os.path.join(root, 'payload.bin'))
+rnd = random.Random(5)
+def pack(kind, members):
+    b = io.BytesIO()
+    if kind == 'zip':
+        with zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:
+            for n, d in members: z.writestr(n, d)
+        return b.getvalue()
+    with tarfile.open(fileobj=b, mode='w') as t:
+        for n, d in members:
+            i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+    return gzip.compress(b.getvalue())
+def tree(depth):
+    members, planted = [], False
+    for k in range(rnd.randint(1, 4)):
+        r = rnd.random()
+        if depth < 3 and r < 0.3:
+            data, p = tree(depth + 1)
+            kind = rnd.choice(['zip', 'tgz'])
+            members.append(('n%d.%s' % (k, kind), pack(kind, data)))
+            planted |= p
+        elif r < 0.45:
+            members.append(('m%d' % k, payload)); planted = True
+        else:
+            members.append(('m%d' % k, os.urandom(rnd.randint(0, 3000))))
+    return members, planted
+os.makedirs(os.path.join(root, 't'))
+with open(os.path.join(root, 'expected'), 'w') as e:
+    for case in range(24):
+        members, planted = tree(1)
+        kind = rnd.choice(['zip', 'tgz'])
+        name = 'case%02d.%s' % (case, kind)
+        open(os.path.join(root, 't', name), 'wb').write(pack(kind, members))
+        if planted: e.write('t/%s: Planted FOUND\n' % name)
+"#,
+    );
+    let expected: Vec<String> = std::fs::read_to_string(env.path("expected"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let run = env.scan(["-i", "--no-summary", "-d", db.to_str().unwrap(), "t"]);
+    assert_eq!(run.sorted_results(), expected, "{}", run.dump());
+}
+
+/// Debian's tools as writers: 7z, cpio, cabinet.
+#[test]
+fn tool_made_archives() {
+    if !(have("7z", "/usr/bin/7z")
+        && have("cpio", "/usr/bin/cpio")
+        && have("gcab", "/usr/bin/gcab"))
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    let payload = Rng::new(19).bytes(4000);
+    env.write("in/p.bin", &payload);
+    let db = hsb(&env, &payload, "Planted");
+    let sh = |cmd: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(env.root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("mkdir out && cd in && 7z a -bd ../out/a.7z p.bin >/dev/null");
+    sh("cd in && 7z a -bd -m0=lzma ../out/lzma.7z p.bin >/dev/null");
+    sh("cd in && echo p.bin | cpio -o -H newc > ../out/n.cpio 2>/dev/null");
+    sh("cd in && echo p.bin | cpio -o -H odc > ../out/o.cpio 2>/dev/null");
+    sh("cd in && echo p.bin | cpio -o -H bin > ../out/b.cpio 2>/dev/null");
+    sh("cd in && gcab -c -z ../out/a.cab p.bin");
+    sh("cd out && 7z a -bd nested.7z a.cab n.cpio >/dev/null");
+    let run = env.scan(["-i", "--no-summary", "-d", db.to_str().unwrap(), "out"]);
+    let want: Vec<String> = [
+        "a.7z",
+        "a.cab",
+        "b.cpio",
+        "lzma.7z",
+        "n.cpio",
+        "nested.7z",
+        "o.cpio",
+    ]
+    .iter()
+    .map(|f| format!("out/{f}: Planted FOUND"))
+    .collect();
+    assert_eq!(run.sorted_results(), want, "{}", run.dump());
+}
