@@ -2,6 +2,10 @@
 """Write benchmark signature databases for a corpus made by make_corpus.py.
 
 Usage: python3 benches/make_sigs.py CORPUS OUTDIR [--seed N] [--every K] [--total N]
+       python3 benches/make_sigs.py --feed SHAPE COUNT OUT [--seed N]
+
+The second form writes a synthetic feed of COUNT random signatures, named as
+real feeds name them, for benches/sigs_scale.sh (see `feed` below).
 
 Picks every K-th file (default 400) of CORPUS in sorted relative-path order
 (~50 files for the default corpus) and writes into OUTDIR:
@@ -25,6 +29,7 @@ Deterministic for a given corpus and seed. Standard library only otherwise.
 
 import argparse
 import hashlib
+import math
 import os
 import random
 import shutil
@@ -92,7 +97,80 @@ def blake3_many(paths, batch=256):
     return result
 
 
+# Feeds as ClamAV ships them: every signature has a name of its own,
+# PLATFORM.CATEGORY.FAMILY-ID-REVISION, with a signature id that rises
+# through the file (gaps of 1 to 3) and a revision that is mostly 0.
+PLATFORMS = ["Win", "Unix", "Doc", "Xls", "Html", "Js", "Andr", "Osx", "Pdf", "Email", "Txt", "Java"]
+CATEGORIES = ["Trojan", "Malware", "Downloader", "Exploit", "Worm", "Virus", "Adware",
+              "Ransomware", "Phishing", "Packed", "Dropper", "Keylogger", "Spyware", "Coinminer"]
+SYLLABLES = ["ag", "ent", "zb", "ot", "em", "ot", "et", "qak", "bot", "ur", "sn", "if", "rar",
+             "dr", "id", "ex", "lo", "ki", "mir", "ai", "gen", "ic", "fa", "reit", "ne", "ris"]
+
+
+class FeedNames:
+    """Unique ClamAV-style names: 3,000 families, Zipf-like (a handful such
+    as Agent and Generic name most signatures), ids rising through the feed."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        families = ["Agent", "Generic", "GenericKD", "Zbot", "Emotet", "Downloader"]
+        while len(families) < 3000:
+            w = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize()
+            if w not in families:
+                families.append(w)
+        self.weights = [1.0 / (i + 1) for i in range(len(families))]
+        self.stems = [f"{rng.choice(PLATFORMS)}.{rng.choice(CATEGORIES)}.{f}" for f in families]
+        self.sid = 400_000
+
+    def take(self, count):
+        rng = self.rng
+        out = []
+        for stem in rng.choices(self.stems, weights=self.weights, k=count):
+            self.sid += rng.randint(1, 3)
+            rev = 0 if rng.random() < 0.9 else rng.randint(1, 3)
+            out.append(f"{stem}-{self.sid}-{rev}")
+        return out
+
+
+def write_feed(shape, count, out, seed):
+    """shape: sha256-unique (.hsb, `*` sizes), md5-unique (.hdb, sized) or
+    sha256-repeated (.hsb, `*` sizes, 1,000 names used over and over)."""
+    rng = random.Random(seed)
+    batch = 200_000
+    with open(out + ".tmp", "w", encoding="ascii", newline="\n") as f:
+        f.write(f"# generated {shape} feed, {count} signatures (benches/make_sigs.py)\n")
+        done = 0
+        repeated = [f"Feed.Family{i}" for i in range(1000)]
+        unique = FeedNames(rng)
+        while done < count:
+            k = min(batch, count - done)
+            if shape == "sha256-repeated":
+                names = [repeated[(done + i) % 1000] for i in range(k)]
+            else:
+                names = unique.take(k)
+            if shape == "md5-unique":
+                blob = rng.randbytes(16 * k).hex()
+                # File sizes, log-uniform from 100 bytes to 10 MB: mostly distinct.
+                sizes = [int(math.exp(rng.uniform(4.6, 16.1))) for _ in range(k)]
+                f.write("".join(f"{blob[32*i:32*i+32]}:{sizes[i]}:{names[i]}\n" for i in range(k)))
+            else:
+                blob = rng.randbytes(32 * k).hex()
+                f.write("".join(f"{blob[64*i:64*i+64]}:*:{names[i]}:73\n" for i in range(k)))
+            done += k
+    os.replace(out + ".tmp", out)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--feed"]:
+        fp = argparse.ArgumentParser(description="write a synthetic feed")
+        fp.add_argument("shape", choices=["sha256-unique", "md5-unique", "sha256-repeated"])
+        fp.add_argument("count", type=int)
+        fp.add_argument("out")
+        fp.add_argument("--seed", type=int, default=7)
+        a = fp.parse_args(argv[1:])
+        write_feed(a.shape, a.count, a.out, a.seed)
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("corpus")
     ap.add_argument("outdir")

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Signatures at scale: load time and resident memory for 1M and 10M
-# sha256 signatures (a ClamAV .hsb with `*` sizes), as text and as a compiled
-# index.
+# signatures as feeds ship them, as text and as a compiled index.
 #
 # Usage: benches/sigs_scale.sh [COUNTS...]        (default: 1000000 10000000)
+#   SHAPES="sha256-unique md5-unique sha256-repeated"   the feeds (all by default):
+#       sha256-unique    ClamAV .hsb, sha256 with `*` sizes, a name per signature
+#                        (Win.Trojan.Agent-6612345-0: 3,000 families, ids rising)
+#       md5-unique       ClamAV .hdb, md5 with file sizes (mostly distinct), a
+#                        name per signature, as ClamAV's main.hdb
+#       sha256-repeated  the .hsb shape with 1,000 names used over and over
 #   RUNS=5             runs per case (the table shows the median and the best)
 #   WORK=/tmp/vigil-sigs-scale   where the generated databases go (never the repo)
 #   VIGIL=target/release/vigil   the binary (built with `cargo build --release` if missing)
 #
+# The feeds come from `benches/make_sigs.py --feed SHAPE COUNT OUT` (seeded).
 # Each run is `vigil sigs stats --json DB` under `/usr/bin/time -f '%e %U %S %M'`:
 #   load   the set's load time as vigil measures it (open to ready)
 #   wall   the whole process, start to exit
@@ -28,23 +34,8 @@ COUNTS=("$@")
 [ -x "$VIGIL" ] || cargo build --release --quiet
 mkdir -p "$WORK"
 
-generate() { # COUNT FILE: COUNT random sha256 lines, 1000 family names, seeded
-    python3 - "$1" "$2" <<'EOF'
-import random, sys
-n, out = int(sys.argv[1]), sys.argv[2]
-rng = random.Random(7)
-names = [f"Feed.Family{i}" for i in range(1000)]
-with open(out + ".tmp", "w") as f:
-    f.write("# generated sha256 feed (benches/sigs_scale.sh)\n")
-    done = 0
-    while done < n:
-        k = min(200_000, n - done)
-        blob = rng.randbytes(32 * k).hex()
-        f.write("".join(f"{blob[64*i:64*i+64]}:*:{names[(done+i) % 1000]}:73\n" for i in range(k)))
-        done += k
-import os
-os.replace(out + ".tmp", out)
-EOF
+generate() { # SHAPE COUNT FILE
+    python3 benches/make_sigs.py --feed "$1" "$2" "$3"
 }
 
 # One run: prints "load wall cpu rss_kb".
@@ -57,19 +48,19 @@ run() {
     echo "$load $wall $(python3 -c "print($user + $sys)") $rss"
 }
 
-summary() { # N FORM FILE
-    local n=$1 form=$2 file=$3 rows=()
+summary() { # SHAPE N FORM FILE
+    local shape=$1 n=$2 form=$3 file=$4 rows=()
     for _ in $(seq "$RUNS"); do rows+=("$(run "$file")"); done
     printf '%s\n' "${rows[@]}" | python3 -c '
 import sys, statistics as st
-n, form, load, base = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]) * 1024
+shape, n, form, load, base = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]) * 1024
 rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 col = lambda i: [r[i] for r in rows]
 rss = max(col(3)) * 1024
-print(f"| {n:>10,} | {form:<8} | {st.median(col(0)):6.3f} s (best {min(col(0)):.3f}) | "
+print(f"| {shape:<15} | {n:>10,} | {form:<8} | {st.median(col(0)):6.3f} s (best {min(col(0)):.3f}) | "
       f"{st.median(col(1)):6.3f} s | {st.median(col(2)):5.2f} s | {rss/2**20:7.1f} MiB | "
       f"{rss/n:6.1f} | {(rss - base)/n:6.1f} | {load} |")
-' "$n" "$form" "$(cut -d' ' -f1-3 /proc/loadavg)" "$base"
+' "$shape" "$n" "$form" "$(cut -d' ' -f1-3 /proc/loadavg)" "$base"
 }
 
 echo "vigil sigs scale: $(nproc) cores, $RUNS runs per case, $(date -u +%FT%TZ)"
@@ -78,16 +69,24 @@ echo "44d88612fea8a8f36de82e1278abb02f:68:Eicar" >"$WORK/one.hdb"
 read -r _ _ _ base <<<"$(run "$WORK/one.hdb")"
 echo "baseline peak RSS (one signature): $((base / 1024)) MiB"
 echo
-echo "| signatures | form     | load (median, best)   | wall     | cpu     | peak RSS    | B/sig  | net B/sig | load avg (1 5 15) |"
-echo "|-----------:|----------|-----------------------|----------|---------|-------------|--------|-----------|-------------------|"
+echo "| feed            | signatures | form     | load (median, best)   | wall     | cpu     | peak RSS    | B/sig  | net B/sig | load avg (1 5 15) |"
+echo "|-----------------|-----------:|----------|-----------------------|----------|---------|-------------|--------|-----------|-------------------|"
+SHAPES=${SHAPES:-sha256-unique md5-unique sha256-repeated}
 for n in "${COUNTS[@]}"; do
-    text="$WORK/sha256-$n.hsb"
-    index="$WORK/sha256-$n.vidx"
-    [ -s "$text" ] || generate "$n" "$text"
-    [ "$index" -nt "$text" ] || "$VIGIL" sigs compile -o "$index" "$text" >/dev/null
-    summary "$n" text "$text"
-    summary "$n" compiled "$index"
+    for shape in $SHAPES; do
+        case $shape in md5-*) ext=hdb ;; *) ext=hsb ;; esac
+        text="$WORK/$shape-$n.$ext"
+        index="$WORK/$shape-$n.vidx"
+        [ -s "$text" ] || generate "$shape" "$n" "$text"
+        # Compiled again when older than the text or the binary (whose index
+        # format may be newer).
+        if ! [ "$index" -nt "$text" ] || ! [ "$index" -nt "$VIGIL" ]; then
+            "$VIGIL" sigs compile -o "$index" "$text" >/dev/null
+        fi
+        summary "$shape" "$n" text "$text"
+        summary "$shape" "$n" compiled "$index"
+    done
 done
 echo
-echo "text $(du -h "$WORK"/*.hsb | tr '\n' ' ')"
+echo "text  $(du -h "$WORK"/*.hsb "$WORK"/*.hdb | grep -v one.hdb | tr '\n' ' ')"
 echo "index $(du -h "$WORK"/*.vidx | tr '\n' ' ')"

@@ -1,7 +1,8 @@
 //! `vigil sigs`: tools for signature databases. `check` lists every fault,
 //! `stats` counts what a set holds and what it costs, `add` writes signature
 //! lines for sample files, `import` turns a plain hash list into `.vsig`
-//! lines, and `compile` writes the binary index that `-d` maps in place.
+//! lines, `diff` says what an update adds and removes, and `compile` writes
+//! the binary index that `-d` maps in place.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -48,6 +49,12 @@ pub enum SigsConfig {
     Compile {
         output: PathBuf,
         databases: Vec<PathBuf>,
+        limits: LoadLimits,
+    },
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        list: bool,
         limits: LoadLimits,
     },
 }
@@ -136,6 +143,17 @@ impl SigsConfig {
                     list,
                 }
             }
+            SigsCommand::Diff {
+                old,
+                new,
+                list,
+                limits,
+            } => SigsConfig::Diff {
+                old,
+                new,
+                list,
+                limits: super::load_limits(&limits, LoadLimits::default())?,
+            },
             SigsCommand::Compile {
                 output,
                 databases,
@@ -178,6 +196,12 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
             databases,
             limits,
         } => compile(databases, output, *limits, &mut out),
+        SigsConfig::Diff {
+            old,
+            new,
+            list,
+            limits,
+        } => diff(old, new, *list, *limits, &mut out),
     };
     let flushed = out.flush();
     match (status, flushed) {
@@ -210,6 +234,59 @@ fn load(
             Err(ExitStatus::Error)
         }
     }
+}
+
+/// `sigs diff`: loads both sets (one after the other, both kept: the diff
+/// walks them side by side) and prints what changed.
+fn diff(
+    old: &Path,
+    new: &Path,
+    list: bool,
+    limits: signature::LoadLimits,
+    out: &mut impl Write,
+) -> Result<ExitStatus, Error> {
+    let old_set = match load(&[old.to_path_buf()], limits) {
+        Ok((loaded, _)) => loaded.set,
+        Err(status) => return Ok(status),
+    };
+    let new_set = match load(&[new.to_path_buf()], limits) {
+        Ok((loaded, _)) => loaded.set,
+        Err(status) => return Ok(status),
+    };
+    let mut written = Ok(());
+    let counts = signature::diff(&old_set, &new_set, |change, e| {
+        if list && written.is_ok() {
+            let sign = match change {
+                signature::Change::Added => '+',
+                signature::Change::Removed => '-',
+            };
+            let size = e.size.map_or_else(|| "*".to_string(), |s| s.to_string());
+            let allow = if e.allow { "allow " } else { "" };
+            written = writeln!(
+                out,
+                "{sign} {allow}{}:{}:{size}:{}",
+                e.digest.algorithm(),
+                e.digest.to_hex(),
+                e.name
+            );
+        }
+    });
+    written.map_err(output)?;
+    writeln!(
+        out,
+        "{} -> {}: {} added, {} removed, {} unchanged",
+        old.display(),
+        new.display(),
+        counts.added,
+        counts.removed,
+        counts.kept
+    )
+    .map_err(output)?;
+    Ok(if counts.added + counts.removed == 0 {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Found
+    })
 }
 
 fn check(

@@ -235,7 +235,7 @@ pub enum SigsCommand {
         #[arg(long, value_name = "NAME")]
         name: String,
         /// Name each signature NAME.LINE (its line in the list) instead: one name per
-        /// signature, which costs memory for every one.
+        /// signature, 8 bytes each in memory (a stem and the line number).
         #[arg(long)]
         numbered: bool,
         /// Write to FILE (atomically, only if the whole list is valid) instead of standard output.
@@ -244,6 +244,24 @@ pub enum SigsCommand {
         /// The list; `-` reads standard input.
         #[arg(value_name = "LIST")]
         list: PathBuf,
+    },
+    /// What an update changes: signatures added and removed between two sets.
+    ///
+    /// Prints the counts; with `--list`, every entry added (`+`) or removed
+    /// (`-`) first, as `.vsig` lines (allow-list entries marked `allow`).
+    /// Exits 0 if the sets hold the same entries, 1 if they differ.
+    Diff {
+        /// The old set: a database file or folder (a compiled index too).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The new set.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// List every entry added or removed.
+        #[arg(long)]
+        list: bool,
+        #[command(flatten)]
+        limits: DbLimitArgs,
     },
     /// Compile databases into one binary index that `-d` maps in place.
     Compile {

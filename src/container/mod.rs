@@ -711,7 +711,7 @@ impl<'a> Unpacker<'a> {
         algos
     }
 
-    fn record(&mut self, name: &str, digest: Digest, size: u64) {
+    fn record(&mut self, name: crate::signature::SigName<'_>, digest: Digest, size: u64) {
         if self.out.found.is_none() {
             self.out.found = Some(Found {
                 signature: name.into(),

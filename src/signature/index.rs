@@ -7,16 +7,16 @@
 //!
 //! ```text
 //! 0    magic "VIGILIDX"            8
-//! 8    version (1)                 u32
-//! 12   header length (528)         u32
+//! 8    version (2)                 u32
+//! 12   header length (544)         u32
 //! 16   file length                 u64
-//! 24   XXH3-128 of bytes 528..end  16
+//! 24   XXH3-128 of bytes 544..end  16
 //! 40   flags (0)                   u32
-//! 44   section count (18)          u32
+//! 44   section count (19)          u32
 //! 48   set counts                  22 x u64
-//! 224  sections                    18 x (offset u64, length u64)
-//! 512  XXH3-128 of bytes 0..512    16
-//! 528  sections, each at an offset that is a multiple of 8, zero padding between
+//! 224  sections                    19 x (offset u64, length u64)
+//! 528  XXH3-128 of bytes 0..528    16
+//! 544  sections, each at an offset that is a multiple of 8, zero padding between
 //! ```
 //!
 //! The checksums guard against damage (a bad disk, a cut copy), not against
@@ -27,13 +27,17 @@
 //! Sections, in order: for md5, sha1, sha256 and blake3 in turn the sized
 //! records (digest, size u64, tag u32), the any-size records (digest, tag
 //! u32), the detection sizes (u64, sorted) and the allow-list sizes; then
-//! the name ends (u32 each) and the name bytes (UTF-8). A tag is the name id,
-//! with bit 31 set for an allow-list entry. Records are sorted by (digest,
-//! size, tag) and unique.
+//! the names: the stems (end u32, cut u32 each: where the stem's text ends
+//! in the stem bytes and where its number goes), the stem bytes (UTF-8) and
+//! one (stem u32, number u32) per name, number 0xffffffff for none. A tag is
+//! the name id, with bit 31 set for an allow-list entry. Records are sorted
+//! by (digest, size, tag) and unique. Version 1 stored every name's text
+//! whole; it is refused with a request to compile the index again.
 //!
 //! Opening checks the magic, version, header checksum, file length, that
 //! every section lies inside the file and holds whole records, the body
-//! checksum, and the name table. An index is replaced by writing a new file
+//! checksum, and the stem table. A name whose stem does not exist (a forged
+//! index) reads as `?`; `verify` finds it. An index is replaced by writing a new file
 //! and renaming it over the old one, never rewritten in place (see
 //! `fileio::map_file`).
 
@@ -44,16 +48,17 @@ use std::sync::Arc;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::table::{Names, Record, SizeIndex, Store, Table, ALLOW_BIT};
+use super::names::Names;
+use super::table::{Record, SizeIndex, Store, Table, ALLOW_BIT};
 use super::{SetStats, SignatureSet};
 use crate::fileio::{self, Mapping};
 
 pub const MAGIC: &[u8; 8] = b"VIGILIDX";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The file extension vigil gives indexes and recognises in folders.
 pub const EXTENSION: &str = "vidx";
-pub const HEADER_LEN: usize = 528;
-const SECTIONS: usize = 18;
+pub const HEADER_LEN: usize = 544;
+const SECTIONS: usize = 19;
 const STAT_FIELDS: usize = 22;
 const VERSION_AT: usize = 8;
 const HEADER_LEN_AT: usize = 12;
@@ -127,8 +132,9 @@ fn sections(set: &SignatureSet) -> [&[u8]; SECTIONS] {
         d[1],
         d[2],
         d[3],
-        set.names.ends.as_bytes(),
-        set.names.bytes.as_bytes(),
+        set.names.stems.as_bytes(),
+        set.names.stem_bytes.as_bytes(),
+        set.names.names.as_bytes(),
     ]
 }
 
@@ -391,8 +397,9 @@ pub(crate) fn open(path: &Path) -> Result<SignatureSet, IndexFault> {
         })
     }
     let names = Names {
-        ends: store(&map, s[16], "name ends")?,
-        bytes: store(&map, s[17], "name bytes")?,
+        stems: store(&map, s[16], "name stems")?,
+        stem_bytes: store(&map, s[17], "stem bytes")?,
+        names: store(&map, s[18], "names")?,
     };
     check_names(&names)?;
     if names.len() != stats.names {
@@ -408,23 +415,28 @@ pub(crate) fn open(path: &Path) -> Result<SignatureSet, IndexFault> {
     })
 }
 
-/// Name ends rise, stay inside the name bytes and fall on character
-/// boundaries of valid UTF-8.
+/// Stem ends rise, stay inside the stem bytes and fall on character
+/// boundaries of valid UTF-8, and so does each stem's cut, within its stem.
 fn check_names(names: &Names) -> Result<(), IndexFault> {
-    let text = std::str::from_utf8(names.bytes.as_slice())
-        .map_err(|_| layout("name table is not UTF-8"))?;
+    let text = std::str::from_utf8(names.stem_bytes.as_slice())
+        .map_err(|_| layout("stem table is not UTF-8"))?;
     let mut prev = 0usize;
-    for end in names.ends.as_slice() {
-        let end = end.get() as usize;
-        if end < prev || !text.is_char_boundary(end) {
+    for stem in names.stems.as_slice() {
+        let (end, cut) = (stem.end.get() as usize, stem.cut.get() as usize);
+        if end < prev
+            || cut < prev
+            || cut > end
+            || !text.is_char_boundary(end)
+            || !text.is_char_boundary(cut)
+        {
             return Err(layout(
-                "name table offsets are out of order or out of range",
+                "stem table offsets are out of order or out of range",
             ));
         }
         prev = end;
     }
     if prev != text.len() {
-        return Err(layout("name table has bytes past its last name"));
+        return Err(layout("stem table has bytes past its last stem"));
     }
     Ok(())
 }
@@ -513,6 +525,16 @@ impl SignatureSet {
         table("sha1", 1, &self.sha1, names, &mut counts, &mut problems);
         table("sha256", 2, &self.sha256, names, &mut counts, &mut problems);
         table("blake3", 3, &self.blake3, names, &mut counts, &mut problems);
+        let stems = self.names.stem_count();
+        if self
+            .names
+            .names
+            .as_slice()
+            .iter()
+            .any(|n| n.stem.get() as usize >= stems)
+        {
+            problems.push("names refer to a stem that does not exist".into());
+        }
         let s = &self.stats;
         if (
             s.detections,
@@ -660,10 +682,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_, path) = compiled(dir.path());
         let mut bytes = fs::read(&path).unwrap();
-        bytes[VERSION_AT] = 2;
+        // An index of the version before (whole names) is refused, with
+        // the way out.
+        bytes[VERSION_AT] = 1;
         reseal(&mut bytes);
         fs::write(&path, &bytes).unwrap();
-        assert!(matches!(open(&path), Err(IndexFault::Version(2))));
+        assert!(matches!(open(&path), Err(IndexFault::Version(1))));
+        let err = load_databases(std::slice::from_ref(&path)).err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("version 1 is not supported"), "{text}");
+        assert!(text.contains("vigil sigs compile"), "{text}");
         let other = dir.path().join("x.vidx");
         fs::write(&other, b"#not an index at all, just text\n").unwrap();
         assert!(matches!(open(&other), Err(IndexFault::Magic)));

@@ -10,9 +10,11 @@
 
 mod cvd;
 mod db;
+mod diff;
 pub mod index;
 mod limits;
 mod load;
+mod names;
 mod parse;
 mod table;
 mod text;
@@ -20,15 +22,18 @@ mod text;
 use zerocopy::little_endian::{U32, U64};
 
 use crate::hash::{AlgoSet, Algorithm, Digest, Digests};
-use table::{AnyRec, NameInterner, Names, SizedRec, Table, TableCounts, ALLOW_BIT};
+use names::{NameInterner, Names};
+use table::{AnyRec, SizedRec, Table, TableCounts, ALLOW_BIT};
 
 pub use table::CapacityFault;
 
 pub use cvd::CvdFault;
 pub use db::{load_builtin, load_databases, LoadError, Loaded, Loader, SigError, SigFault};
+pub use diff::{diff, Change, DiffCounts, Entry};
 pub use index::{write_index, IndexFault};
 pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT_MAX_FAULTS};
 pub use load::load_signatures;
+pub use names::SigName;
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
 
 /// What the set says about a file's digests.
@@ -45,7 +50,7 @@ pub enum Lookup<'a> {
 /// A detection: which signature, and the digest that matched it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Match<'a> {
-    pub name: &'a str,
+    pub name: SigName<'a>,
     pub digest: Digest,
 }
 
@@ -60,7 +65,9 @@ pub struct SetStats {
     pub detections_any_size: [usize; 4],
     /// Of `allows`, those that match any size (`*`).
     pub allows_any_size: [usize; 4],
-    /// Distinct signature names.
+    /// Signature names stored: distinct ones, but a name with a number
+    /// (`Win.Trojan.Agent-6612345-0`) that recurs far from where it was
+    /// last seen counts again.
     pub names: usize,
     /// Valid ClamAV lines skipped because their MINFL/MAXFL excludes this engine.
     pub outside_flevel: usize,
@@ -100,7 +107,7 @@ pub struct SignatureSet {
     sha1: Table<20>,
     sha256: Table<32>,
     blake3: Table<32>,
-    /// Interned signature names: feeds repeat them.
+    /// Signature names, as stems and numbers (see `names`).
     names: Names,
     stats: SetStats,
 }
@@ -368,9 +375,26 @@ impl SignatureSetBuilder {
     /// cannot hold the names, nothing is added.
     fn add_chunks(&mut self, chunks: &mut [text::Chunk<'_>]) -> Result<(), CapacityFault> {
         use rayon::prelude::*;
+        let names = &mut self.names;
         let maps = chunks
             .iter()
-            .map(|c| c.new_names.iter().map(|n| self.names.intern(n)).collect())
+            .map(|c| {
+                let stems = c
+                    .new_stems
+                    .iter()
+                    .map(|(head, tail)| names.intern_stem(head, tail))
+                    .collect::<Result<Vec<u32>, _>>()?;
+                c.new_names
+                    .iter()
+                    .map(|&(stem, number)| {
+                        let stem = match stem.checked_sub(c.known_stems) {
+                            Some(i) => stems.get(i as usize).copied().unwrap_or(0),
+                            None => stem,
+                        };
+                        names.intern_parts(stem, number)
+                    })
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<u32>>, _>>()?;
         chunks
             .par_iter_mut()
@@ -390,7 +414,10 @@ impl SignatureSetBuilder {
     pub fn add_set(&mut self, set: &SignatureSet) -> Result<(), CapacityFault> {
         let count = u32::try_from(set.names.len()).map_err(|_| CapacityFault::NameCount)?;
         let map = (0..count)
-            .map(|id| self.names.intern(set.names.get(id)))
+            .map(|id| {
+                let (head, number, tail) = set.names.parts(id);
+                self.names.intern_split(head, number, tail)
+            })
             .collect::<Result<Vec<u32>, _>>()?;
         fn copy<const N: usize>(to: &mut Pending<N>, from: &Table<N>, map: &[u32]) {
             let mut add = Pending::<N> {

@@ -2,10 +2,12 @@
 //! whole, so a 1 GB feed costs two blocks of memory, not a copy of the file),
 //! by a reader thread that fills the next block while this one parses the
 //! last. Each block is cut at newlines into 64 KiB pieces that rayon parses in
-//! parallel. A piece looks names up in the builder's table (shared, read-only)
-//! and keeps the names it lacks in a table of its own, borrowed from the block;
-//! the builder interns those afterwards, in file order, so ids are the ones a
-//! serial reading would give. Line numbers stay exact across pieces and
+//! parallel. A piece cuts each name into stem and number (`names`), looks
+//! the stem up in the builder's table (shared, read-only) and keeps the
+//! stems it lacks in a table of its own, borrowed from the block; a name the
+//! builder knows exactly (one without a number) takes its id there and then.
+//! The builder interns the rest afterwards, in file order, so ids are the
+//! ones a serial reading would give. Line numbers stay exact across pieces and
 //! blocks: every piece counts its newlines, and faults are numbered from the
 //! running total.
 
@@ -17,8 +19,9 @@ use rayon::prelude::*;
 
 use super::db::{Budget, Faults, SigError, SigFault};
 use super::limits::Capped;
+use super::names::{split, NameInterner, NO_NUMBER};
 use super::parse::{parse_line, Format, LineFault, Parsed};
-use super::table::{CapacityFault, NameInterner, MAX_NAMES};
+use super::table::{CapacityFault, MAX_NAMES};
 use super::{tag, PendingSet, SignatureSetBuilder};
 
 /// Bytes read from a database at a time. A line must fit in one block.
@@ -33,8 +36,13 @@ pub(crate) struct Chunk<'a> {
     /// `first_new` on it is `first_new` + an index into `new_names`.
     pub records: PendingSet,
     pub first_new: u32,
-    /// Names the builder did not know, in order of first appearance.
-    pub new_names: Vec<&'a str>,
+    /// Names for the builder to intern, in file order (a name repeated on
+    /// the next line once): a stem and a number. A stem below `known_stems`
+    /// is the builder's, from `known_stems` on an index into `new_stems`.
+    pub new_names: Vec<(u32, u32)>,
+    pub known_stems: u32,
+    /// Stems the builder did not know, as (head, tail), in order of first appearance.
+    pub new_stems: Vec<(&'a str, &'a str)>,
     /// Faults, with the 0-based line number within the piece.
     pub errors: Vec<(usize, LineFault)>,
     /// Set if the piece has more new names than a set can hold; parsing
@@ -331,15 +339,17 @@ fn split_pieces(region: &[u8], size: usize) -> Vec<&[u8]> {
     pieces
 }
 
-/// Parses every line of a piece. Names are looked up in `known` (shared,
-/// read-only); only names it lacks go into the piece's own table.
+/// Parses every line of a piece. Stems are looked up in `known` (shared,
+/// read-only); only stems it lacks go into the piece's own table.
 fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chunk<'a> {
     let first_new = known.len() as u32;
+    let known_stems = known.stem_count() as u32;
     let mut chunk = Chunk {
         first_new,
+        known_stems,
         ..Chunk::default()
     };
-    let mut ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    let mut stems: hashbrown::HashMap<(&str, &str), u32> = hashbrown::HashMap::new();
     // Feeds often repeat one name on consecutive lines.
     let mut last: Option<(&str, u32)> = None;
     let allow = format.is_allow();
@@ -360,22 +370,28 @@ fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chu
                 let id = match last {
                     Some((name, id)) if name == sig.name => id,
                     _ => {
-                        let names = &mut chunk.new_names;
-                        let id = match known.find(sig.name) {
+                        let (head, number, tail) = split(sig.name);
+                        let stem = known.find_stem(head, tail);
+                        let bare = stem
+                            .filter(|_| number == NO_NUMBER)
+                            .and_then(|s| known.bare_name(s));
+                        let id = match bare {
                             Some(id) => id,
-                            None => match ids.get(sig.name) {
-                                Some(&id) => id,
-                                None if first_new as usize + names.len() < MAX_NAMES => {
-                                    let id = first_new + names.len() as u32;
-                                    names.push(sig.name);
-                                    ids.insert(sig.name, id);
-                                    id
-                                }
-                                None => {
-                                    chunk.full = Some(CapacityFault::NameCount);
-                                    break;
-                                }
-                            },
+                            None if first_new as usize + chunk.new_names.len() < MAX_NAMES => {
+                                let stem = stem.unwrap_or_else(|| {
+                                    let next = known_stems + chunk.new_stems.len() as u32;
+                                    *stems.entry((head, tail)).or_insert_with(|| {
+                                        chunk.new_stems.push((head, tail));
+                                        next
+                                    })
+                                });
+                                chunk.new_names.push((stem, number));
+                                first_new + chunk.new_names.len() as u32 - 1
+                            }
+                            None => {
+                                chunk.full = Some(CapacityFault::NameCount);
+                                break;
+                            }
                         };
                         last = Some((sig.name, id));
                         id
@@ -484,6 +500,8 @@ mod tests {
             };
             let name = if i % 5 == 0 {
                 format!("Unique.{i}")
+            } else if i % 5 == 1 {
+                format!("Win.Trojan.Agent-{}-{}", 1_000_000 + i % 3001, i % 2)
             } else {
                 format!("Family.{}", i % 97)
             };
@@ -508,6 +526,7 @@ mod tests {
         assert_eq!(parallel.stats(), serial.stats());
         for id in 0..serial.names.len() as u32 {
             assert_eq!(parallel.names.get(id), serial.names.get(id));
+            assert_eq!(parallel.names.parts(id), serial.names.parts(id));
         }
         assert_eq!(parallel.sha256.any.as_bytes(), serial.sha256.any.as_bytes());
         assert_eq!(parallel.md5.sized.as_bytes(), serial.md5.sized.as_bytes());

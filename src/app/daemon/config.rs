@@ -52,6 +52,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     poll_interval: Option<String>,
+    self_check: Option<String>,
     action: Option<Action>,
     quarantine_dir: Option<PathBuf>,
 }
@@ -130,6 +131,9 @@ pub struct DaemonConfig {
     /// A tracing filter; `None` means VIGIL_LOG, else `info`.
     pub log_level: Option<String>,
     pub poll_interval: Duration,
+    /// How often to look for changed databases (clamd's `SelfCheck`);
+    /// `None` (`self_check = "off"`) never does.
+    pub self_check: Option<Duration>,
     pub action: Action,
     /// The quarantine folder, absolute (used with `action = "quarantine"`,
     /// and then never walked or watched).
@@ -236,6 +240,7 @@ impl DaemonConfig {
         check(self.poll_interval != new.poll_interval, "poll_interval");
         check(self.action != new.action, "action");
         check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
+        check(self.self_check != new.self_check, "self_check");
         keys
     }
 
@@ -421,6 +426,13 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     }
     let load_limits = crate::app::load_limits(&args.db_limits, file_limits)
         .map_err(|e| bad("max_db_size", e.to_string()))?;
+    let self_check = match file.self_check.as_deref().map(str::trim) {
+        Some("off") => None,
+        Some(text) => {
+            Some(parse_duration(text).map_err(|m| bad("self_check", m))?).filter(|d| !d.is_zero())
+        }
+        None => Some(DEFAULT_SELF_CHECK),
+    };
     let settle = match args.settle.as_deref().or(file.settle.as_deref()) {
         Some(text) => parse_duration(text).map_err(|m| bad("settle", m))?,
         None => Duration::from_millis(250),
@@ -502,6 +514,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         log_format,
         log_level,
         poll_interval,
+        self_check,
         action,
         quarantine_dir,
     })
@@ -588,6 +601,9 @@ fn control_settings(
 
 /// Parses "250ms", "2s", "1.5s", "1m", "1h 30m" with jiff's friendly
 /// duration format; negative durations are refused.
+/// How often the daemon looks for changed databases unless told otherwise.
+pub const DEFAULT_SELF_CHECK: Duration = Duration::from_secs(10);
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("bad duration {text:?} (expected e.g. 250ms, 2s or 1m)");
     let span: jiff::SignedDuration = text.trim().parse().map_err(|_| bad())?;

@@ -40,6 +40,7 @@
 //! control connection as well) are joined before `run` returns.
 
 pub mod config;
+mod dbwatch;
 mod logging;
 pub mod sdnotify;
 mod supervisor;
@@ -121,6 +122,8 @@ enum Event {
     Signal(i32),
     /// The pipeline's queue closed and its work is done.
     PipelineDone,
+    /// The signature databases changed on disk, and settled: what changed.
+    DatabasesChanged(String),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or SHUTDOWN. Errors before
@@ -142,7 +145,14 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).map_err(Error::Signals)?;
     let notifier = sdnotify::Notifier::from_env().map_err(Error::Notify)?;
 
+    // How the databases look before they are read: a change during the
+    // load shows as a change afterwards.
+    let first_look = dbwatch::Snapshot::take(&config.databases);
     let live = Live::load(&config)?;
+    let watched = std::sync::Mutex::new(dbwatch::Watched {
+        databases: config.databases.clone(),
+        loaded: first_look,
+    });
     let pipeline = config.pipeline(&live)?;
     let listener = match &config.socket {
         Some(path) => Some(Listener::bind(path, &config.control)?),
@@ -238,6 +248,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         watcher_counts: &watcher_counts,
         notifier: &notifier,
         log: &log,
+        watched: &watched,
         started,
     };
     std::thread::scope(|s| {
@@ -255,6 +266,14 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
                 coordinator_worker(shared, watcher, admission, &errors)
             })
         };
+        let (db_stop, db_stopped) = crossbeam_channel::bounded::<()>(0);
+        let db_watch = config.self_check.map(|interval| {
+            let (events, watched) = (events_tx.clone(), &watched);
+            spawn_worker(s, "vigil-dbwatch", move || {
+                let changed = |what| events.send(Event::DatabasesChanged(what)).is_ok();
+                dbwatch::db_watch_worker(watched, interval, &db_stopped, &changed)
+            })
+        });
         let signal_handle = signals.handle();
         let signal_thread = {
             let events = events_tx.clone();
@@ -287,6 +306,10 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         let abandoned = coordinator.join().unwrap_or(0);
         signal_handle.close();
         let _ = signal_thread.join();
+        drop(db_stop);
+        if let Some(thread) = db_watch {
+            let _ = thread.join();
+        }
         for e in errors.try_iter() {
             e.log();
         }
@@ -354,6 +377,16 @@ fn control_worker(server: &Server<'_>, listener: &Listener, admission: Admission
     drop(admission); // holds one end of the queue
 }
 
+/// What a reload built, nothing of it swapped in yet.
+struct Reloaded {
+    set: SignatureSet,
+    /// The changed settings that need a restart.
+    restart: Vec<&'static str>,
+    config: DaemonConfig,
+    /// How the databases looked just before they were read.
+    look: dbwatch::Snapshot,
+}
+
 /// The main thread: serves signals, the control socket's requests and the
 /// watchdog, and reloads.
 struct Supervisor<'a> {
@@ -367,6 +400,9 @@ struct Supervisor<'a> {
     watcher_counts: &'a WatcherCounts,
     notifier: &'a sdnotify::Notifier,
     log: &'a logging::LogControl,
+    /// The databases the `self_check` worker compares against; a reload
+    /// records what it loaded here.
+    watched: &'a std::sync::Mutex<dbwatch::Watched>,
     started: Instant,
 }
 
@@ -398,6 +434,10 @@ impl Supervisor<'_> {
                     Ok(Event::Signal(_)) | Err(_) => return, // TERM, INT
                     // Only after the queue closed, which happens at stop.
                     Ok(Event::PipelineDone) => {}
+                    Ok(Event::DatabasesChanged(what)) => {
+                        tracing::info!(changed = %what, "signature databases changed; reloading");
+                        self.reload();
+                    }
                 },
                 recv(control) -> signal => match signal {
                     Ok(ControlSignal::Reload) => self.reload(),
@@ -446,7 +486,12 @@ impl Supervisor<'_> {
         self.notifier.reloading();
         let began = Instant::now();
         let built = supervisor::guarded(|| self.build_reload());
-        let (set, restart, config) = match built {
+        let Reloaded {
+            set,
+            restart,
+            config,
+            look,
+        } = match built {
             Ok(Ok(built)) => built,
             Ok(Err(e)) => return self.reload_failed(Runtime::Reload(describe(&e))),
             Err(panic) => return self.reload_failed(Runtime::ReloadPanicked(panic)),
@@ -462,6 +507,11 @@ impl Supervisor<'_> {
         if config.watch != self.running.watch {
             self.shared
                 .set_roots(config.watch.clone(), config.initial_scan);
+        }
+        {
+            let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+            watched.databases = config.databases.clone();
+            watched.loaded = look;
         }
         self.running = config;
         if !restart.is_empty() {
@@ -479,15 +529,21 @@ impl Supervisor<'_> {
             .ready(&format!("reloaded: {count} signatures"));
     }
 
-    /// The new set, the settings that need a restart, and the new
-    /// configuration; nothing is swapped in yet.
-    fn build_reload(&self) -> Result<(SignatureSet, Vec<&'static str>, DaemonConfig), Error> {
+    /// The new set and configuration, and what else a reload needs to know;
+    /// nothing is swapped in yet.
+    fn build_reload(&self) -> Result<Reloaded, Error> {
         let new = DaemonConfig::load(self.args)?;
         let restart = self.running.needs_restart(&new);
         let config = self.running.reloaded(new)?;
+        let look = dbwatch::Snapshot::take(&config.databases);
         let set = load_signatures(&config.databases, config.load_limits)?;
         control::faults::panic_at("reload");
-        Ok((set, restart, config))
+        Ok(Reloaded {
+            set,
+            restart,
+            config,
+            look,
+        })
     }
 
     fn reload_failed(&self, e: Runtime) {
