@@ -312,12 +312,29 @@ eocd = bytearray(data[end:])
 eocd[8:10] = (2).to_bytes(2, 'little'); eocd[10:12] = (2).to_bytes(2, 'little')
 eocd[12:16] = (2 * len(rec)).to_bytes(4, 'little')
 w('e-overlap.zip', data[:cd] + rec + rec + bytes(eocd))
-# Names with ../, NUL and newlines.
+# Names with ../, NUL and newlines (Python's writer ends a name at a NUL,
+# so the NUL is put in afterwards, in the local and the central header).
 n = io.BytesIO()
 with zipfile.ZipFile(n, 'w') as z:
     z.writestr('../../etc/evil', b'x')
-    z.writestr('new\nline\x00nul', payload)
-w('f-names.zip', n.getvalue())
+    z.writestr('new\nline#nul', payload)
+w('f-names.zip', n.getvalue().replace(b'line#nul', b'line\x00nul'))
+# A 7z whose coder claims a dictionary of 3.75 GiB (headers left plain, and
+# their checksums made right again, so only the dictionary is wrong).
+import subprocess, struct
+src = os.path.join(root, 'seven'); os.makedirs(src)
+open(os.path.join(src, 'p.bin'), 'wb').write(payload)
+subprocess.run(['7z', 'a', '-bd', '-t7z', '-m0=lzma', '-md=1m', '-mhc=off',
+                os.path.join(root, 'seven.7z'), os.path.join(src, 'p.bin')],
+               check=True, stdout=subprocess.DEVNULL)
+seven = bytearray(open(os.path.join(root, 'seven.7z'), 'rb').read())
+offset, size = struct.unpack('<QQ', seven[12:28])
+start = 32 + offset
+props = seven.index(b'\x03\x01\x01\x05', start) + 4
+seven[props + 1:props + 5] = struct.pack('<I', 0xF0000000)
+seven[28:32] = struct.pack('<I', zlib.crc32(bytes(seven[start:start + size])))
+seven[8:12] = struct.pack('<I', zlib.crc32(bytes(seven[12:32])))
+w('h-dictionary.7z', bytes(seven))
 # 100,000 empty members.
 m = io.BytesIO()
 with zipfile.ZipFile(m, 'w', zipfile.ZIP_STORED) as z:
@@ -357,8 +374,7 @@ with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
         run.dump()
     );
     let names = &found.iter().find(|(p, _)| p == "h/f-names.zip").unwrap().1;
-    // Python's writer ends a name at its NUL.
-    assert_eq!(names[0], "new\nline");
+    assert_eq!(names[0], "new\nline\u{0}nul");
     // The limits are counted, and with --alert-exceeds-max reported.
     let alert = env.scan([
         "-i",
