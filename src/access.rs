@@ -102,16 +102,7 @@ fn denied() -> io::Error {
 }
 
 fn kind_of(st: &Stat) -> FileKind {
-    match FileType::from_raw_mode(st.st_mode) {
-        FileType::RegularFile => FileKind::Regular,
-        FileType::Directory => FileKind::Directory,
-        FileType::Symlink => FileKind::Symlink,
-        FileType::Fifo => FileKind::Fifo,
-        FileType::Socket => FileKind::Socket,
-        FileType::CharacterDevice => FileKind::CharDevice,
-        FileType::BlockDevice => FileKind::BlockDevice,
-        FileType::Unknown => FileKind::Unknown,
-    }
+    FileKind::of_raw(FileType::from_raw_mode(st.st_mode))
 }
 
 /// A folder held open (`O_PATH` is enough to look names up in it) with its

@@ -51,6 +51,21 @@ impl FileKind {
         }
     }
 
+    /// The kind of a file type as `fstat` reports it through rustix.
+    pub fn of_raw(ft: rustix::fs::FileType) -> Self {
+        use rustix::fs::FileType;
+        match ft {
+            FileType::RegularFile => Self::Regular,
+            FileType::Directory => Self::Directory,
+            FileType::Symlink => Self::Symlink,
+            FileType::Fifo => Self::Fifo,
+            FileType::Socket => Self::Socket,
+            FileType::CharacterDevice => Self::CharDevice,
+            FileType::BlockDevice => Self::BlockDevice,
+            _ => Self::Unknown,
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::Regular => "regular file",

@@ -71,17 +71,7 @@ impl FileStat {
 
     /// "regular file", "symbolic link", ... for messages.
     pub fn kind(&self) -> &'static str {
-        let kind = match self.file_type {
-            FileType::RegularFile => FileKind::Regular,
-            FileType::Directory => FileKind::Directory,
-            FileType::Symlink => FileKind::Symlink,
-            FileType::Fifo => FileKind::Fifo,
-            FileType::Socket => FileKind::Socket,
-            FileType::CharacterDevice => FileKind::CharDevice,
-            FileType::BlockDevice => FileKind::BlockDevice,
-            _ => FileKind::Unknown,
-        };
-        kind.describe()
+        FileKind::of_raw(self.file_type).describe()
     }
 }
 
