@@ -180,10 +180,11 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             }
             Ok(ExitStatus::Clean)
         }
-        CtlAction::Shutdown => {
-            simple("SHUTDOWN")?;
-            Ok(ExitStatus::Clean)
-        }
+        CtlAction::Shutdown => match simple("SHUTDOWN")?.into_iter().next() {
+            // The daemon answers SHUTDOWN by closing; a reply is a refusal.
+            Some(line) => Err(ClientError::Unexpected(line).into()),
+            None => Ok(ExitStatus::Clean),
+        },
         CtlAction::Scan {
             mode,
             paths,

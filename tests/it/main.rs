@@ -23,3 +23,4 @@ mod sigs;
 mod sigs_bounded;
 mod sigs_props;
 mod systemd;
+mod tcp;
