@@ -156,16 +156,13 @@ impl Listener {
     /// Listens on TCP `addr`. A unit that forbids the service TCP sockets
     /// (`RestrictAddressFamilies`) is said so: the error names the way out.
     pub fn bind_tcp(addr: SocketAddr) -> Result<Self, ServerError> {
-        let listener = TcpListener::bind(addr).map_err(|source| match source.raw_os_error() {
-            // What seccomp's RestrictAddressFamilies (EAFNOSUPPORT) and
-            // SocketBindDeny (EPERM) answer.
-            Some(libc::EAFNOSUPPORT | libc::EPERM) => ServerError::TcpForbidden { addr, source },
-            _ => ServerError::Tcp {
-                addr,
-                what: "cannot listen",
-                source,
-            },
-        })?;
+        if is_systemd_private_network() {
+            let source = io::Error::other(
+                "a private network namespace (PrivateNetwork=yes): no client outside could connect",
+            );
+            return Err(ServerError::TcpForbidden { addr, source });
+        }
+        let listener = TcpListener::bind(addr).map_err(|source| tcp_bind_error(addr, source))?;
         Self::tcp(listener)
     }
 
@@ -253,6 +250,36 @@ impl Listener {
                 Ok((Stream::Tcp(stream), Some(peer.ip())))
             }
         }
+    }
+}
+
+/// Whether this is a systemd service (`INVOCATION_ID`) whose network
+/// namespace has no interface but loopback: `PrivateNetwork=yes`, where a
+/// TCP socket would listen where no client can reach it.
+fn is_systemd_private_network() -> bool {
+    // /proc/self/net is this process's namespace (sysfs shows the one it
+    // was mounted in); ProcSubset=pid keeps it.
+    std::env::var_os("INVOCATION_ID").is_some()
+        && fs::read_to_string("/proc/self/net/dev").is_ok_and(|dev| {
+            dev.lines()
+                .skip(2)
+                .filter_map(|l| l.split(':').next())
+                .all(|name| name.trim() == "lo")
+        })
+}
+
+/// Why TCP `addr` cannot be listened on; a unit that forbids the service
+/// TCP sockets is told apart, since its way out is the socket unit.
+fn tcp_bind_error(addr: SocketAddr, source: io::Error) -> ServerError {
+    match source.raw_os_error() {
+        // What RestrictAddressFamilies (seccomp: EAFNOSUPPORT) and
+        // SocketBindDeny (EPERM) answer.
+        Some(libc::EAFNOSUPPORT | libc::EPERM) => ServerError::TcpForbidden { addr, source },
+        _ => ServerError::Tcp {
+            addr,
+            what: "cannot listen",
+            source,
+        },
     }
 }
 
@@ -664,6 +691,30 @@ mod tests {
         assert!(matches!(
             Listener::bind(&path, &settings),
             Err(ServerError::NotASocket(_))
+        ));
+    }
+
+    #[test]
+    fn a_unit_that_forbids_tcp_is_named_in_the_error() {
+        let addr: SocketAddr = "127.0.0.1:3310".parse().unwrap();
+        let forbidden = tcp_bind_error(addr, io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+        let text = forbidden.to_string();
+        assert!(
+            text.starts_with("tcp_socket 127.0.0.1:3310: this service may not open TCP sockets"),
+            "{text}"
+        );
+        assert!(text.contains("vigil.socket"), "{text}");
+        let in_use = tcp_bind_error(addr, io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert!(matches!(in_use, ServerError::Tcp { .. }), "{in_use}");
+    }
+
+    #[test]
+    fn a_tcp_listener_in_use_is_an_error() {
+        let first = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.tcp_addr().unwrap();
+        assert!(matches!(
+            Listener::bind_tcp(addr),
+            Err(ServerError::Tcp { .. })
         ));
     }
 

@@ -378,3 +378,28 @@ fn listening_sockets(pid: u32) -> usize {
         .filter(|inode| listening.contains(inode))
         .count()
 }
+
+#[test]
+fn tcp_socket_in_a_private_network_fails_at_start_and_says_why() {
+    if !have("unshare", &["--version"], "apt-get install util-linux") {
+        return;
+    }
+    // As under the shipped unit's PrivateNetwork=yes: a systemd service
+    // (INVOCATION_ID) in a network namespace of its own.
+    let started = Daemon::builder()
+        .config("")
+        .transport(Transport::Tcp)
+        .wrapper(["unshare", "--net"])
+        .var("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .try_start();
+    let Err((status, stderr)) = started else {
+        panic!("the daemon started with a TCP socket nobody can reach");
+    };
+    assert!(!status.success());
+    assert!(
+        stderr.contains("this service may not open TCP sockets")
+            && stderr.contains("PrivateNetwork")
+            && stderr.contains("vigil.socket"),
+        "{stderr}"
+    );
+}

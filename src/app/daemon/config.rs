@@ -731,6 +731,54 @@ mod tests {
     }
 
     #[test]
+    fn tcp_keys() {
+        let c = from_toml("watch = [\"/a\"]\n").unwrap();
+        assert_eq!(c.tcp, None);
+        assert!(!c.control.tcp_allow_path_scans && !c.control.tcp_allow_control);
+        let c = from_toml("watch = [\"/a\"]\ntcp_socket = 3310\n").unwrap();
+        assert_eq!(c.tcp, Some("127.0.0.1:3310".parse().unwrap()));
+        let c = from_toml(
+            "watch = [\"/a\"]\ntcp_socket = 3310\ntcp_addr = \"::1\"\ntcp_allow_path_scans = true\n\
+             tcp_allow_control = true\ntcp_allow = [\"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.tcp, Some("[::1]:3310".parse().unwrap()));
+        assert!(c.control.tcp_allow_path_scans && c.control.tcp_allow_control);
+        assert_eq!(
+            c.control.tcp_allow,
+            vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]
+        );
+        let c = from_toml("watch = [\"/a\"]\ntcp_socket = 1\ntcp_addr = \"[::]\"\n").unwrap();
+        assert_eq!(c.tcp, Some("[::]:1".parse().unwrap()));
+        let err = |t: &str| {
+            from_toml(&format!("watch = [\"/a\"]\n{t}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("tcp_socket = 0\n").starts_with("vigil.toml: tcp_socket: "));
+        assert!(err("tcp_socket = 70000\n").contains("tcp_socket"));
+        assert!(
+            err("tcp_addr = \"127.0.0.1\"\n").starts_with("vigil.toml: tcp_addr: needs tcp_socket")
+        );
+        assert!(
+            err("tcp_socket = 1\ntcp_addr = \"localhost\"\n").starts_with("vigil.toml: tcp_addr: ")
+        );
+        assert!(err("tcp_allow = [\"10.0.0.0/33\"]\n")
+            .starts_with("vigil.toml: tcp_allow: bad network"));
+        // --tcp replaces the file's address.
+        let file =
+            parse_file("watch = [\"/a\"]\ntcp_socket = 3310\n", Path::new("v.toml")).unwrap();
+        let args = DaemonArgs {
+            tcp: Some("[::1]:9".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge(file, &args).unwrap().tcp,
+            Some("[::1]:9".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let err = |t: &str| from_toml(t).unwrap_err().to_string();
         let e = err("watch = [\"/a\"]\nthreds = 2\n");
