@@ -30,7 +30,7 @@ impl Passed {
                 ServerError::Activation(format!("descriptor {} ({}): {what}", 3 + i, name(i)))
             };
             let listener = if let Ok(Some(tcp)) = fds.take_tcp_listener(i) {
-                Listener::tcp(tcp)?
+                Listener::tcp(tcp, true)?
             } else {
                 match fds.take_unix_listener(i) {
                     Ok(Some(unix)) => Listener::passed_unix(unix)?,

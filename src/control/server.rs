@@ -1,5 +1,9 @@
-//! The control socket's life and its accept loop.
+//! The control sockets' life and their accept loop.
 //!
+//! - **Listeners.** The Unix socket (bound here, or passed by systemd) and,
+//!   with `tcp_socket`, a TCP one (likewise). Both feed one accept loop, one
+//!   set of work slots and one bound on open connections. A TCP client
+//!   outside `tcp_allow` is closed as it is accepted.
 //! - **Binding.** A socket left by a crash is replaced only if it is a socket
 //!   and nothing answers on it (`connect` is refused); anything else at the
 //!   path (a live daemon, a file, a link) is an error. The new socket is
@@ -94,6 +98,8 @@ enum Kind {
     Tcp {
         listener: TcpListener,
         addr: SocketAddr,
+        /// Passed by systemd (for logs: a TCP socket leaves no file).
+        passed: bool,
     },
 }
 
@@ -163,7 +169,7 @@ impl Listener {
             return Err(ServerError::TcpForbidden { addr, source });
         }
         let listener = TcpListener::bind(addr).map_err(|source| tcp_bind_error(addr, source))?;
-        Self::tcp(listener)
+        Self::tcp(listener, false)
     }
 
     /// A Unix socket passed by systemd: never removed here.
@@ -185,8 +191,8 @@ impl Listener {
         })
     }
 
-    /// A TCP socket, bound here or passed by systemd.
-    pub fn tcp(listener: TcpListener) -> Result<Self, ServerError> {
+    /// A TCP socket, bound here or `passed` by systemd.
+    pub fn tcp(listener: TcpListener, passed: bool) -> Result<Self, ServerError> {
         let addr = listener.local_addr().map_err(|e| {
             ServerError::Activation(format!("a TCP socket without an address: {e}"))
         })?;
@@ -198,7 +204,11 @@ impl Listener {
                 source,
             })?;
         Ok(Listener {
-            kind: Kind::Tcp { listener, addr },
+            kind: Kind::Tcp {
+                listener,
+                addr,
+                passed,
+            },
         })
     }
 
@@ -220,7 +230,10 @@ impl Listener {
 
     /// Whether systemd passed this socket.
     pub fn is_passed(&self) -> bool {
-        matches!(self.kind, Kind::Unix { id: None, .. })
+        matches!(
+            self.kind,
+            Kind::Unix { id: None, .. } | Kind::Tcp { passed: true, .. }
+        )
     }
 
     /// The socket, for logs.

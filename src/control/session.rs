@@ -6,6 +6,11 @@
 //! data and replies may each take `read_timeout`. Any fault ends this
 //! connection only.
 //!
+//! Over TCP there are no credentials and no descriptors: path scans and
+//! FILDES are refused unless `tcp_allow_path_scans`, RELOAD and SHUTDOWN
+//! unless `tcp_allow_control`, and allowed path scans use the daemon's own
+//! access.
+//!
 //! Replies are written whole or not at all, and only while the socket's send
 //! buffer is at most a quarter full (what the kernel reports as writable),
 //! so the buffer always has room for one more line. A client that stops

@@ -21,8 +21,8 @@
 //!   or has finished a job since the last one: a stuck pool gets the service
 //!   restarted.
 //!
-//! With `socket` set, the control socket (`control::Server`) takes clamd
-//! commands: its path scans go into the same queue as the watcher's (through
+//! With `socket` (or `tcp_socket`) set, or sockets passed by systemd, the
+//! control server (`control::Server`) takes clamd commands: its path scans go into the same queue as the watcher's (through
 //! a clone of the pipeline's `Admission`), their verdicts come back to the
 //! connection through the server's `InFlight` (the pipeline hands it only
 //! control requests' verdicts), and RELOAD/SHUTDOWN reach the main thread as
