@@ -5,10 +5,13 @@
 //! exits 0, 1 or 2 alike. `PATH: OK` is printed per file with `--stream` and
 //! `--fdpass`; a path the daemon scans itself gets one `PATH: OK` for the
 //! whole of it (clamd's protocol reports no clean files one by one).
+//! With `--tcp ADDR:PORT` the same commands go to the daemon's TCP
+//! listener (where descriptors cannot be passed, so `--fdpass` is refused).
 
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::mem::MaybeUninit;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -18,14 +21,33 @@ use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use crate::app::Error;
 use crate::cli::args::{CtlArgs, CtlCommand};
+use crate::control::Stream;
 use crate::error::ExitStatus;
 use crate::report::escape_path;
 
 /// A `vigil ctl` command, checked.
 #[derive(Debug, Clone)]
 pub struct CtlConfig {
-    pub socket: PathBuf,
+    pub daemon: Endpoint,
     pub action: CtlAction,
+}
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Its control socket (`--socket`, the default).
+    Unix(PathBuf),
+    /// Its TCP listener (`--tcp`).
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "{}", path.display()),
+            Endpoint::Tcp(addr) => write!(f, "tcp {addr}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,12 +100,13 @@ impl CtlConfig {
                 show_summary: !no_summary,
             },
         };
-        CtlConfig {
-            socket: args
-                .socket
-                .unwrap_or_else(|| PathBuf::from(crate::control::DEFAULT_SOCKET)),
-            action,
-        }
+        let daemon = match (args.tcp, args.socket) {
+            (Some(addr), _) => Endpoint::Tcp(addr),
+            (None, socket) => Endpoint::Unix(
+                socket.unwrap_or_else(|| PathBuf::from(crate::control::DEFAULT_SOCKET)),
+            ),
+        };
+        CtlConfig { daemon, action }
     }
 }
 
@@ -99,12 +122,19 @@ pub enum ClientError {
     NotRunning(PathBuf),
     #[error("cannot reach the daemon at {}: permission denied (the socket's mode and group, `socket_mode` and `socket_group`, decide who may connect)", .0.display())]
     Denied(PathBuf),
-    #[error("cannot reach the daemon at {}: {}", path.display(), crate::error::io_reason(source))]
+    #[error("cannot reach the daemon at tcp {0}: nothing is listening (is `vigil daemon` running, with `tcp_socket` set?)")]
+    TcpNotRunning(SocketAddr),
+    #[error(
+        "cannot reach the daemon at {daemon}: {}",
+        crate::error::io_reason(source)
+    )]
     Connect {
-        path: PathBuf,
+        daemon: Endpoint,
         #[source]
         source: io::Error,
     },
+    #[error("--fdpass needs the daemon's Unix socket: descriptors cannot be passed over TCP (use --stream)")]
+    FdpassOverTcp,
     #[error("lost the connection to the daemon: {}", crate::error::io_reason(.0))]
     Io(#[source] io::Error),
     #[error("the daemon did not reply")]
@@ -115,7 +145,7 @@ pub enum ClientError {
 
 /// Runs one `vigil ctl` command.
 pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
-    let socket = &config.socket;
+    let socket = &config.daemon;
     let simple = |command: &str| -> Result<Vec<String>, ClientError> {
         let mut conn = connect(socket)?;
         send(&mut conn, command)?;
@@ -150,10 +180,11 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             }
             Ok(ExitStatus::Clean)
         }
-        CtlAction::Shutdown => {
-            simple("SHUTDOWN")?;
-            Ok(ExitStatus::Clean)
-        }
+        CtlAction::Shutdown => match simple("SHUTDOWN")?.into_iter().next() {
+            // The daemon answers SHUTDOWN by closing; a reply is a refusal.
+            Some(line) => Err(ClientError::Unexpected(line).into()),
+            None => Ok(ExitStatus::Clean),
+        },
         CtlAction::Scan {
             mode,
             paths,
@@ -162,19 +193,35 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
     }
 }
 
-fn connect(path: &Path) -> Result<UnixStream, ClientError> {
-    UnixStream::connect(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => ClientError::NoSocket(path.to_path_buf()),
-        io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
-        io::ErrorKind::PermissionDenied => ClientError::Denied(path.to_path_buf()),
-        _ => ClientError::Connect {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    })
+fn connect(daemon: &Endpoint) -> Result<Stream, ClientError> {
+    let path = match daemon {
+        Endpoint::Unix(path) => path,
+        Endpoint::Tcp(addr) => {
+            return TcpStream::connect(addr)
+                .map(Stream::Tcp)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::ConnectionRefused => ClientError::TcpNotRunning(*addr),
+                    _ => ClientError::Connect {
+                        daemon: daemon.clone(),
+                        source: e,
+                    },
+                });
+        }
+    };
+    UnixStream::connect(path)
+        .map(Stream::Unix)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ClientError::NoSocket(path.to_path_buf()),
+            io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
+            io::ErrorKind::PermissionDenied => ClientError::Denied(path.to_path_buf()),
+            _ => ClientError::Connect {
+                daemon: daemon.clone(),
+                source: e,
+            },
+        })
 }
 
-fn send(conn: &mut UnixStream, command: &str) -> Result<(), ClientError> {
+fn send(conn: &mut Stream, command: &str) -> Result<(), ClientError> {
     let mut bytes = Vec::with_capacity(command.len() + 2);
     bytes.push(b'z');
     bytes.extend_from_slice(command.as_bytes());
@@ -183,7 +230,7 @@ fn send(conn: &mut UnixStream, command: &str) -> Result<(), ClientError> {
 }
 
 /// Every NUL-terminated reply until the daemon closes the connection.
-fn replies(conn: &mut UnixStream) -> Result<Vec<String>, ClientError> {
+fn replies(conn: &mut Stream) -> Result<Vec<String>, ClientError> {
     let mut all = Vec::new();
     conn.read_to_end(&mut all).map_err(ClientError::Io)?;
     Ok(all
@@ -219,11 +266,14 @@ impl Tally {
 }
 
 fn scan(
-    socket: &Path,
+    socket: &Endpoint,
     mode: CtlScanMode,
     paths: &[PathBuf],
     show_summary: bool,
 ) -> Result<ExitStatus, Error> {
+    if mode == CtlScanMode::Fdpass && matches!(socket, Endpoint::Tcp(_)) {
+        return Err(ClientError::FdpassOverTcp.into());
+    }
     let started = Instant::now();
     let mut tally = Tally::default();
     for path in paths {
@@ -252,7 +302,7 @@ fn scan(
 }
 
 /// MULTISCAN of a path the daemon reads itself (made absolute here).
-fn scan_path(socket: &Path, path: &Path, tally: &mut Tally) -> Result<(), ClientError> {
+fn scan_path(socket: &Endpoint, path: &Path, tally: &mut Tally) -> Result<(), ClientError> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut conn = connect(socket)?;
     let mut bytes = b"zMULTISCAN ".to_vec();
@@ -322,7 +372,7 @@ fn local_files(path: &Path, tally: &mut Tally) -> Vec<PathBuf> {
 
 /// INSTREAM or FILDES of one local file.
 fn scan_file(
-    socket: &Path,
+    socket: &Endpoint,
     mode: CtlScanMode,
     path: &Path,
     tally: &mut Tally,
@@ -358,7 +408,7 @@ fn scan_file(
     Ok(())
 }
 
-fn send_stream(conn: &mut UnixStream, file: &mut File) -> io::Result<()> {
+fn send_stream(conn: &mut Stream, file: &mut File) -> io::Result<()> {
     conn.write_all(b"zINSTREAM\0")?;
     let mut buf = vec![0u8; CHUNK + 4];
     loop {
@@ -375,7 +425,7 @@ fn send_stream(conn: &mut UnixStream, file: &mut File) -> io::Result<()> {
     }
 }
 
-fn send_fd(conn: &mut UnixStream, file: &File) -> io::Result<()> {
+fn send_fd(conn: &mut Stream, file: &File) -> io::Result<()> {
     conn.write_all(b"zFILDES\0")?;
     let fds = [file.as_fd()];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];

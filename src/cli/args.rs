@@ -58,8 +58,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CtlArgs {
     /// The daemon's control socket [default: /run/vigil/vigil.sock].
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH", global = true, conflicts_with = "tcp")]
     pub socket: Option<PathBuf>,
+
+    /// Reach the daemon on TCP instead (its `tcp_socket`), e.g.
+    /// 127.0.0.1:3310 or [::1]:3310.
+    #[arg(long, value_name = "ADDR:PORT", global = true, value_parser = crate::cli::values::parse_socket_addr)]
+    pub tcp: Option<std::net::SocketAddr>,
 
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -124,6 +129,11 @@ pub struct DaemonArgs {
     /// Control socket (clamd protocol, `vigil ctl`); replaces `socket` in the file.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+
+    /// Also serve the control protocol on TCP (e.g. 127.0.0.1:3310 or
+    /// [::1]:3310); replaces `tcp_addr` and `tcp_socket` in the file.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = crate::cli::values::parse_socket_addr)]
+    pub tcp: Option<std::net::SocketAddr>,
 
     /// Scan requests that may wait in the queue [default: 16 per worker].
     #[arg(long, value_name = "N")]

@@ -68,6 +68,12 @@ pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),
 /// case-insensitively, in powers of 1024.
+/// `--tcp ADDR:PORT`: `127.0.0.1:3310`, `[::1]:3310`.
+pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("bad address {text:?} (expected e.g. 127.0.0.1:3310 or [::1]:3310)"))
+}
+
 pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     let bad = || ValueError::Size(text.to_string());
     let t = text.trim();

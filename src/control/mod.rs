@@ -1,6 +1,6 @@
-//! The control socket: clamd's protocol on a Unix socket, so that `clamdscan`,
-//! mail filters and clamd client libraries can use vigil's engine, and
-//! `vigil ctl`, vigil's own client.
+//! The control socket: clamd's protocol on a Unix socket, and optionally on
+//! TCP, so that `clamdscan`, mail filters and clamd client libraries can use
+//! vigil's engine, and `vigil ctl`, vigil's own client.
 //!
 //! - `protocol`: pure parsing of commands and INSTREAM chunks, and replies.
 //! - `server`: the socket's life (bind, mode, group, stale sockets, removal)
@@ -9,22 +9,29 @@
 //! - `inflight`: path scans in flight through the shared queue and pool,
 //!   and the way their verdicts come back.
 //! - `peer`: the client's credentials and what it may read.
+//! - `stream`: a connection, Unix or TCP.
+//! - `network`: `tcp_allow`'s client networks.
+//! - `activation`: sockets passed by systemd (`LISTEN_FDS`).
 //! - `faults`: a test hook that panics at a named point.
 //!
 //! The server never reaches into the pool: a path scan is admitted to the
 //! daemon's bounded queue like the watcher's requests, and its verdicts come
 //! back through the sink.
 
+pub mod activation;
 pub mod faults;
 pub mod inflight;
+pub mod network;
 pub mod peer;
 pub mod protocol;
 pub mod server;
 mod session;
+pub(crate) mod stream;
 
 use std::time::Duration;
 
 pub use server::{Listener, Server, ServerError, ServerParts};
+pub(crate) use stream::Stream;
 
 use crate::stats::Snapshot;
 
@@ -61,6 +68,15 @@ pub struct ControlSettings {
     pub stream_max_length: u64,
     /// The longest command (a path of PATH_MAX bytes and the command name).
     pub max_command_length: usize,
+    /// `tcp_allow_path_scans`: over TCP, answer SCAN, CONTSCAN, MULTISCAN,
+    /// ALLMATCHSCAN and FILDES (a TCP client has no credentials: paths are
+    /// read with the daemon's own access).
+    pub tcp_allow_path_scans: bool,
+    /// `tcp_allow_control`: over TCP, answer RELOAD and SHUTDOWN.
+    pub tcp_allow_control: bool,
+    /// `tcp_allow`: the client networks that may connect over TCP; empty
+    /// allows every client that can reach the address.
+    pub tcp_allow: Vec<network::Network>,
 }
 
 impl Default for ControlSettings {
@@ -76,6 +92,9 @@ impl Default for ControlSettings {
             read_timeout: Duration::from_secs(120),
             stream_max_length: 100 << 20,
             max_command_length: 4096 + 64,
+            tcp_allow_path_scans: false,
+            tcp_allow_control: false,
+            tcp_allow: Vec::new(),
         }
     }
 }

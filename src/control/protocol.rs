@@ -335,6 +335,11 @@ pub fn path_check_failure(reason: &str) -> String {
 /// clamd's reply to FILDES without a descriptor.
 pub const NO_FD: &str = "No file descriptor received. ERROR";
 /// vigil's reply to a command that arrives as the daemon stops.
+/// A command that a TCP client may not send (no clamd wording exists: clamd
+/// serves every command on every socket).
+pub const NOT_OVER_TCP: &str = "Command not allowed over TCP. ERROR";
+/// clamd's reply for a path it will not answer for.
+pub const ACCESS_DENIED: &str = "Access denied.";
 pub const STOPPING: &str = "vigil is stopping. ERROR";
 /// vigil's last reason for a scan whose client stopped reading its replies.
 pub const REPLIES_NOT_READ: &str = "Replies were not read in time; scan cancelled.";

@@ -1,5 +1,9 @@
-//! The control socket's life and its accept loop.
+//! The control sockets' life and their accept loop.
 //!
+//! - **Listeners.** The Unix socket (bound here, or passed by systemd) and,
+//!   with `tcp_socket`, a TCP one (likewise). Both feed one accept loop, one
+//!   set of work slots and one bound on open connections. A TCP client
+//!   outside `tcp_allow` is closed as it is accepted.
 //! - **Binding.** A socket left by a crash is replaced only if it is a socket
 //!   and nothing answers on it (`connect` is refused); anything else at the
 //!   path (a live daemon, a file, a link) is an error. The new socket is
@@ -22,6 +26,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -34,6 +39,8 @@ use crossbeam_channel::Sender;
 use rustix::event::{poll, PollFd, PollFlags};
 
 use super::inflight::InFlight;
+use super::network;
+use super::stream::Stream;
 use super::{ControlSettings, ControlSignal, DaemonStats};
 use crate::engine::inspect::Inspector;
 use crate::engine::request::Admit;
@@ -54,16 +61,46 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    #[error("tcp_socket {addr}: this service may not open TCP sockets (its unit's RestrictAddressFamilies or PrivateNetwork): serve TCP through the socket unit (a ListenStream in vigil.socket) instead")]
+    TcpForbidden {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("tcp_socket {addr}: {what}: {}", crate::error::io_reason(source))]
+    Tcp {
+        addr: SocketAddr,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("socket passed by systemd (LISTEN_FDS): {0}")]
+    Activation(String),
 }
 
-/// A bound control socket. Dropping it removes the socket file, if the path
-/// still names this socket.
+/// A listening control socket: a Unix socket (bound here, or passed by
+/// systemd) or a TCP one. Dropping a Unix socket bound here removes its
+/// file, if the path still names it; a passed one belongs to systemd.
 #[derive(Debug)]
 pub struct Listener {
-    listener: UnixListener,
-    path: PathBuf,
-    /// The socket file's (device, inode), to recognise it at removal.
-    id: (u64, u64),
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Unix {
+        listener: UnixListener,
+        path: PathBuf,
+        /// The socket file's (device, inode), to recognise it at removal;
+        /// `None` for a socket passed by systemd, which is never removed.
+        id: Option<(u64, u64)>,
+    },
+    Tcp {
+        listener: TcpListener,
+        addr: SocketAddr,
+        /// Passed by systemd (for logs: a TCP socket leaves no file).
+        passed: bool,
+    },
 }
 
 impl Listener {
@@ -108,7 +145,13 @@ impl Listener {
             Ok((m.dev(), m.ino()))
         })();
         match placed {
-            Ok(id) => Ok(Listener { listener, path, id }),
+            Ok(id) => Ok(Listener {
+                kind: Kind::Unix {
+                    listener,
+                    path,
+                    id: Some(id),
+                },
+            }),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
@@ -116,16 +159,153 @@ impl Listener {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Listens on TCP `addr`. A unit that forbids the service TCP sockets
+    /// (`RestrictAddressFamilies`) is said so: the error names the way out.
+    pub fn bind_tcp(addr: SocketAddr) -> Result<Self, ServerError> {
+        if is_systemd_private_network() {
+            let source = io::Error::other(
+                "a private network namespace (PrivateNetwork=yes): no client outside could connect",
+            );
+            return Err(ServerError::TcpForbidden { addr, source });
+        }
+        let listener = TcpListener::bind(addr).map_err(|source| tcp_bind_error(addr, source))?;
+        Self::tcp(listener, false)
+    }
+
+    /// A Unix socket passed by systemd: never removed here.
+    pub fn passed_unix(listener: UnixListener) -> Result<Self, ServerError> {
+        let path = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("(unnamed)"));
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| ServerError::Activation(format!("{}: {e}", path.display())))?;
+        Ok(Listener {
+            kind: Kind::Unix {
+                listener,
+                path,
+                id: None,
+            },
+        })
+    }
+
+    /// A TCP socket, bound here or `passed` by systemd.
+    pub fn tcp(listener: TcpListener, passed: bool) -> Result<Self, ServerError> {
+        let addr = listener.local_addr().map_err(|e| {
+            ServerError::Activation(format!("a TCP socket without an address: {e}"))
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Tcp {
+                addr,
+                what: "cannot set up the socket",
+                source,
+            })?;
+        Ok(Listener {
+            kind: Kind::Tcp {
+                listener,
+                addr,
+                passed,
+            },
+        })
+    }
+
+    /// The Unix socket's path; `None` for TCP.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Unix { path, .. } => Some(path),
+            Kind::Tcp { .. } => None,
+        }
+    }
+
+    /// The TCP address; `None` for a Unix socket.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        match &self.kind {
+            Kind::Unix { .. } => None,
+            Kind::Tcp { addr, .. } => Some(*addr),
+        }
+    }
+
+    /// Whether systemd passed this socket.
+    pub fn is_passed(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Unix { id: None, .. } | Kind::Tcp { passed: true, .. }
+        )
+    }
+
+    /// The socket, for logs.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Unix { path, .. } => path.display().to_string(),
+            Kind::Tcp { addr, .. } => format!("tcp {addr}"),
+        }
+    }
+
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match &self.kind {
+            Kind::Unix { listener, .. } => listener.as_fd(),
+            Kind::Tcp { listener, .. } => listener.as_fd(),
+        }
+    }
+
+    /// Accepts one connection, with the client's address on TCP.
+    fn accept(&self) -> io::Result<(Stream, Option<std::net::IpAddr>)> {
+        match &self.kind {
+            Kind::Unix { listener, .. } => Ok((Stream::Unix(listener.accept()?.0), None)),
+            Kind::Tcp { listener, .. } => {
+                let (stream, peer) = listener.accept()?;
+                // Replies of a session follow one another: no Nagle delay.
+                let _ = stream.set_nodelay(true);
+                Ok((Stream::Tcp(stream), Some(peer.ip())))
+            }
+        }
+    }
+}
+
+/// Whether this is a systemd service (`INVOCATION_ID`) whose network
+/// namespace has no interface but loopback: `PrivateNetwork=yes`, where a
+/// TCP socket would listen where no client can reach it.
+fn is_systemd_private_network() -> bool {
+    // /proc/self/net is this process's namespace (sysfs shows the one it
+    // was mounted in); ProcSubset=pid keeps it.
+    std::env::var_os("INVOCATION_ID").is_some()
+        && fs::read_to_string("/proc/self/net/dev").is_ok_and(|dev| {
+            dev.lines()
+                .skip(2)
+                .filter_map(|l| l.split(':').next())
+                .all(|name| name.trim() == "lo")
+        })
+}
+
+/// Why TCP `addr` cannot be listened on; a unit that forbids the service
+/// TCP sockets is told apart, since its way out is the socket unit.
+fn tcp_bind_error(addr: SocketAddr, source: io::Error) -> ServerError {
+    match source.raw_os_error() {
+        // What RestrictAddressFamilies (seccomp: EAFNOSUPPORT) and
+        // SocketBindDeny (EPERM) answer.
+        Some(libc::EAFNOSUPPORT | libc::EPERM) => ServerError::TcpForbidden { addr, source },
+        _ => ServerError::Tcp {
+            addr,
+            what: "cannot listen",
+            source,
+        },
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let ours = fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
-        if ours {
-            let _ = fs::remove_file(&self.path);
+        if let Kind::Unix {
+            path, id: Some(id), ..
+        } = &self.kind
+        {
+            let ours = fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == *id);
+            if ours {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }
@@ -187,7 +367,7 @@ struct State {
 
 /// A connection as the accept loop sees it.
 pub(super) struct Connection {
-    pub(super) stream: UnixStream,
+    pub(super) stream: Stream,
     /// Since when it has been waiting for its client's next command; `None`
     /// while a command is read or worked on.
     waiting_since: Mutex<Option<Instant>>,
@@ -316,15 +496,26 @@ impl<'a> Server<'a> {
     /// Serves connections until `stop`. Path scans are admitted through
     /// `admit`, which is dropped by the caller after this returns (it holds
     /// one end of the scan queue).
-    pub fn run(&self, listener: &Listener, admit: &(dyn Admit + Sync)) {
+    pub fn run(&self, listeners: &[Listener], admit: &(dyn Admit + Sync)) {
         raise_open_file_limit(self.settings.max_open_connections);
         let mut next_conn = 0u64;
+        let mut ready = Vec::new();
         std::thread::scope(|scope| {
             while !self.is_stopping() {
-                if !self.wait_readable(listener) {
+                if ready.is_empty() && !self.wait_readable(listeners, &mut ready) {
                     break;
                 }
-                let stream = match listener.listener.accept() {
+                let Some(listener) = ready.pop().map(|i: usize| &listeners[i]) else {
+                    continue;
+                };
+                let stream = match listener.accept() {
+                    Ok((stream, Some(ip)))
+                        if !network::is_allowed(&self.settings.tcp_allow, ip) =>
+                    {
+                        tracing::info!(client = %ip, "control socket: a TCP client outside tcp_allow; connection closed");
+                        drop(stream);
+                        continue;
+                    }
                     Ok((stream, _)) => stream,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -406,14 +597,17 @@ impl<'a> Server<'a> {
         }
     }
 
-    /// Waits until a connection can be accepted (true) or `stop` (false).
-    fn wait_readable(&self, listener: &Listener) -> bool {
+    /// Waits until a connection can be accepted on some of `listeners`
+    /// (true, their indexes in `ready`) or `stop` (false).
+    fn wait_readable(&self, listeners: &[Listener], ready: &mut Vec<usize>) -> bool {
+        let fds: Vec<_> = listeners.iter().map(Listener::as_fd).collect();
         loop {
-            let mut fds = [
-                PollFd::new(&listener.listener, PollFlags::IN),
-                PollFd::new(&self.state.wake_rx, PollFlags::IN),
-            ];
-            match poll(&mut fds, None) {
+            let mut polled: Vec<_> = fds
+                .iter()
+                .map(|fd| PollFd::new(fd, PollFlags::IN))
+                .chain([PollFd::new(&self.state.wake_rx, PollFlags::IN)])
+                .collect();
+            match poll(&mut polled, None) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
@@ -421,10 +615,18 @@ impl<'a> Server<'a> {
                     return false;
                 }
             }
-            if self.is_stopping() || !fds[1].revents().is_empty() {
+            let (wake, sockets) = polled.split_last().expect("the wake pipe is polled");
+            if self.is_stopping() || !wake.revents().is_empty() {
                 return false;
             }
-            if !fds[0].revents().is_empty() {
+            ready.extend(
+                sockets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, fd)| !fd.revents().is_empty())
+                    .map(|(i, _)| i),
+            );
+            if !ready.is_empty() {
                 return true;
             }
         }
@@ -461,7 +663,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Whether a peer has closed its end of `stream` entirely (a client that
 /// only shut down its writing side still waits for replies).
-pub(super) fn hung_up(stream: &UnixStream) -> bool {
+pub(super) fn hung_up(stream: &impl std::os::fd::AsFd) -> bool {
     let mut fds = [PollFd::new(stream, PollFlags::empty())];
     match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
         Ok(_) => fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR),
@@ -502,6 +704,30 @@ mod tests {
         assert!(matches!(
             Listener::bind(&path, &settings),
             Err(ServerError::NotASocket(_))
+        ));
+    }
+
+    #[test]
+    fn a_unit_that_forbids_tcp_is_named_in_the_error() {
+        let addr: SocketAddr = "127.0.0.1:3310".parse().unwrap();
+        let forbidden = tcp_bind_error(addr, io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+        let text = forbidden.to_string();
+        assert!(
+            text.starts_with("tcp_socket 127.0.0.1:3310: this service may not open TCP sockets"),
+            "{text}"
+        );
+        assert!(text.contains("vigil.socket"), "{text}");
+        let in_use = tcp_bind_error(addr, io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert!(matches!(in_use, ServerError::Tcp { .. }), "{in_use}");
+    }
+
+    #[test]
+    fn a_tcp_listener_in_use_is_an_error() {
+        let first = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.tcp_addr().unwrap();
+        assert!(matches!(
+            Listener::bind_tcp(addr),
+            Err(ServerError::Tcp { .. })
         ));
     }
 

@@ -6,6 +6,11 @@
 //! data and replies may each take `read_timeout`. Any fault ends this
 //! connection only.
 //!
+//! Over TCP there are no credentials and no descriptors: path scans and
+//! FILDES are refused unless `tcp_allow_path_scans`, RELOAD and SHUTDOWN
+//! unless `tcp_allow_control`, and allowed path scans use the daemon's own
+//! access.
+//!
 //! Replies are written whole or not at all, and only while the socket's send
 //! buffer is at most a quarter full (what the kernel reports as writable),
 //! so the buffer always has room for one more line. A client that stops
@@ -19,7 +24,6 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use super::inflight::{InFlight, Reply};
 use super::peer::Peer;
 use super::protocol::{self as p, ChunkDecoder, Command, Delimiter, Frame, ScanKind};
 use super::server::{hung_up, Connection, Server};
+use super::stream::Stream;
 use super::ControlSignal;
 use crate::engine::inspect::{FileResult, Inspected};
 use crate::engine::job::count_verdict;
@@ -55,7 +60,7 @@ const WAIT_TICK: Duration = Duration::from_millis(200);
 /// Serves one connection until it is done.
 pub(super) fn serve(server: &Server<'_>, admit: &(dyn Admit + Sync), conn: &Connection) {
     let stream = &conn.stream;
-    let peer = Peer::of(stream).ok();
+    let peer = stream.as_unix().and_then(|s| Peer::of(s).ok());
     let _ = stream.set_write_timeout(Some(server.settings.read_timeout));
     let mut session = Session {
         server,
@@ -86,9 +91,9 @@ struct Session<'s, 'a> {
     admit: &'s (dyn Admit + Sync),
     /// This connection as the accept loop sees it (waiting or at work).
     conn: &'s Connection,
-    stream: &'s UnixStream,
-    /// The client's credentials; `None` if they could not be read (then
-    /// path scans are refused when peer checks are on).
+    stream: &'s Stream,
+    /// The client's credentials; `None` over TCP, or if they could not be
+    /// read (then path scans are refused when peer checks are on).
     peer: Option<Peer>,
     /// Bytes received and not yet used.
     buf: Vec<u8>,
@@ -183,6 +188,11 @@ impl Session<'_, '_> {
     }
 
     fn serve_command(&mut self, command: Command, d: Delimiter) -> io::Result<Flow> {
+        if self.stream.is_tcp() {
+            if let Some(flow) = self.refused_over_tcp(&command, d)? {
+                return Ok(flow);
+            }
+        }
         match command {
             Command::Ping => self.send("PONG", d)?,
             Command::Version => self.send(&self.version(), d)?,
@@ -220,6 +230,33 @@ impl Session<'_, '_> {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Over TCP: refuses what `tcp_allow_path_scans` and `tcp_allow_control`
+    /// do not allow (`Some`), else `None`. A refused path scan gets clamd's
+    /// `PATH: Access denied. ERROR` and the connection goes on, as after
+    /// any path's error; other commands end it.
+    fn refused_over_tcp(&mut self, command: &Command, d: Delimiter) -> io::Result<Option<Flow>> {
+        let settings = &self.server.settings;
+        let key = match command {
+            Command::Scan { .. } | Command::Fildes if !settings.tcp_allow_path_scans => {
+                "tcp_allow_path_scans"
+            }
+            Command::Reload | Command::Shutdown if !settings.tcp_allow_control => {
+                "tcp_allow_control"
+            }
+            _ => return Ok(None),
+        };
+        tracing::info!(
+            command = %task_name(command),
+            "control socket: refused over TCP (allowed with {key} = true)"
+        );
+        if let Command::Scan { path, .. } = command {
+            self.send(&p::error(&p::display_path(path), p::ACCESS_DENIED), d)?;
+            return Ok(Some(Flow::Continue));
+        }
+        self.send(p::NOT_OVER_TCP, d)?;
+        Ok(Some(Flow::Close))
     }
 
     /// The delimiter of the command being read (else of the last one), for
@@ -446,11 +483,14 @@ impl Session<'_, '_> {
         }
         // With peer checks, the scan opens everything with the client's
         // permissions checked on the descriptors it reads (`access`).
-        let confine = match (&self.peer, self.server.settings.check_peer_access) {
+        // Over TCP (allowed by `tcp_allow_path_scans`) there are no
+        // credentials: the daemon's own access answers, as clamd's does.
+        let peer_checks = self.server.settings.check_peer_access && !self.stream.is_tcp();
+        let confine = match (&self.peer, peer_checks) {
             (_, false) => None,
             (Some(peer), true) => Some(Arc::new(peer.credentials())),
             (None, true) => {
-                self.send(&p::error(&name, "Access denied."), d)?;
+                self.send(&p::error(&name, p::ACCESS_DENIED), d)?;
                 return Ok(Flow::Continue);
             }
         };

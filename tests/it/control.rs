@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::testenv::{read_all, run, vigil_bin, Daemon, TestEnv, EICAR, EICAR_NAME, GUARD, NOBODY};
+use crate::testenv::{
+    read_all, run, vigil_bin, Daemon, TestEnv, Transport, EICAR, EICAR_NAME, GUARD, NOBODY,
+};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -204,9 +206,18 @@ fn replies_are_clamd_shaped_in_every_form() {
 
 #[test]
 fn bad_input_gets_an_error_and_never_takes_the_daemon_down() {
-    let d = Daemon::with_config(
-        "stream_max_length = 1000\ncommand_timeout = \"1s\"\nread_timeout = \"1s\"\nmax_connections = 4\n",
-    );
+    bad_input_gets_an_error_and_never_takes_the_daemon_down_over(Transport::Unix);
+}
+
+/// Garbage, limits, timeouts and partial input over `transport`; over TCP,
+/// FILDES is refused (no descriptor can come) instead of being tried.
+pub fn bad_input_gets_an_error_and_never_takes_the_daemon_down_over(transport: Transport) {
+    let d = Daemon::builder()
+        .config(
+            "stream_max_length = 1000\ncommand_timeout = \"1s\"\nread_timeout = \"1s\"\nmax_connections = 4\n",
+        )
+        .transport(transport)
+        .start();
     let fds_before = d.open_fds();
     // Garbage.
     assert_eq!(d.exchange(b"hello\n"), b"UNKNOWN COMMAND\n");
@@ -238,18 +249,41 @@ fn bad_input_gets_an_error_and_never_takes_the_daemon_down() {
         b"zINSTREAM\0\0\0",
         b"zSCAN /tm",
     ] {
-        let mut s = d.connect();
+        let mut s = d.client();
         s.write_all(partial).unwrap();
         drop(s);
     }
     // A client that stops sending: the command timeout answers it.
-    let mut idle = d.connect();
+    let mut idle = d.client();
     idle.write_all(b"zPI").unwrap();
     assert_eq!(read_all(&mut idle), b"COMMAND READ TIMED OUT\n");
-    let mut slow = d.connect();
+    let mut slow = d.client();
     slow.write_all(b"zINSTREAM\0\0\0\0\x10abc").unwrap();
     assert_eq!(read_all(&mut slow), b"COMMAND READ TIMED OUT\0");
-    // FILDES without a descriptor, and a descriptor without FILDES.
+    if transport == Transport::Tcp {
+        assert_eq!(
+            d.exchange(b"zFILDES\0x"),
+            b"Command not allowed over TCP. ERROR\0"
+        );
+    } else {
+        descriptors_without_their_command(&d);
+    }
+    // Random bytes, many times.
+    let mut rng = crate::testenv::Rng::new(4);
+    for _ in 0..50 {
+        let len = rng.range(1, 200) as usize;
+        let mut s = d.client();
+        let _ = s.write_all(&rng.bytes(len));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = read_all(&mut s);
+    }
+    // Still up, and every descriptor it opened for all that is closed again.
+    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
+    wait_for_fds(&d, fds_before);
+}
+
+/// FILDES without a descriptor, and a descriptor without FILDES.
+fn descriptors_without_their_command(d: &Daemon) {
     assert_eq!(
         d.exchange(b"zFILDES\0x"),
         b"No file descriptor received. ERROR\0"
@@ -265,18 +299,6 @@ fn bad_input_gets_an_error_and_never_takes_the_daemon_down() {
         read_all(&mut s),
         b"1: PONG\x002: PROTOCOL ERROR: ancillary data sent without FILDES. ERROR\0"
     );
-    // Random bytes, many times.
-    let mut rng = crate::testenv::Rng::new(4);
-    for _ in 0..50 {
-        let len = rng.range(1, 200) as usize;
-        let mut s = d.connect();
-        let _ = s.write_all(&rng.bytes(len));
-        let _ = s.shutdown(std::net::Shutdown::Write);
-        let _ = read_all(&mut s);
-    }
-    // Still up, and every descriptor it opened for all that is closed again.
-    assert_eq!(d.exchange(b"zPING\0"), b"PONG\0");
-    wait_for_fds(&d, fds_before);
 }
 
 /// Waits (bounded) until the daemon has `want` descriptors open again:
@@ -315,7 +337,17 @@ fn send_fd(s: &UnixStream, bytes: &[u8], file: &fs::File) {
 
 #[test]
 fn two_hundred_concurrent_clients_all_get_correct_replies() {
-    let d = Daemon::with_config("max_connections = 16\n");
+    two_hundred_concurrent_clients_all_get_correct_replies_over(Transport::Unix);
+}
+
+/// PING, INSTREAM, SCAN and FILDES from 200 clients at once over
+/// `transport` (over TCP path scans are allowed for this, and FILDES is
+/// answered that no descriptor came).
+pub fn two_hundred_concurrent_clients_all_get_correct_replies_over(transport: Transport) {
+    let d = Daemon::builder()
+        .config("max_connections = 16\ntcp_allow_path_scans = true\n")
+        .transport(transport)
+        .start();
     let root = tree(&d.env);
     let eicar = root.join("eicar.com");
     let fds_before = d.open_fds();
@@ -338,6 +370,11 @@ fn two_hundred_concurrent_clients_all_get_correct_replies() {
                             format!("zSCAN {}\0", eicar.display()).into_bytes(),
                             found.clone().into_bytes(),
                         ),
+                        _ if transport == Transport::Tcp => {
+                            let mut r = b"zFILDES\0".to_vec();
+                            r.push(0);
+                            (r, b"No file descriptor received. ERROR\0".to_vec())
+                        }
                         _ => {
                             let file = fs::File::open(eicar).unwrap();
                             let mut s = d.connect();

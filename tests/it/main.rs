@@ -24,3 +24,4 @@ mod sigs;
 mod sigs_bounded;
 mod sigs_props;
 mod systemd;
+mod tcp;

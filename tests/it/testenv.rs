@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -434,9 +435,74 @@ pub fn ok(path: &Path) -> String {
 /// Generous: debug builds on a loaded 2-core machine.
 pub const GUARD: Duration = Duration::from_secs(60);
 
+/// Which of the daemon's listeners a test's clients use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// The control socket.
+    #[default]
+    Unix,
+    /// The TCP listener on 127.0.0.1.
+    Tcp,
+}
+
+/// A free TCP port on 127.0.0.1 (bound once, then released for the daemon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client connection to the daemon, over either transport.
+pub enum Client {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Client {
+    /// The Unix socket (descriptor passing); panics over TCP.
+    pub fn unix(&self) -> &UnixStream {
+        match self {
+            Client::Unix(s) => s,
+            Client::Tcp(_) => panic!("descriptors pass only on the Unix socket"),
+        }
+    }
+
+    pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+        match self {
+            Client::Unix(s) => s.shutdown(how),
+            Client::Tcp(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl Read for Client {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Client::Unix(s) => s.read(buf),
+            Client::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Client::Unix(s) => s.write(buf),
+            Client::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// How to start a `vigil daemon`: see `Daemon::builder`.
 #[derive(Default)]
 pub struct DaemonBuilder {
+    transport: Transport,
     env: Option<TestEnv>,
     args: Vec<OsString>,
     toml: Option<String>,
@@ -491,6 +557,14 @@ impl DaemonBuilder {
         self
     }
 
+    /// Also listens on TCP (127.0.0.1, a free port) when `transport` is
+    /// `Tcp`, and `Daemon::client` and `exchange` use that transport. Needs
+    /// `config`.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Adds `key=value` to the daemon's environment (the test hooks).
     pub fn var(mut self, key: &str, value: &str) -> Self {
         self.vars.push((key.into(), value.into()));
@@ -511,7 +585,17 @@ impl DaemonBuilder {
         let env = self.env.unwrap_or_default();
         let mut control = None;
         let mut args = self.args;
+        let tcp = (self.transport == Transport::Tcp)
+            .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
         if let Some(extra) = &self.toml {
+            let extra = match tcp {
+                Some(addr) => format!(
+                    "tcp_addr = \"{}\"\ntcp_socket = {}\n{extra}",
+                    addr.ip(),
+                    addr.port()
+                ),
+                None => extra.clone(),
+            };
             let watch = env.mkdir("watch");
             // The socket's folder belongs to whoever runs the daemon.
             let run_dir = env.mkdir("run");
@@ -580,6 +664,8 @@ impl DaemonBuilder {
         let mut d = Daemon {
             child,
             env,
+            transport: self.transport,
+            tcp,
             socket,
             clamd_conf,
             notify,
@@ -639,6 +725,10 @@ pub struct Daemon {
     child: Child,
     /// The test's folder (the control socket's `watch/` and `run/` are in it).
     pub env: TestEnv,
+    /// What `client` and `exchange` connect through.
+    transport: Transport,
+    /// The TCP listener's address, with `Transport::Tcp`.
+    tcp: Option<SocketAddr>,
     socket: Option<PathBuf>,
     clamd_conf: Option<PathBuf>,
     notify: UnixDatagram,
@@ -695,10 +785,32 @@ impl Daemon {
         s
     }
 
-    /// Sends `bytes` on a new connection and returns everything received
-    /// until the daemon closes it.
+    /// The TCP listener's address (with `Transport::Tcp`).
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp
+            .expect("a daemon started with .transport(Transport::Tcp)")
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// A connection over the daemon's transport (see `transport`).
+    pub fn client(&self) -> Client {
+        match self.transport {
+            Transport::Unix => Client::Unix(self.connect()),
+            Transport::Tcp => {
+                let s = TcpStream::connect(self.tcp_addr()).expect("connect to the TCP listener");
+                s.set_read_timeout(Some(GUARD)).unwrap();
+                Client::Tcp(s)
+            }
+        }
+    }
+
+    /// Sends `bytes` on a new connection (over the daemon's transport) and
+    /// returns everything received until the daemon closes it.
     pub fn exchange(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut s = self.connect();
+        let mut s = self.client();
         // The daemon may answer and close before it has read everything.
         if let Err(e) = s.write_all(bytes) {
             let k = e.kind();
@@ -877,7 +989,7 @@ fn log_starts_with(v: &serde_json::Value, prefix: &str) -> bool {
 }
 
 /// Everything the peer sends until it closes the connection.
-pub fn read_all(s: &mut UnixStream) -> Vec<u8> {
+pub fn read_all(s: &mut impl Read) -> Vec<u8> {
     let mut out = Vec::new();
     match s.read_to_end(&mut out) {
         Ok(_) => {}

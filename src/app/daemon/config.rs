@@ -3,6 +3,7 @@
 //! a bad value is an error that names the key. The file is read again on
 //! SIGHUP, with the same command line on top.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +49,11 @@ struct FileConfig {
     idle_timeout: Option<String>,
     read_timeout: Option<String>,
     stream_max_length: Option<SizeValue>,
+    tcp_socket: Option<u16>,
+    tcp_addr: Option<String>,
+    tcp_allow_path_scans: Option<bool>,
+    tcp_allow_control: Option<bool>,
+    tcp_allow: Option<Vec<String>>,
     state_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -124,6 +130,8 @@ pub struct DaemonConfig {
     pub exclude_dir: Vec<String>,
     pub initial_scan: bool,
     pub socket: Option<PathBuf>,
+    /// The TCP listener's address (`tcp_addr`, `tcp_socket`, or `--tcp`).
+    pub tcp: Option<SocketAddr>,
     /// How the control socket behaves (`socket_mode`, `socket_group`, ...).
     pub control: ControlSettings,
     pub state_dir: Option<PathBuf>,
@@ -222,6 +230,7 @@ impl DaemonConfig {
             "follow_symlinks",
         );
         check(self.socket != new.socket, "socket");
+        check(self.tcp != new.tcp, "tcp_socket, tcp_addr");
         check(
             self.control != new.control,
             "socket_mode, socket_group, check_peer_access, ...",
@@ -353,6 +362,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         message,
     };
     let control = control_settings(&file, &bad)?;
+    let tcp = tcp_address(args, &file, &bad)?;
     let watch: Vec<PathBuf> = pick_list(&args.watch, file.watch);
     if watch.is_empty() {
         return Err(ConfigError::NoRoots);
@@ -509,6 +519,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         exclude_dir,
         initial_scan,
         socket: args.socket.clone().or(file.socket),
+        tcp,
         control,
         state_dir,
         log_format,
@@ -596,7 +607,47 @@ fn control_settings(
         }
         None => {}
     }
+    c.tcp_allow_path_scans = file.tcp_allow_path_scans.unwrap_or(false);
+    c.tcp_allow_control = file.tcp_allow_control.unwrap_or(false);
+    for text in file.tcp_allow.iter().flatten() {
+        let network = text
+            .parse()
+            .map_err(|e: crate::control::network::BadNetwork| bad("tcp_allow", e.to_string()))?;
+        c.tcp_allow.push(network);
+    }
     Ok(c)
+}
+
+/// The TCP listener: `--tcp ADDR:PORT`, else `tcp_socket` (a port) on
+/// `tcp_addr` (default 127.0.0.1, as clamd's `TCPAddr` should be set).
+fn tcp_address(
+    args: &DaemonArgs,
+    file: &FileConfig,
+    bad: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    if let Some(addr) = args.tcp {
+        return Ok(Some(addr));
+    }
+    let addr = match &file.tcp_addr {
+        Some(text) => text
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .map_err(|_| {
+                bad(
+                    "tcp_addr",
+                    format!("bad address {text:?} (expected e.g. \"127.0.0.1\" or \"::1\")"),
+                )
+            })?,
+        None => IpAddr::from([127, 0, 0, 1]),
+    };
+    match file.tcp_socket {
+        Some(0) => Err(bad("tcp_socket", "must be a port from 1 to 65535".into())),
+        Some(port) => Ok(Some(SocketAddr::new(addr, port))),
+        None if file.tcp_addr.is_some() => {
+            Err(bad("tcp_addr", "needs tcp_socket (the port)".into()))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Parses "250ms", "2s", "1.5s", "1m", "1h 30m" with jiff's friendly
@@ -692,6 +743,54 @@ mod tests {
                 mode: 0o640,
                 ..Default::default()
             }
+        );
+    }
+
+    #[test]
+    fn tcp_keys() {
+        let c = from_toml("watch = [\"/a\"]\n").unwrap();
+        assert_eq!(c.tcp, None);
+        assert!(!c.control.tcp_allow_path_scans && !c.control.tcp_allow_control);
+        let c = from_toml("watch = [\"/a\"]\ntcp_socket = 3310\n").unwrap();
+        assert_eq!(c.tcp, Some("127.0.0.1:3310".parse().unwrap()));
+        let c = from_toml(
+            "watch = [\"/a\"]\ntcp_socket = 3310\ntcp_addr = \"::1\"\ntcp_allow_path_scans = true\n\
+             tcp_allow_control = true\ntcp_allow = [\"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.tcp, Some("[::1]:3310".parse().unwrap()));
+        assert!(c.control.tcp_allow_path_scans && c.control.tcp_allow_control);
+        assert_eq!(
+            c.control.tcp_allow,
+            vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]
+        );
+        let c = from_toml("watch = [\"/a\"]\ntcp_socket = 1\ntcp_addr = \"[::]\"\n").unwrap();
+        assert_eq!(c.tcp, Some("[::]:1".parse().unwrap()));
+        let err = |t: &str| {
+            from_toml(&format!("watch = [\"/a\"]\n{t}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("tcp_socket = 0\n").starts_with("vigil.toml: tcp_socket: "));
+        assert!(err("tcp_socket = 70000\n").contains("tcp_socket"));
+        assert!(
+            err("tcp_addr = \"127.0.0.1\"\n").starts_with("vigil.toml: tcp_addr: needs tcp_socket")
+        );
+        assert!(
+            err("tcp_socket = 1\ntcp_addr = \"localhost\"\n").starts_with("vigil.toml: tcp_addr: ")
+        );
+        assert!(err("tcp_allow = [\"10.0.0.0/33\"]\n")
+            .starts_with("vigil.toml: tcp_allow: bad network"));
+        // --tcp replaces the file's address.
+        let file =
+            parse_file("watch = [\"/a\"]\ntcp_socket = 3310\n", Path::new("v.toml")).unwrap();
+        let args = DaemonArgs {
+            tcp: Some("[::1]:9".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge(file, &args).unwrap().tcp,
+            Some("[::1]:9".parse().unwrap())
         );
     }
 

@@ -21,8 +21,8 @@
 //!   or has finished a job since the last one: a stuck pool gets the service
 //!   restarted.
 //!
-//! With `socket` set, the control socket (`control::Server`) takes clamd
-//! commands: its path scans go into the same queue as the watcher's (through
+//! With `socket` (or `tcp_socket`) set, or sockets passed by systemd, the
+//! control server (`control::Server`) takes clamd commands: its path scans go into the same queue as the watcher's (through
 //! a clone of the pipeline's `Admission`), their verdicts come back to the
 //! connection through the server's `InFlight` (the pipeline hands it only
 //! control requests' verdicts), and RELOAD/SHUTDOWN reach the main thread as
@@ -154,10 +154,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         loaded: first_look,
     });
     let pipeline = config.pipeline(&live)?;
-    let listener = match &config.socket {
-        Some(path) => Some(Listener::bind(path, &config.control)?),
-        None => None,
-    };
+    let listeners = listeners(&config)?;
     let sink = EventLog::stdout();
     let shared = Shared::new(DirtySet::new(
         config.watch.clone(),
@@ -195,9 +192,15 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
     };
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
-    let server = match &listener {
-        Some(listener) => {
-            tracing::info!(path = %listener.path().display(), "control socket: listening");
+    let server = match listeners.first() {
+        Some(first) => {
+            for listener in &listeners {
+                tracing::info!(
+                    socket = %listener.describe(),
+                    passed = listener.is_passed(),
+                    "control socket: listening"
+                );
+            }
             let parts = ServerParts {
                 settings: config.control.clone(),
                 inspector: live.inspector(),
@@ -208,11 +211,11 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
                 loaded_at: &live.loaded_at,
             };
             let server = Server::new(parts).map_err(|source| control::ServerError::Io {
-                path: listener.path().to_path_buf(),
+                path: first.describe().into(),
                 what: "cannot set up the server",
                 source,
             })?;
-            Some((server, listener))
+            Some((server, &listeners[..]))
         }
         None => None,
     };
@@ -279,10 +282,10 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             let events = events_tx.clone();
             spawn_worker(s, "vigil-signals", move || signal_worker(signals, &events))
         };
-        let control_thread = server.as_ref().map(|(server, listener)| {
+        let control_thread = server.as_ref().map(|(server, listeners)| {
             let admission = admission.clone();
             spawn_worker(s, "vigil-control", move || {
-                control_worker(server, listener, admission)
+                control_worker(server, listeners, admission)
             })
         });
         drop((admission, events_tx, errors_tx));
@@ -319,11 +322,51 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             tracing::info!(abandoned, "changed paths not scanned at shutdown (an initial scan at the next start covers them)");
         }
     });
-    drop(server); // removes the socket
+    drop(server);
+    drop(listeners); // removes the socket (unless systemd passed it)
     if !pipeline.join(WATCHER_STOP_BOUND) {
         Runtime::PoolStuck.log();
     }
     Ok(ExitStatus::Clean)
+}
+
+/// The control sockets: those systemd passed (socket activation), else
+/// those the configuration names (`socket`, `tcp_socket`). A passed socket
+/// stands for the configured one of its kind, so the daemon then makes none
+/// of that kind itself.
+fn listeners(config: &DaemonConfig) -> Result<Vec<Listener>, Error> {
+    let passed = control::activation::Passed::from_env()?;
+    let mut listeners = Vec::new();
+    match (passed.unix, &config.socket) {
+        (Some(passed), configured) => {
+            if configured
+                .as_deref()
+                .is_some_and(|c| Some(c) != passed.path())
+            {
+                tracing::warn!(
+                    passed = %passed.describe(),
+                    "control socket: systemd passed a socket; `socket` in the configuration names another path and is not bound"
+                );
+            }
+            listeners.push(passed);
+        }
+        (None, Some(path)) => listeners.push(Listener::bind(path, &config.control)?),
+        (None, None) => {}
+    }
+    match (passed.tcp, config.tcp) {
+        (Some(passed), configured) => {
+            if configured.is_some_and(|c| Some(c) != passed.tcp_addr()) {
+                tracing::warn!(
+                    passed = %passed.describe(),
+                    "control socket: systemd passed a TCP socket; `tcp_socket` in the configuration names another address and is not bound"
+                );
+            }
+            listeners.push(passed);
+        }
+        (None, Some(addr)) => listeners.push(Listener::bind_tcp(addr)?),
+        (None, None) => {}
+    }
+    Ok(listeners)
 }
 
 /// Runs the scan pool on the queue until it closes and its work is done.
@@ -372,8 +415,8 @@ fn signal_worker(mut signals: Signals, events: &Sender<Event>) {
 
 /// Serves the control socket until `stop`. Its RELOAD and SHUTDOWN reach
 /// the supervisor through the server's own channel.
-fn control_worker(server: &Server<'_>, listener: &Listener, admission: Admission<'_>) {
-    server.run(listener, &admission);
+fn control_worker(server: &Server<'_>, listeners: &[Listener], admission: Admission<'_>) {
+    server.run(listeners, &admission);
     drop(admission); // holds one end of the queue
 }
 
