@@ -583,6 +583,7 @@ impl Session<'_, '_> {
             FileResult::Detected {
                 size,
                 signature,
+                official,
                 digest,
                 member,
                 ..
@@ -593,6 +594,8 @@ impl Session<'_, '_> {
                         path,
                         size: *size,
                         signature,
+                        official: *official,
+                        also: &[],
                         digest,
                         moved: None,
                         member,
