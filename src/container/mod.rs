@@ -246,7 +246,10 @@ impl Format {
 /// What unpacking found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
+    /// The name as printed (with `.UNOFFICIAL` where ClamAV adds it).
     pub signature: Box<str>,
+    /// From a database ClamAV signed.
+    pub official: bool,
     pub digest: Digest,
     /// The matching member's size.
     pub size: u64,
@@ -616,7 +619,7 @@ impl<'a> Unpacker<'a> {
             Lookup::Detected(m) => {
                 // The top-level verdict is the caller's to report.
                 if depth > 0 {
-                    self.record(m.name, m.digest, size);
+                    self.record(&m, size);
                 }
                 return digests;
             }
@@ -679,7 +682,7 @@ impl<'a> Unpacker<'a> {
         self.out.bytes += size;
         match self.sigs.lookup(&digests, size) {
             Lookup::Detected(m) if depth > 0 && self.out.found == before => {
-                self.record(m.name, m.digest, size);
+                self.record(&m, size);
             }
             // An allow-listed member clears what was found inside it.
             Lookup::Allowed => self.out.found = before,
@@ -711,11 +714,12 @@ impl<'a> Unpacker<'a> {
         algos
     }
 
-    fn record(&mut self, name: crate::signature::SigName<'_>, digest: Digest, size: u64) {
+    fn record(&mut self, m: &crate::signature::Match<'_>, size: u64) {
         if self.out.found.is_none() {
             self.out.found = Some(Found {
-                signature: name.into(),
-                digest,
+                signature: m.label(),
+                official: m.official,
+                digest: m.digest,
                 size,
                 member: self.chain.clone(),
             });

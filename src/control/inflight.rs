@@ -100,7 +100,14 @@ impl Pending {
                 }
                 self.files.fetch_add(1, Ordering::Relaxed);
                 self.detections.fetch_add(1, Ordering::Relaxed);
-                self.send(protocol::found(&protocol::display_path(path), d.signature));
+                let name = protocol::display_path(path);
+                self.send(protocol::found(&name, d.signature));
+                // ALLMATCHSCAN: a line for every signature the file matches.
+                if self.kind == ScanKind::AllMatchScan {
+                    for other in d.also {
+                        self.send(protocol::found(&name, other));
+                    }
+                }
             }
             Event::Clean { .. } => {
                 self.files.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +264,8 @@ mod tests {
             inflight.verdict(
                 id,
                 &Event::Detection(Detection {
+                    official: false,
+                    also: &[],
                     path: &p,
                     size: 1,
                     signature: "Sig",
@@ -324,6 +333,8 @@ mod tests {
         for i in 0..REPLY_BACKLOG + 10 {
             let p = PathBuf::from(format!("/{i}"));
             pending.event(&Event::Detection(Detection {
+                official: false,
+                also: &[],
                 path: &p,
                 size: 1,
                 signature: "Sig",

@@ -623,6 +623,7 @@ impl Session<'_, '_> {
             FileResult::Detected {
                 size,
                 signature,
+                official,
                 digest,
                 member,
                 ..
@@ -633,6 +634,8 @@ impl Session<'_, '_> {
                         path,
                         size: *size,
                         signature,
+                        official: *official,
+                        also: &[],
                         digest,
                         moved: None,
                         member,

@@ -34,7 +34,13 @@ pub enum FileResult {
     /// Hashed, and matched a detection.
     Detected {
         size: u64,
+        /// The name as printed (with `.UNOFFICIAL` where ClamAV adds it).
         signature: Box<str>,
+        /// From a database ClamAV signed.
+        official: bool,
+        /// The other signatures the file matches (`ALLMATCHSCAN` reports
+        /// them too), as printed; empty when one did.
+        also: Vec<Box<str>>,
         digest: Digest,
         /// The hashed handle's `fstat` (taken before reading), so that a later
         /// step can check the path still names this very file; `None` for a
@@ -477,6 +483,8 @@ impl Inspector {
             let result = FileResult::Detected {
                 size: found.size,
                 signature: found.signature,
+                official: found.official,
+                also: Vec::new(),
                 digest: found.digest,
                 identity,
                 member: found.member,
@@ -493,6 +501,8 @@ impl Inspector {
                 let result = FileResult::Detected {
                     size,
                     signature: exceeded.signature().into(),
+                    official: false,
+                    also: Vec::new(),
                     digest,
                     identity,
                     member: Vec::new(),
@@ -688,12 +698,24 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
         Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
         Lookup::Detected(m) => FileResult::Detected {
             size,
-            signature: m.name.into(),
+            signature: m.label(),
+            official: m.official,
+            also: also_matched(sigs, digests, size),
             digest: m.digest,
             identity: None,
             member: Vec::new(),
         },
     }
+}
+
+/// The signatures a detected file matches besides the first: a second
+/// lookup, run only on a detection.
+fn also_matched(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Vec<Box<str>> {
+    let all = sigs.lookup_all(digests, size);
+    if all.len() < 2 {
+        return Vec::new();
+    }
+    all[1..].iter().map(|m| m.label()).collect()
 }
 
 #[cfg(test)]

@@ -238,6 +238,8 @@ impl Engine<'_> {
             FileResult::Detected {
                 size,
                 signature,
+                official,
+                also,
                 digest,
                 identity,
                 member,
@@ -249,6 +251,8 @@ impl Engine<'_> {
                         path,
                         size: *size,
                         signature,
+                        official: *official,
+                        also,
                         digest,
                         moved: dest.map(|(id, dest)| Moved {
                             id: id.as_str(),

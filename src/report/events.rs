@@ -103,6 +103,8 @@ mod tests {
         log.event_from(
             Origin::Rescan,
             &Event::Detection(Detection {
+                official: false,
+                also: &[],
                 path: Path::new("/w/a"),
                 size: 1,
                 signature: "Sig",

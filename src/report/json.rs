@@ -65,6 +65,8 @@ pub(crate) enum Record<'a> {
         path: JsonPath,
         size: u64,
         signature: &'a str,
+        /// From a database ClamAV signed (`signature` is then bare).
+        official: bool,
         algorithm: &'static str,
         digest: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,6 +117,7 @@ impl<'a> Record<'a> {
                 path: JsonPath::new(d.path),
                 size: d.size,
                 signature: d.signature,
+                official: d.official,
                 algorithm: d.digest.algorithm().name(),
                 digest: d.digest.to_hex(),
                 quarantine: d.moved.map(|m| JsonMoved {

@@ -26,6 +26,10 @@ pub struct Detection<'a> {
     pub path: &'a Path,
     pub size: u64,
     pub signature: &'a str,
+    /// From a database ClamAV signed.
+    pub official: bool,
+    /// The other signatures the file matches, as printed (`ALLMATCHSCAN`).
+    pub also: &'a [Box<str>],
     pub digest: &'a Digest,
     /// Where the file was moved, if it was quarantined (`scan --move`). A file
     /// that should have been moved and was not is reported as an error too.
@@ -204,6 +208,8 @@ mod tests {
         let digest = hash_bytes(Algorithm::Md5, b"x");
         let path = Path::new("p");
         sink.event(&Event::Detection(Detection {
+            official: false,
+            also: &[],
             path,
             size: 1,
             signature: "S",

@@ -234,6 +234,8 @@ mod tests {
         );
         let digest = hash_bytes(Algorithm::Md5, b"x");
         sink.event(&Event::Detection(Detection {
+            official: false,
+            also: &[],
             path: Path::new("a\nb"),
             size: 1,
             signature: "Sig",
@@ -242,6 +244,8 @@ mod tests {
             member: &[],
         }));
         sink.event(&Event::Detection(Detection {
+            official: false,
+            also: &[],
             path: Path::new("e"),
             size: 1,
             signature: "Sig",

@@ -9,7 +9,10 @@
 //! of a `.cvd` only: `.cld` and `.cud` files keep a header that no longer
 //! describes their body. The MD5 is checked in a first pass over the file,
 //! before anything is unpacked, so a damaged or altered `.cvd` costs one read
-//! of its bytes and nothing more. The RSA signature (DSIG) is not verified.
+//! of its bytes and nothing more. The RSA signature (DSIG) of a `.cvd` is
+//! then checked against ClamAV's public key (`dsig`): if it checks, the
+//! signatures are official (printed without `.UNOFFICIAL`); if not, they
+//! load as unofficial, with a warning. A `.cld` or `.cud` is unofficial.
 //!
 //! What is unpacked is bounded by what it really holds: the archive is cut
 //! off at the database size limit, tar members are read one block at a time,
@@ -23,6 +26,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest as _, Md5};
 
 use super::db::{Budget, Faults, SigError, SigFault};
+use super::dsig::{verify_md5, PublicKey};
 use super::limits::Capped;
 use super::parse::Format;
 use super::{text, SignatureSetBuilder, ENGINE_FLEVEL};
@@ -80,6 +84,8 @@ pub struct CvdHeader {
     pub flevel: u32,
     /// Lower-case hex MD5 of everything after the header.
     pub md5: String,
+    /// The RSA signature of the MD5, in ClamAV's digits.
+    pub dsig: String,
     pub builder: String,
 }
 
@@ -119,6 +125,7 @@ pub fn parse_header(raw: &[u8]) -> Result<CvdHeader, CvdFault> {
         signatures,
         flevel,
         md5,
+        dsig: fields[5].trim().to_string(),
         builder: fields[6].to_string(),
     })
 }
@@ -177,6 +184,18 @@ pub(crate) fn load(
     budget: &mut Budget,
     faults: &mut Faults<'_>,
 ) {
+    load_with_key(builder, path, kind, budget, faults, PublicKey::clamav())
+}
+
+/// `load`, checking a `.cvd`'s signature against `key`.
+pub(crate) fn load_with_key(
+    builder: &mut SignatureSetBuilder,
+    path: &Path,
+    kind: ContainerKind,
+    budget: &mut Budget,
+    faults: &mut Faults<'_>,
+    key: &PublicKey,
+) {
     let fault = |fault: SigFault| SigError {
         file: path.to_path_buf(),
         line: None,
@@ -228,6 +247,23 @@ pub(crate) fn load(
             Ok(_) => {}
         }
     }
+    let official = kind == ContainerKind::Cvd && {
+        let mut md5 = [0u8; 16];
+        for (i, b) in md5.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&header.md5[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        match verify_md5(key, &md5, &header.dsig) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "{why}: its signatures load as unofficial (named with .UNOFFICIAL)"
+                );
+                false
+            }
+        }
+    };
+    let mark = builder.mark();
     let mut body = Md5Reader {
         inner: file,
         md5: Md5::new(),
@@ -253,6 +289,9 @@ pub(crate) fn load(
             }
             Ok(_) => {}
         }
+    }
+    if official {
+        builder.set_official_since(&mark);
     }
     match read {
         Ok(()) => builder.note_container(members.loaded, members.skipped),
@@ -461,6 +500,85 @@ pub(crate) mod tests {
         head.resize(HEADER_LEN, b' ');
         head.extend_from_slice(body);
         head
+    }
+
+    /// `container`, its header signed as ClamAV signs (the MD5 of the body
+    /// under the test key), or with `dsig` in its place.
+    fn signed(members: &[(&str, &[u8])], dsig: Option<&str>) -> Vec<u8> {
+        let raw = container(members, true, None);
+        let body = &raw[HEADER_LEN..];
+        let md5: [u8; 16] = Md5::digest(body).into();
+        let sig = dsig.map_or_else(
+            || crate::signature::dsig::tests::sign_md5(&md5),
+            str::to_string,
+        );
+        let mut head = format!(
+            "ClamAV-VDB:26 Nov 2025 10-00 +0000:27000:3:90:{}:{sig}:tester:1764151200",
+            hex(&md5)
+        )
+        .into_bytes();
+        head.resize(HEADER_LEN, b' ');
+        head.extend_from_slice(body);
+        head
+    }
+
+    /// Loads one container with the test key: the set and its faults.
+    fn load_signed(path: &Path) -> (crate::signature::SignatureSet, usize) {
+        let (key, _) = crate::signature::dsig::tests::test_keys();
+        let mut builder = SignatureSetBuilder::new();
+        let mut budget = Budget::new(Default::default());
+        let mut faults = Faults::new(usize::MAX, None);
+        let kind = ContainerKind::from_path(path).unwrap();
+        load_with_key(&mut builder, path, kind, &mut budget, &mut faults, &key);
+        (builder.build(), faults.into_kept().len())
+    }
+
+    fn label_of(set: &crate::signature::SignatureSet) -> (String, bool) {
+        let data: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let mut h = crate::hash::MultiHasher::new(
+            crate::hash::AlgoSet::EMPTY.with(crate::hash::Algorithm::Md5),
+        );
+        h.update(data);
+        let digests = h.finish();
+        match set.lookup(&digests, data.len() as u64) {
+            crate::signature::Lookup::Detected(m) => (m.label().into(), m.official),
+            other => panic!("not detected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signed_cvd_is_official_and_a_tampered_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let members: &[(&str, &[u8])] = &[("main.hdb", HDB)];
+        let good = write(dir.path(), "good.cvd", &signed(members, None));
+        let (set, faults) = load_signed(&good);
+        assert_eq!(faults, 0);
+        assert_eq!(label_of(&set), ("Eicar.Md5".into(), true));
+        // ClamAV's own key does not accept the test key's signature.
+        let set = load_databases(std::slice::from_ref(&good)).unwrap().set;
+        assert_eq!(label_of(&set), ("Eicar.Md5.UNOFFICIAL".into(), false));
+        // A header whose signature is of another body (the MD5 still
+        // matches the body: only the signature fails).
+        let other = signed(&[("main.hdb", HSB)], None);
+        let other_sig = std::str::from_utf8(&other[..HEADER_LEN])
+            .unwrap()
+            .split(':')
+            .nth(6)
+            .unwrap()
+            .to_string();
+        let tampered = write(dir.path(), "t.cvd", &signed(members, Some(&other_sig)));
+        let (set, faults) = load_signed(&tampered);
+        assert_eq!(faults, 0);
+        assert_eq!(label_of(&set), ("Eicar.Md5.UNOFFICIAL".into(), false));
+        // A tampered body fails its MD5 and is refused, as before.
+        let mut bytes = signed(members, None);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let bad = write(dir.path(), "bad.cvd", &bytes);
+        assert_eq!(load_signed(&bad).1, 1);
+        // A .cld is unofficial whatever its header says.
+        let cld = write(dir.path(), "good.cld", &signed(members, None));
+        assert!(!label_of(&load_signed(&cld).0).1);
     }
 
     const HDB: &[u8] = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar.Md5\n";

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! 0    magic "VIGILIDX"            8
-//! 8    version (2)                 u32
+//! 8    version (3)                 u32
 //! 12   header length (544)         u32
 //! 16   file length                 u64
 //! 24   XXH3-128 of bytes 544..end  16
@@ -54,7 +54,7 @@ use super::{SetStats, SignatureSet};
 use crate::fileio::{self, Mapping};
 
 pub const MAGIC: &[u8; 8] = b"VIGILIDX";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The file extension vigil gives indexes and recognises in folders.
 pub const EXTENSION: &str = "vidx";
 pub const HEADER_LEN: usize = 544;

@@ -11,6 +11,7 @@
 mod cvd;
 mod db;
 mod diff;
+mod dsig;
 pub mod index;
 mod limits;
 mod load;
@@ -23,7 +24,7 @@ use zerocopy::little_endian::{U32, U64};
 
 use crate::hash::{AlgoSet, Algorithm, Digest, Digests};
 use names::{NameInterner, Names};
-use table::{AnyRec, SizedRec, Table, TableCounts, ALLOW_BIT};
+use table::{AnyRec, SizedRec, Table, TableCounts, ALLOW_BIT, CLAMAV_BIT, FLAG_BITS, OFFICIAL_BIT};
 
 pub use table::CapacityFault;
 
@@ -52,6 +53,26 @@ pub enum Lookup<'a> {
 pub struct Match<'a> {
     pub name: SigName<'a>,
     pub digest: Digest,
+    /// The signature comes from one of ClamAV's formats.
+    pub clamav: bool,
+    /// It comes from a database whose ClamAV signature checked.
+    pub official: bool,
+}
+
+/// What ClamAV appends to the name of a signature it did not sign.
+pub const UNOFFICIAL: &str = ".UNOFFICIAL";
+
+impl Match<'_> {
+    /// The name as ClamAV prints it: a ClamAV-format signature that is not
+    /// from a database ClamAV signed gets `.UNOFFICIAL`; vigil's own
+    /// formats are printed as written.
+    pub fn label(&self) -> Box<str> {
+        if self.clamav && !self.official {
+            format!("{}{UNOFFICIAL}", self.name).into_boxed_str()
+        } else {
+            self.name.to_string().into_boxed_str()
+        }
+    }
 }
 
 /// Counts of what a set holds, for the summary and `sigs stats`.
@@ -209,13 +230,45 @@ impl SignatureSet {
                 return Lookup::Allowed;
             }
             if found.is_none() {
-                found = detected.map(|name| Match {
-                    name: self.names.get(name),
-                    digest: *digest,
-                });
+                found = detected.map(|tag| self.matched(tag, digest));
             }
         }
         found.map_or(Lookup::Clean, Lookup::Detected)
+    }
+
+    fn matched(&self, tag: u32, digest: &Digest) -> Match<'_> {
+        Match {
+            name: self.names.get(tag & !FLAG_BITS),
+            digest: *digest,
+            clamav: tag & CLAMAV_BIT != 0,
+            official: tag & OFFICIAL_BIT != 0,
+        }
+    }
+
+    /// Every detection that matches a file's digests, in the order `lookup`
+    /// prefers them (its first is `lookup`'s), each signature name once;
+    /// none if an allow-list entry matches. Allocates only the list.
+    pub fn lookup_all(&self, digests: &Digests, size: u64) -> Vec<Match<'_>> {
+        let mut all: Vec<Match<'_>> = Vec::new();
+        for digest in digests.iter() {
+            let bytes = digest.as_bytes();
+            let mut each = |tag: u32| {
+                let m = self.matched(tag, digest);
+                if !all.iter().any(|o| o.name == m.name && o.clamav == m.clamav) {
+                    all.push(m);
+                }
+            };
+            let allowed = match digest.algorithm() {
+                Algorithm::Md5 => self.md5.each_detection(bytes, size, &mut each),
+                Algorithm::Sha1 => self.sha1.each_detection(bytes, size, &mut each),
+                Algorithm::Sha256 => self.sha256.each_detection(bytes, size, &mut each),
+                Algorithm::Blake3 => self.blake3.each_detection(bytes, size, &mut each),
+            };
+            if allowed {
+                return Vec::new();
+            }
+        }
+        all
     }
 
     /// (any allow-list match, first detection's name id) for one digest.
@@ -261,10 +314,10 @@ impl<const N: usize> Pending<N> {
     fn remap(&mut self, first: u32, map: &[u32]) {
         let fix = |tag: &mut U32| {
             let t = tag.get();
-            let name = t & !ALLOW_BIT;
+            let name = t & !FLAG_BITS;
             if let Some(i) = name.checked_sub(first) {
                 let name = map.get(i as usize).copied().unwrap_or(0);
-                tag.set((t & ALLOW_BIT) | name);
+                tag.set((t & FLAG_BITS) | name);
             }
         };
         self.sized.iter_mut().for_each(|r| fix(&mut r.tag));
@@ -328,6 +381,9 @@ impl PendingSet {
     }
 }
 
+/// Where a builder's records ended at some point (see `mark`).
+pub(crate) struct Mark([usize; 8]);
+
 /// Collects signatures, interning names, then freezes them into a `SignatureSet`.
 #[derive(Default)]
 pub struct SignatureSetBuilder {
@@ -337,12 +393,15 @@ pub struct SignatureSetBuilder {
     stats: SetStats,
 }
 
-fn tag(name: u32, allow: bool) -> u32 {
+fn tag(name: u32, allow: bool, format: Option<Format>) -> u32 {
+    let mut tag = name;
     if allow {
-        name | ALLOW_BIT
-    } else {
-        name
+        tag |= ALLOW_BIT;
     }
+    if matches!(format, Some(Format::ClamHash | Format::ClamAllow)) {
+        tag |= CLAMAV_BIT;
+    }
+    tag
 }
 
 impl SignatureSetBuilder {
@@ -353,8 +412,39 @@ impl SignatureSetBuilder {
     /// Adds one signature; an error if the set cannot hold its name.
     pub fn add(&mut self, sig: &SigLine<'_>, allow: bool) -> Result<(), CapacityFault> {
         let name = self.names.intern(sig.name)?;
-        self.pending.push(&sig.digest, sig.size, tag(name, allow));
+        self.pending
+            .push(&sig.digest, sig.size, tag(name, allow, None));
         Ok(())
+    }
+
+    /// Where the records added so far end, to mark those added after.
+    pub(crate) fn mark(&self) -> Mark {
+        let p = &self.pending;
+        Mark([
+            p.md5.sized.len(),
+            p.md5.any.len(),
+            p.sha1.sized.len(),
+            p.sha1.any.len(),
+            p.sha256.sized.len(),
+            p.sha256.any.len(),
+            p.blake3.sized.len(),
+            p.blake3.any.len(),
+        ])
+    }
+
+    /// Flags every record added since `mark` as from a database ClamAV signed.
+    pub(crate) fn set_official_since(&mut self, mark: &Mark) {
+        fn flag<const N: usize>(p: &mut Pending<N>, sized: usize, any: usize) {
+            let set = |t: &mut U32| t.set(t.get() | OFFICIAL_BIT);
+            p.sized.iter_mut().skip(sized).for_each(|r| set(&mut r.tag));
+            p.any.iter_mut().skip(any).for_each(|r| set(&mut r.tag));
+        }
+        let m = mark.0;
+        let p = &mut self.pending;
+        flag(&mut p.md5, m[0], m[1]);
+        flag(&mut p.sha1, m[2], m[3]);
+        flag(&mut p.sha256, m[4], m[5]);
+        flag(&mut p.blake3, m[6], m[7]);
     }
 
     pub(crate) fn note_file(&mut self) {

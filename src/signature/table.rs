@@ -17,10 +17,17 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::fileio::Mapping;
 
-/// The high bit of a record's tag marks an allow-list entry; the rest is the name id.
+/// The high bit of a record's tag marks an allow-list entry.
 pub(crate) const ALLOW_BIT: u32 = 1 << 31;
+/// The signature comes from one of ClamAV's formats (its name is printed
+/// with `.UNOFFICIAL` unless `OFFICIAL_BIT` is set too).
+pub(crate) const CLAMAV_BIT: u32 = 1 << 30;
+/// The signature comes from a database whose ClamAV signature checked.
+pub(crate) const OFFICIAL_BIT: u32 = 1 << 29;
+/// Every flag of a tag; the rest is the name id.
+pub(crate) const FLAG_BITS: u32 = ALLOW_BIT | CLAMAV_BIT | OFFICIAL_BIT;
 /// Largest name id a tag can carry.
-pub(crate) const MAX_NAMES: usize = ALLOW_BIT as usize;
+pub(crate) const MAX_NAMES: usize = OFFICIAL_BIT as usize;
 /// Most bytes of names a set can hold: name ends are u32 offsets.
 pub(crate) const MAX_NAME_BYTES: usize = u32::MAX as usize;
 
@@ -69,7 +76,7 @@ pub(crate) trait Record<const N: usize>:
     }
 
     fn name(&self) -> u32 {
-        self.tag() & !ALLOW_BIT
+        self.tag() & !FLAG_BITS
     }
 
     /// Order: digest, then size, then tag. The first eight digest bytes are
@@ -348,9 +355,38 @@ impl<const N: usize> Table<N> {
         (table, counts)
     }
 
+    /// Calls `each` with the tag of every detection that matches one digest
+    /// and file size (sized entries first, then any-size ones); `true` if an
+    /// allow-list entry matches.
+    pub fn each_detection(&self, digest: &[u8], size: u64, mut each: impl FnMut(u32)) -> bool {
+        let Ok(key) = <&[u8; N]>::try_from(digest) else {
+            return false;
+        };
+        let mut allowed = false;
+        let sized = self.sized.as_slice();
+        let start = sized.partition_point(|r| r.digest < *key);
+        for r in sized[start..].iter().take_while(|r| r.digest == *key) {
+            if r.size.get() == size {
+                allowed |= r.is_allow();
+                if !r.is_allow() {
+                    each(r.tag());
+                }
+            }
+        }
+        let any = self.any.as_slice();
+        let start = any.partition_point(|r| r.digest < *key);
+        for r in any[start..].iter().take_while(|r| r.digest == *key) {
+            allowed |= r.is_allow();
+            if !r.is_allow() {
+                each(r.tag());
+            }
+        }
+        allowed
+    }
+
     /// For one digest and file size: whether an allow-list entry matches,
-    /// else the name id of the first matching detection (sized entries first,
-    /// then any-size ones; by name id within each).
+    /// else the tag of the first matching detection (sized entries first,
+    /// then any-size ones; by tag within each).
     pub fn lookup(&self, digest: &[u8], size: u64) -> (bool, Option<u32>) {
         let Ok(key) = <&[u8; N]>::try_from(digest) else {
             return (false, None);
@@ -363,7 +399,7 @@ impl<const N: usize> Table<N> {
                 if r.is_allow() {
                     return (true, None);
                 }
-                detected.get_or_insert(r.name());
+                detected.get_or_insert(r.tag());
             }
         }
         let any = self.any.as_slice();
@@ -372,7 +408,7 @@ impl<const N: usize> Table<N> {
             if r.is_allow() {
                 return (true, None);
             }
-            detected.get_or_insert(r.name());
+            detected.get_or_insert(r.tag());
         }
         (false, detected)
     }

@@ -397,7 +397,9 @@ fn parse_piece<'a>(format: Format, piece: &'a [u8], known: &NameInterner) -> Chu
                         id
                     }
                 };
-                chunk.records.push(&sig.digest, sig.size, tag(id, allow));
+                chunk
+                    .records
+                    .push(&sig.digest, sig.size, tag(id, allow, Some(format)));
             }
             Err(fault) => chunk.errors.push((line_no, fault)),
         }

@@ -86,7 +86,7 @@ fn clamav_test_files_found_exactly() {
         "clam_cache_emax.tgz",
     ]
     .iter()
-    .map(|f| format!("{TESTFILES}/{f}: Clam.Test FOUND"))
+    .map(|f| format!("{TESTFILES}/{f}: Clam.Test.UNOFFICIAL FOUND"))
     .collect();
     let mut want = want;
     want.sort();
@@ -102,7 +102,7 @@ fn clamav_test_files_found_exactly() {
     ]);
     assert_eq!(
         off.sorted_results(),
-        vec![format!("{TESTFILES}/clam.exe: Clam.Test FOUND")]
+        vec![format!("{TESTFILES}/clam.exe: Clam.Test.UNOFFICIAL FOUND")]
     );
 }
 
@@ -422,7 +422,7 @@ with zipfile.ZipFile(os.path.join(root, 'a.zip'), 'w', zipfile.ZIP_DEFLATED) as 
     run.assert_code(1);
     assert_eq!(
         run.results(),
-        vec!["stdin: Planted FOUND"],
+        vec!["stdin: Planted.UNOFFICIAL FOUND"],
         "{}",
         run.dump()
     );
@@ -475,7 +475,7 @@ with open(os.path.join(root, 'expected'), 'w') as e:
         kind = rnd.choice(['zip', 'tgz'])
         name = 'case%02d.%s' % (case, kind)
         open(os.path.join(root, 't', name), 'wb').write(pack(kind, members))
-        if planted: e.write('t/%s: Planted FOUND\n' % name)
+        if planted: e.write('t/%s: Planted.UNOFFICIAL FOUND\n' % name)
 "#,
     );
     let expected: Vec<String> = std::fs::read_to_string(env.path("expected"))
@@ -531,7 +531,7 @@ fn tool_made_archives() {
         "o.cpio",
     ]
     .iter()
-    .map(|f| format!("out/{f}: Planted FOUND"))
+    .map(|f| format!("out/{f}: Planted.UNOFFICIAL FOUND"))
     .collect();
     assert_eq!(run.sorted_results(), want, "{}", run.dump());
 }

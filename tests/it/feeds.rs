@@ -33,12 +33,12 @@ fn unique_names_read_back_exactly_from_text_and_from_an_index() {
     let want = |run: &crate::testenv::Run| {
         let out = run.stdout();
         assert!(
-            out.contains("Win.Test.Eicar-6612345-0 FOUND"),
+            out.contains("Win.Test.Eicar-6612345-0.UNOFFICIAL FOUND"),
             "{}",
             run.dump()
         );
         assert!(
-            out.contains("Win.Trojan.Agent-6613579-1 FOUND"),
+            out.contains("Win.Trojan.Agent-6613579-1.UNOFFICIAL FOUND"),
             "{}",
             run.dump()
         );
@@ -207,7 +207,7 @@ fn the_daemon_reloads_when_its_databases_change() {
     changed(&mut d, "replaced", "main.hdb");
     reloaded(&mut d);
     write(watch.join("b"), "beta");
-    assert_eq!(detection(&d), "Test.Beta-100002-0");
+    assert_eq!(detection(&d), "Test.Beta-100002-0.UNOFFICIAL");
 
     // Edited in place.
     let mut f = std::fs::OpenOptions::new()
@@ -220,7 +220,7 @@ fn the_daemon_reloads_when_its_databases_change() {
     changed(&mut d, "changed", "main.hdb");
     reloaded(&mut d);
     write(watch.join("c"), "gamma");
-    assert_eq!(detection(&d), "Test.Gamma-100003-0");
+    assert_eq!(detection(&d), "Test.Gamma-100003-0.UNOFFICIAL");
 
     // A broken new file: the fault is logged, the old set stays.
     write(dbs.join("bad.hdb"), "not a signature line\n");
@@ -235,7 +235,7 @@ fn the_daemon_reloads_when_its_databases_change() {
     );
     assert!(v.to_string().contains("bad.hdb:1"), "{v}");
     write(watch.join("c2"), "gamma");
-    assert_eq!(detection(&d), "Test.Gamma-100003-0");
+    assert_eq!(detection(&d), "Test.Gamma-100003-0.UNOFFICIAL");
     std::fs::remove_file(dbs.join("bad.hdb")).unwrap();
     changed(&mut d, "removed", "bad.hdb");
     reloaded(&mut d);
@@ -252,5 +252,5 @@ fn the_daemon_reloads_when_its_databases_change() {
     changed(&mut d, "added", "late.hdb");
     reloaded(&mut d);
     write(watch.join("d"), "delta");
-    assert_eq!(detection(&d), "Test.Delta-100004-0");
+    assert_eq!(detection(&d), "Test.Delta-100004-0.UNOFFICIAL");
 }

@@ -602,5 +602,6 @@ fn dash_scans_standard_input() {
     let det = &run.json_of("detection")[0];
     assert_eq!(det["path"], "stdin");
     assert_eq!(det["size"], 300_000);
-    assert_eq!(det["signature"], "Star");
+    assert_eq!(det["signature"], "Star.UNOFFICIAL");
+    assert_eq!(det["official"], false);
 }

@@ -263,7 +263,7 @@ fn compile_writes_an_index_that_scan_maps() {
     );
     assert_eq!(o.code(), 1, "{}", o.stderr());
     assert!(
-        o.stdout().contains("eicar.com: Eicar.Md5 FOUND"),
+        o.stdout().contains("eicar.com: Eicar.Md5.UNOFFICIAL FOUND"),
         "{}",
         o.stdout()
     );
@@ -345,7 +345,7 @@ fn clamav_folder_with_containers_scans() {
     let sample = env.write("eicar.com", EICAR);
     let o = vigil(&env, &[&"scan", &"-d", &"clamav", &"--no-summary", &sample]);
     assert_eq!(o.code(), 1, "{}", o.stderr());
-    assert!(o.stdout().contains("Eicar.Main FOUND"));
+    assert!(o.stdout().contains("Eicar.Main.UNOFFICIAL FOUND"));
     let o = vigil(&env, &[&"sigs", &"stats", &"--json", &"clamav"]);
     let v: serde_json::Value = serde_json::from_str(o.stdout().trim()).unwrap();
     assert_eq!(
@@ -417,7 +417,7 @@ fn a_container_built_by_sigtool_loads() {
     let sample = env.write("eicar.com", EICAR);
     let o = vigil(&env, &[&"scan", &"-d", &"db", &"--no-summary", &sample]);
     assert_eq!(o.code(), 1, "{}", o.stderr());
-    assert!(o.stdout().contains("Eicar.FromSigtool FOUND"));
+    assert!(o.stdout().contains("Eicar.FromSigtool.UNOFFICIAL FOUND"));
     let o = vigil(&env, &[&"sigs", &"stats", &"--json", &"db"]);
     let v: serde_json::Value = serde_json::from_str(o.stdout().trim()).unwrap();
     // test.info, test.ndb and COPYING are skipped in each container.
