@@ -576,13 +576,13 @@ for sub, member in (('hit', payload), ('clean', filler)):
     let path = |rel: &str| data.join(rel).to_str().unwrap().to_string();
     let (zip, tgz) = (path("hit/a.zip"), path("hit/b.tar.gz"));
 
-    // What the issue asks for by name: a zip by content, a .tar.gz by
-    // descriptor.
+    // The cases clamd clients use most: a zip sent as content, a .tar.gz
+    // passed as a descriptor.
     let stream = d.clamdscan(&["--no-summary", "--stream", &zip]);
     stream.assert_code(1);
     assert_eq!(
         stream.stdout(),
-        format!("{zip}: Planted FOUND\n"),
+        format!("{zip}: Planted.UNOFFICIAL FOUND\n"),
         "{}",
         stream.dump()
     );
@@ -590,7 +590,7 @@ for sub, member in (('hit', payload), ('clean', filler)):
     fdpass.assert_code(1);
     assert_eq!(
         fdpass.stdout(),
-        format!("{tgz}: Planted FOUND\n"),
+        format!("{tgz}: Planted.UNOFFICIAL FOUND\n"),
         "{}",
         fdpass.dump()
     );
@@ -602,7 +602,7 @@ for sub, member in (('hit', payload), ('clean', filler)):
             run.assert_code(1);
             assert_eq!(
                 run.stdout(),
-                format!("{file}: Planted FOUND\n"),
+                format!("{file}: Planted.UNOFFICIAL FOUND\n"),
                 "{mode}\n{}",
                 run.dump()
             );
@@ -610,7 +610,7 @@ for sub, member in (('hit', payload), ('clean', filler)):
             ctl.assert_code(1);
             assert_eq!(
                 ctl.stdout(),
-                format!("{file}: Planted FOUND\n"),
+                format!("{file}: Planted.UNOFFICIAL FOUND\n"),
                 "ctl {mode}\n{}",
                 ctl.dump()
             );
@@ -637,7 +637,7 @@ for sub, member in (('hit', payload), ('clean', filler)):
     }
     // A whole folder by path (CONTSCAN) and spread over the pool
     // (MULTISCAN), and by content and descriptor in one session.
-    let want = format!("{zip}: Planted FOUND\n{tgz}: Planted FOUND\n");
+    let want = format!("{zip}: Planted.UNOFFICIAL FOUND\n{tgz}: Planted.UNOFFICIAL FOUND\n");
     for args in [
         &["--no-summary", "-i"][..],
         &["--no-summary", "-i", "--multiscan"],
