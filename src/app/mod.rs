@@ -106,7 +106,6 @@ pub(crate) fn load_limits(
 /// or the defaults); `max_filesize` is also the per-member limit.
 pub(crate) fn container_limits(
     args: &crate::cli::args::ContainerArgs,
-    max_filesize: Option<u64>,
     base: crate::container::Limits,
 ) -> Result<crate::container::Limits, crate::cli::values::ValueError> {
     use crate::cli::values::{parse_size, ValueError};
@@ -118,7 +117,6 @@ pub(crate) fn container_limits(
             Some(text) => parse_size(text).map_err(|_| ValueError::ScanSize(text.clone()))?,
             None => base.max_scansize,
         },
-        max_filesize: max_filesize.unwrap_or(u64::MAX),
         alert_exceeds_max: args.alert_exceeds_max || base.alert_exceeds_max,
         ..base
     })

@@ -76,7 +76,6 @@ impl ScanConfig {
             },
             containers: super::container_limits(
                 &args.containers,
-                max_filesize,
                 crate::container::Limits::default(),
             )?,
             max_filesize,

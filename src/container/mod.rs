@@ -62,7 +62,9 @@ pub struct Limits {
     pub max_recursion: u32,
     pub max_files: u64,
     pub max_scansize: u64,
-    /// Per member; `u64::MAX` for none.
+    /// Per member; `u64::MAX` for none. The inspector sets it for each file
+    /// from its own `max_filesize` (which a daemon's reload changes), so
+    /// configurations leave it at the default.
     pub max_filesize: u64,
     pub max_ratio: u64,
     /// `--alert-exceeds-max`: a file cut short by a limit is a detection.

@@ -508,16 +508,18 @@ mod tests {
         assert_eq!(errors, 1, "the loop back to the root is reported once");
     }
 
+    /// A set of one glob.
+    fn glob_set(g: &str) -> Option<GlobSet> {
+        let mut b = GlobSetBuilder::new();
+        b.add(Glob::new(g).unwrap());
+        Some(b.build().unwrap())
+    }
+
     #[test]
     fn excluded_below_a_root() {
-        let set = |g: &str| {
-            let mut b = GlobSetBuilder::new();
-            b.add(Glob::new(g).unwrap());
-            Some(b.build().unwrap())
-        };
         let walker = Walker::new(WalkOptions {
-            exclude: set("*.log"),
-            exclude_dir: set("cache"),
+            exclude: glob_set("*.log"),
+            exclude_dir: glob_set("cache"),
             ..Default::default()
         });
         let root = Path::new("/w/cache/root");
@@ -544,14 +546,9 @@ mod tests {
         fs::write(root.join("cache/a"), b"x").unwrap();
         fs::write(root.join("b.log"), b"x").unwrap();
         fs::write(root.join("c.txt"), b"x").unwrap();
-        let set = |g: &str| {
-            let mut b = GlobSetBuilder::new();
-            b.add(Glob::new(g).unwrap());
-            Some(b.build().unwrap())
-        };
         let walker = Walker::new(WalkOptions {
-            exclude: set("*.log"),
-            exclude_dir: set("cache"),
+            exclude: glob_set("*.log"),
+            exclude_dir: glob_set("cache"),
             ..Default::default()
         });
         let (files, skipped, _) = collect(&walker, root);

@@ -217,8 +217,7 @@ fn exchange(server: &Server, steps: Vec<Step>) -> Vec<u8> {
 fn normalise(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut out = String::new();
-    for (i, piece) in text.split_inclusive(['\0', '\n']).enumerate() {
-        let _ = i;
+    for piece in text.split_inclusive(['\0', '\n']) {
         let mut line = piece.to_string();
         if let Some(at) = line.find("ClamAV") {
             // `ClamAV 1.4.6` / `ClamAV-compatible vigil 0.1.0/1/DATE`.
@@ -581,7 +580,7 @@ fn stats_parse_as_clamdtop_parses_them() {
         .and_then(|q| q.strip_suffix(" items"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{queue}"));
-    let _ = items;
+    assert_eq!(items, 0, "nothing is queued on an idle daemon: {queue}");
     // Queue lines: `\tCOMMAND SECONDS FILENAME`, read until a line without
     // a tab (which clamdtop drops).
     let mut tasks = Vec::new();

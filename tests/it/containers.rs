@@ -401,6 +401,48 @@ with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
     assert!(!Path::new("/etc/evil").exists());
 }
 
+/// `--max-filesize` holds for each member too: a small zip whose member is
+/// larger than the limit has that member skipped (or, with
+/// `--alert-exceeds-max`, reported as clamscan reports it).
+#[test]
+fn max_filesize_applies_to_members() {
+    let env = TestEnv::new();
+    let payload = vec![0u8; 4000];
+    let db = hsb(&env, &payload, "Zeros");
+    python(
+        &env,
+        r#"
+import sys, os, zipfile
+with zipfile.ZipFile(os.path.join(sys.argv[1], 'z.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('zeros.bin', b'\0' * 4000)
+"#,
+    );
+    assert!(std::fs::metadata(env.path("z.zip")).unwrap().len() < 1000);
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["--no-summary", "-d", db.to_str().unwrap()];
+        args.extend(extra);
+        args.push("z.zip");
+        env.scan(args)
+    };
+    let within = scan(&["--max-filesize", "8K"]);
+    assert_eq!(
+        within.results(),
+        vec!["z.zip: Zeros.UNOFFICIAL FOUND"],
+        "{}",
+        within.dump()
+    );
+    let over = scan(&["--max-filesize", "1K"]);
+    over.assert_code(0);
+    assert_eq!(over.results(), vec!["z.zip: OK"], "{}", over.dump());
+    let alert = scan(&["--max-filesize", "1K", "--alert-exceeds-max"]);
+    assert_eq!(
+        alert.results(),
+        vec!["z.zip: Heuristics.Limits.Exceeded.MaxFileSize FOUND"],
+        "{}",
+        alert.dump()
+    );
+}
+
 /// Members reached through standard input, the stream path INSTREAM takes.
 #[test]
 fn stream_input_is_unpacked() {

@@ -235,13 +235,8 @@ impl DaemonConfig {
             self.control != new.control,
             "socket_mode, socket_group, check_peer_access, ...",
         );
-        // The size limit per member follows `max_filesize`, which reloads.
-        let fixed = |c: &crate::container::Limits| crate::container::Limits {
-            max_filesize: 0,
-            ..*c
-        };
         check(
-            fixed(&self.containers) != fixed(&new.containers),
+            self.containers != new.containers,
             "scan_archive, max_recursion, max_files, max_scansize, ...",
         );
         check(self.state_dir != new.state_dir, "state_dir");
@@ -416,7 +411,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         }
         None => {}
     }
-    let containers = crate::app::container_limits(&args.containers, max_filesize, base)
+    let containers = crate::app::container_limits(&args.containers, base)
         .map_err(|e| bad("max_scansize", e.to_string()))?;
     let mut file_limits = LoadLimits::default();
     match &file.max_db_size {
