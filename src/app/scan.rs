@@ -95,6 +95,7 @@ impl ScanConfig {
         Pipeline::new(PipelineParts {
             threads: self.threads,
             queue_capacity: None,
+            io_threads: std::env::var("VIGIL_IO").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
             walker: Walker::new(self.walk.clone()),
             inspector: Inspector::new(sigs, self.max_filesize)
                 .read_only(self.read_only)

@@ -188,6 +188,7 @@ impl DaemonConfig {
         Pipeline::new(PipelineParts {
             threads: self.threads,
             queue_capacity: Some(self.queue_capacity),
+            io_threads: std::env::var("VIGIL_IO").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
             walker: Walker::live(live.walk.clone()),
             inspector: live.inspector(),
             quarantine,

@@ -1,0 +1,191 @@
+//! Reading ahead, so that a cold disk has many reads in flight while only one
+//! worker per core hashes. Before a batch of files is hashed, each file the
+//! inspector will read is opened (`fileio::open_quick`: the inspector's own
+//! flags; it checks the file type on the descriptor, as it does for its own
+//! opens) and the kernel is asked to start reading it
+//! (`posix_fadvise(WILLNEED)`), which queues the reads and returns at once.
+//! A scan worker then hashes the batch in order from the descriptors held;
+//! the later files' reads were in flight while it hashed the earlier ones.
+//!
+//! The descriptors held ahead, all batches together, are bounded by the
+//! window (`--io-depth`): starting a batch waits for room, so the walk never
+//! runs far ahead of the hashing, and memory and descriptors stay bounded.
+//!
+//! Reading ahead changes when a file is opened, never what is decided about
+//! it: a file that cannot be opened ahead is left to the inspector, which
+//! opens it as it always does and reports what it finds then.
+//!
+//! A control-socket client's files are never opened here: its walk has
+//! already opened each one with that client's permissions checked on the
+//! descriptor (`access`), and only those descriptors are advised.
+
+use std::fs::File;
+use std::num::NonZeroU64;
+use std::sync::{Arc, Condvar, Mutex};
+
+use rustix::fs::Advice;
+
+use crate::engine::inspect::{Inspector, ReadNeed};
+use crate::engine::walk::Candidate;
+use crate::fileio;
+
+/// Bytes of one file asked for ahead: the whole of a small file, the start
+/// of a big one (the kernel's own read-ahead follows the reads from there).
+const AHEAD_PER_FILE: u64 = 2 << 20;
+
+/// Files to be hashed in order, and the reads started ahead for them.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub files: Vec<Candidate>,
+    /// Set once the reads are started (or it was decided not to).
+    held: Option<Held>,
+}
+
+impl Batch {
+    pub fn new(files: Vec<Candidate>) -> Self {
+        Batch { files, held: None }
+    }
+
+    /// Whether the reads were started (or it was decided not to): the batch
+    /// is ready to be hashed.
+    pub fn is_started(&self) -> bool {
+        self.held.is_some()
+    }
+}
+
+/// Descriptors held open ahead, all batches together, and the most allowed.
+#[derive(Debug)]
+struct Window {
+    open: Mutex<usize>,
+    /// Signalled when descriptors are released.
+    room: Condvar,
+    max: usize,
+}
+
+impl Window {
+    /// Takes `n` descriptors from the window, waiting for room with `wait`
+    /// (else taking none when there is not room for all). `n` is at most
+    /// `max`, so that a wait always ends: the descriptors held belong to
+    /// batches already handed to the scan workers, which release them.
+    fn take(&self, n: usize, wait: bool) -> bool {
+        let n = n.min(self.max);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while *open + n > self.max {
+            if !wait {
+                return false;
+            }
+            open = self.room.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+        *open += n;
+        true
+    }
+
+    fn release(&self, n: usize) {
+        if n > 0 {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            *open -= n;
+            self.room.notify_all();
+        }
+    }
+}
+
+/// The share of the window a batch holds, released when the batch is done.
+#[derive(Debug)]
+struct Held {
+    window: Option<Arc<Window>>,
+    count: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(window) = &self.window {
+            window.release(self.count);
+        }
+    }
+}
+
+/// Reads ahead for every worker of one pipeline.
+#[derive(Debug)]
+pub struct ReadAhead {
+    /// `None`: nothing is opened or advised ahead.
+    window: Option<Arc<Window>>,
+}
+
+impl ReadAhead {
+    /// Reading ahead with at most `depth` descriptors held open ahead;
+    /// 0 turns it off.
+    pub fn new(depth: usize) -> Self {
+        ReadAhead {
+            window: (depth > 0).then(|| {
+                Arc::new(Window {
+                    open: Mutex::new(0),
+                    room: Condvar::new(),
+                    max: depth,
+                })
+            }),
+        }
+    }
+
+    /// Starts the reads of `batch`'s files, unless they were started
+    /// already. With `wait`, waits for room in the window (only where the
+    /// caller holds no other batch that is not handed on: the I/O workers);
+    /// without, starts nothing when there is no room. With `may_open`
+    /// false, only descriptors the candidates already hold are advised.
+    pub fn start(&self, batch: &mut Batch, inspector: &Inspector, may_open: bool, wait: bool) {
+        if batch.held.is_some() {
+            return;
+        }
+        let mut held = Held {
+            window: self.window.clone(),
+            count: 0,
+        };
+        if let Some(window) = &self.window {
+            let needs: Vec<ReadNeed> = batch.files.iter().map(|c| inspector.read_need(c)).collect();
+            let to_open = match may_open {
+                true => batch
+                    .files
+                    .iter()
+                    .zip(&needs)
+                    .filter(|(c, need)| c.opened.is_none() && **need != ReadNeed::Nothing)
+                    .count()
+                    .min(window.max),
+                false => 0,
+            };
+            let may_open = may_open && to_open > 0 && window.take(to_open, wait);
+            if may_open {
+                held.count = to_open;
+            }
+            let mut opened = 0;
+            for (cand, need) in batch.files.iter_mut().zip(needs) {
+                let len = match need {
+                    ReadNeed::Nothing => continue,
+                    ReadNeed::Head(n) => n,
+                    ReadNeed::Whole => cand.size.min(AHEAD_PER_FILE),
+                };
+                if cand.opened.is_none() && may_open && opened < to_open {
+                    opened += 1;
+                    // A file that cannot be opened now is left to the
+                    // inspector, which reports it as it finds it.
+                    if let Ok(file) = fileio::open_quick(&cand.path, cand.via_symlink) {
+                        cand.opened = Some(Arc::new(file));
+                    }
+                }
+                if let Some(file) = &cand.opened {
+                    advise(file, len, cand.size);
+                }
+            }
+        }
+        batch.held = Some(held);
+    }
+}
+
+/// Asks the kernel to read the first `len` bytes of `file` (of `size`) into
+/// the page cache now. Advice only: an error changes nothing.
+fn advise(file: &File, len: u64, size: u64) {
+    if let Some(len) = NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, 0, Some(len), Advice::WillNeed);
+    }
+    if size > len {
+        let _ = rustix::fs::fadvise(file, 0, None, Advice::Sequential);
+    }
+}
