@@ -42,8 +42,10 @@ pub struct PipelineParts {
     pub threads: usize,
     /// Requests that may wait in the queue; `None`: `QUEUE_PER_THREAD` per worker.
     pub queue_capacity: Option<usize>,
-    /// Threads that walk and open files ahead of the scan workers (0: none).
-    pub io_threads: usize,
+    /// Files opened and read ahead of the scan workers at most (0: none, and
+    /// no I/O workers: the scan workers walk and read as they go); `None`:
+    /// automatic (`prefetch::auto_depth`).
+    pub io_depth: Option<usize>,
     pub walker: Walker,
     pub inspector: Inspector,
     /// Where detected files are moved; `None` leaves them in place.
@@ -112,7 +114,8 @@ impl<'a> Outputs<'a> {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> io::Result<Self> {
-        let pool = ScanPool::new(parts.threads, parts.io_threads)?;
+        let depth = parts.io_depth.unwrap_or_else(prefetch::auto_depth);
+        let pool = ScanPool::new(parts.threads, prefetch::io_threads(parts.threads, depth))?;
         let threads = pool.threads();
         let capacity = (parts.queue_capacity).unwrap_or(threads * QUEUE_PER_THREAD);
         let (tx, rx) = queue::bounded(capacity);
@@ -125,9 +128,7 @@ impl Pipeline {
             in_flight: threads * 2,
             walker: parts.walker,
             inspector: parts.inspector,
-            read_ahead: ReadAhead::new(
-                std::env::var("VIGIL_WIN").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
-            ),
+            read_ahead: ReadAhead::new(depth),
             quarantine: parts.quarantine,
             pool,
         })
@@ -175,6 +176,11 @@ impl Pipeline {
 
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// Files opened and read ahead of the scan workers at most (0: none).
+    pub fn io_depth(&self) -> usize {
+        self.read_ahead.depth()
     }
 
     pub fn stats(&self) -> &Stats {

@@ -33,6 +33,29 @@ use crate::fileio;
 /// of a big one (the kernel's own read-ahead follows the reads from there).
 const AHEAD_PER_FILE: u64 = 2 << 20;
 
+/// The window when none is given: enough files in flight to keep a disk's
+/// queue full, and at most a quarter of the descriptors this process may
+/// open, so that reading ahead never starves the rest of it.
+pub fn auto_depth() -> usize {
+    const DEPTH: usize = 512;
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    match limit {
+        Some(n) => DEPTH.min(usize::try_from(n / 4).unwrap_or(DEPTH)),
+        None => DEPTH,
+    }
+}
+
+/// I/O workers for `threads` scan workers and a window of `depth`: none
+/// without reading ahead, else enough that folders are listed while others
+/// wait on the disk (measured: 2 to 4 list as fast as 16 on a 2-core
+/// machine), and one per scan worker on bigger ones.
+pub fn io_threads(threads: usize, depth: usize) -> usize {
+    match depth {
+        0 => 0,
+        _ => threads.clamp(4, 16),
+    }
+}
+
 /// Files to be hashed in order, and the reads started ahead for them.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -124,6 +147,11 @@ impl ReadAhead {
                 })
             }),
         }
+    }
+
+    /// The window: descriptors held open ahead at most (0: off).
+    pub fn depth(&self) -> usize {
+        self.window.as_ref().map_or(0, |w| w.max)
     }
 
     /// Starts the reads of `batch`'s files, unless they were started
