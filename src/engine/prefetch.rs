@@ -217,3 +217,191 @@ fn advise(file: &File, len: u64, size: u64) {
         let _ = rustix::fs::fadvise(file, 0, None, Advice::Sequential);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inspect::{FileResult, Inspected};
+    use crate::engine::walk::{DirJob, Found, Walker};
+    use crate::hash::{hash_bytes, Algorithm};
+    use crate::signature::{SigLine, SignatureSetBuilder};
+    use std::io::Write;
+    use std::path::Path;
+    use std::process::Command;
+
+    const BAD: &[u8] = b"a known bad file";
+
+    /// Detects `BAD` (blake3, any size): every file is read in full.
+    fn inspector() -> Inspector {
+        let mut b = SignatureSetBuilder::new();
+        let line = SigLine {
+            digest: hash_bytes(Algorithm::Blake3, BAD),
+            size: None,
+            name: "Test.Bad",
+        };
+        b.add(&line, false).unwrap();
+        Inspector::new(Arc::new(b.build()), None)
+    }
+
+    /// The regular files the walk finds in `dir`, sorted by path.
+    fn walk(dir: &Path) -> Vec<Candidate> {
+        let walker = Walker::new(Default::default());
+        let Found::Dir(job) = walker.root(dir.to_path_buf()) else {
+            panic!("a folder");
+        };
+        let mut files = Vec::new();
+        list(&walker, &job, &mut files);
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+
+    fn list(walker: &Walker, job: &DirJob, files: &mut Vec<Candidate>) {
+        walker
+            .list(job, |found| {
+                if let Found::File(cand) = found {
+                    files.push(cand);
+                }
+            })
+            .unwrap();
+    }
+
+    fn mkfifo(path: &Path) {
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    }
+
+    fn results(inspector: &Inspector, files: &[Candidate]) -> Vec<(String, FileResult)> {
+        files
+            .iter()
+            .map(|c| {
+                let Inspected { mut result, .. } = inspector.inspect(c);
+                // The two trees' inodes differ; everything else must not.
+                if let FileResult::Detected { identity, .. } = &mut result {
+                    *identity = None;
+                }
+                (c.path.file_name().unwrap().to_string_lossy().into(), result)
+            })
+            .collect()
+    }
+
+    /// A tree where, after the walk, files vanish, grow, shrink and are
+    /// swapped for a FIFO or a folder.
+    fn changing_tree(dir: &Path) -> Vec<Candidate> {
+        for i in 0..6 {
+            std::fs::write(dir.join(format!("plain{i}")), format!("file {i}")).unwrap();
+        }
+        std::fs::write(dir.join("bad"), BAD).unwrap();
+        std::fs::write(dir.join("grows"), b"short").unwrap();
+        std::fs::write(dir.join("grows-bad"), &BAD[..4]).unwrap();
+        std::fs::write(dir.join("shrinks"), b"a longer file").unwrap();
+        std::fs::write(dir.join("vanishes"), b"here for now").unwrap();
+        std::fs::write(dir.join("to-fifo"), b"a file, then a FIFO").unwrap();
+        std::fs::write(dir.join("to-dir"), b"a file, then a folder").unwrap();
+        mkfifo(&dir.join("fifo"));
+        walk(dir)
+    }
+
+    fn change(dir: &Path) {
+        std::fs::remove_file(dir.join("vanishes")).unwrap();
+        let append = |name: &str, bytes: &[u8]| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(name))
+                .unwrap();
+            f.write_all(bytes).unwrap();
+        };
+        append("grows", b" and longer");
+        append("grows-bad", &BAD[4..]);
+        std::fs::write(dir.join("shrinks"), b"short").unwrap();
+        std::fs::remove_file(dir.join("to-fifo")).unwrap();
+        mkfifo(&dir.join("to-fifo"));
+        std::fs::remove_file(dir.join("to-dir")).unwrap();
+        std::fs::create_dir(dir.join("to-dir")).unwrap();
+    }
+
+    #[test]
+    fn files_changed_before_reading_ahead_come_out_as_without_it() {
+        let inspector = inspector();
+        let today = tempfile::tempdir().unwrap();
+        let ahead = tempfile::tempdir().unwrap();
+        let today_files = changing_tree(today.path());
+        let ahead_files = changing_tree(ahead.path());
+        assert_eq!(today_files.len(), 13, "the walk skips the FIFO");
+        change(today.path());
+        change(ahead.path());
+
+        let expected = results(&inspector, &today_files);
+        // A window smaller than the batch: the first files are opened
+        // ahead, the rest left to the inspector.
+        for depth in [1, 5, 64] {
+            let mut batch = Batch::new(ahead_files.clone());
+            ReadAhead::new(depth).start(&mut batch, &inspector, true, true);
+            let opened = batch.files.iter().filter(|c| c.opened.is_some()).count();
+            // What vanished could not be opened.
+            assert_eq!(opened, depth.min(12), "depth {depth}");
+            assert_eq!(results(&inspector, &batch.files), expected, "depth {depth}");
+        }
+        let by_name = |name: &str| &expected.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(matches!(by_name("grows-bad"), FileResult::Detected { .. }));
+        assert!(matches!(by_name("vanishes"), FileResult::Failed(_)));
+        assert!(matches!(by_name("to-fifo"), FileResult::NotRegular(_)));
+        assert!(matches!(by_name("to-dir"), FileResult::NotRegular(_)));
+        assert!(matches!(by_name("plain0"), FileResult::Clean { .. }));
+    }
+
+    #[test]
+    fn files_changed_after_reading_ahead_come_out_as_if_opened_then() {
+        let inspector = inspector();
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = Batch::new(changing_tree(dir.path()));
+        ReadAhead::new(64).start(&mut batch, &inspector, true, true);
+        assert!(batch.files.iter().all(|c| c.opened.is_some()));
+        change(dir.path());
+        let got = results(&inspector, &batch.files);
+        let by_name = |name: &str| &got.iter().find(|(n, _)| n == name).unwrap().1;
+        // As when a file changes after the inspector's own open: what was
+        // opened is read, at the size it has when the scan gets to it.
+        assert_eq!(by_name("vanishes"), &FileResult::Clean { size: 12 });
+        assert_eq!(by_name("to-fifo"), &FileResult::Clean { size: 19 });
+        assert_eq!(by_name("grows"), &FileResult::Clean { size: 16 });
+        assert_eq!(by_name("shrinks"), &FileResult::Clean { size: 5 });
+        assert!(matches!(by_name("grows-bad"), FileResult::Detected { .. }));
+    }
+
+    #[test]
+    fn control_files_are_never_opened_ahead_by_path() {
+        let inspector = inspector();
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = Batch::new(changing_tree(dir.path()));
+        ReadAhead::new(64).start(&mut batch, &inspector, false, true);
+        assert!(batch.files.iter().all(|c| c.opened.is_none()));
+    }
+
+    #[test]
+    fn the_window_is_given_back_when_batches_are_done() {
+        let inspector = inspector();
+        let dir = tempfile::tempdir().unwrap();
+        let files = changing_tree(dir.path());
+        let ahead = ReadAhead::new(12);
+        let mut first = Batch::new(files.clone());
+        ahead.start(&mut first, &inspector, true, true);
+        // No room left: a batch started without waiting opens nothing.
+        let mut second = Batch::new(files.clone());
+        ahead.start(&mut second, &inspector, true, false);
+        assert!(second.files.iter().all(|c| c.opened.is_none()));
+        // One waiting for room gets it once the first is done.
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                let mut third = Batch::new(files.clone());
+                ahead.start(&mut third, &inspector, true, true);
+                third.files.iter().filter(|c| c.opened.is_some()).count()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(first);
+            assert_eq!(waiting.join().unwrap(), 12);
+        });
+        assert_eq!(ReadAhead::new(0).depth(), 0);
+        let mut off = Batch::new(files);
+        ReadAhead::new(0).start(&mut off, &inspector, true, true);
+        assert!(off.is_started() && off.files.iter().all(|c| c.opened.is_none()));
+    }
+}

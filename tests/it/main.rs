@@ -18,6 +18,7 @@ mod feeds;
 mod output;
 mod quarantine;
 mod quarantine_trust;
+mod readahead;
 mod scan_files;
 mod signatures;
 mod sigs;
