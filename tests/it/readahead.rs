@@ -128,7 +128,7 @@ fn files_that_vanish_or_grow_during_the_scan_are_each_reported_once() {
                 }
             }
         });
-        let run = env.scan(&[extra, &["--no-summary", "t"]].concat());
+        let run = env.scan([extra, &["--no-summary", "t"]].concat());
         changer.join().unwrap();
         assert!(matches!(run.code, Some(0 | 2)), "{}", run.dump());
         let mut reported = HashSet::new();
