@@ -7,14 +7,19 @@
 #
 # Cold: the page cache is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`)
 # before every timed run. Warm: one warm-up run, then the timed runs.
-# Prints a Markdown table of medians (and min-max) with the load average
-# before and after; hyperfine's JSON stays in OUT.
+# Prints a Markdown table of medians (and min-max), each also over the best
+# fixed `vigil -j` of the same binary, with the load average before and
+# after and the share of the CPUs other processes took; hyperfine's JSON
+# stays in OUT.
 #
 # Usage: benches/cold.sh [TREE]
 #   TREE  default /tmp/vigil-corpus (made by benches/make_corpus.py if absent)
 # Environment:
 #   VIGIL=path      the vigil binary (default: target/release/vigil, built if missing)
-#   BASE=path       another vigil binary (e.g. an older build) to time beside it, default only
+#   BASE=path       another vigil binary (e.g. a build of an older commit) to time beside it
+#   BASE_JOBS="..." fixed worker counts to time BASE at too (default: none, only its default)
+#   VARIANTS="A;B"  more vigil rows, each with these extra arguments
+#                   (default: "--io-depth 0", reading each file only when a worker gets to it)
 #   RUNS=N          timed runs per command (default 3)
 #   JOBS="2 4 ..."  the fixed worker counts (default: 2 4 8 16 32)
 #   MODES="cold warm"  which halves to run (default: both)
@@ -58,20 +63,27 @@ sig=$out/matches-nothing.vsig
 printf 'blake3:%s:*:Bench.MatchesNothing\n' "$(printf '%064d' 0 | tr 0 e)" >"$sig"
 
 cmds=(-n "vigil (default)" "$vigil scan -i --no-summary -d $sig $tree")
-if [[ -n ${BASE:-} ]]; then
-    cmds+=(-n "base vigil (default)" "$BASE scan -i --no-summary -d $sig $tree")
-fi
+IFS=';' read -r -a variants <<<"${VARIANTS---io-depth 0}"
+for v in "${variants[@]}"; do
+    [[ -n $v ]] && cmds+=(-n "vigil $v" "$vigil scan -i --no-summary $v -d $sig $tree")
+done
 for j in $jobs; do
     cmds+=(-n "vigil -j $j" "$vigil scan -i --no-summary -j $j -d $sig $tree")
 done
+if [[ -n ${BASE:-} ]]; then
+    cmds+=(-n "base vigil (default)" "$BASE scan -i --no-summary -d $sig $tree")
+    for j in ${BASE_JOBS:-}; do
+        cmds+=(-n "base vigil -j $j" "$BASE scan -i --no-summary -j $j -d $sig $tree")
+    done
+fi
 b3sum_bin=$(command -v b3sum || true)
 [[ -z $b3sum_bin && -x $HOME/.cargo/bin/b3sum ]] && b3sum_bin=$HOME/.cargo/bin/b3sum
 if [[ -n $b3sum_bin ]]; then
-    cmds+=(-n "find | xargs -P2 b3sum" "find $tree -type f -print0 | xargs -0 -n 256 -P 2 $b3sum_bin >/dev/null")
+    cmds+=(-n "find + xargs -P2 b3sum" "find $tree -type f -print0 | xargs -0 -n 256 -P 2 $b3sum_bin >/dev/null")
 else
     note "skipped b3sum: not installed (cargo install b3sum, or apt-get install b3sum)"
 fi
-cmds+=(-n "find | xargs -P2 cat" "find $tree -type f -print0 | xargs -0 -n 256 -P 2 cat >/dev/null")
+cmds+=(-n "find + xargs -P2 cat" "find $tree -type f -print0 | xargs -0 -n 256 -P 2 cat >/dev/null")
 fd_bin=$(command -v fd || command -v fdfind || true)
 if [[ -n $fd_bin ]]; then
     cmds+=(-n "fd listing" "$fd_bin -u -t f . $tree >/dev/null")
