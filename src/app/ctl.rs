@@ -55,6 +55,8 @@ pub enum CtlAction {
     Ping,
     Version,
     Stats,
+    /// STATS, its `VIGIL:` line as Prometheus metrics.
+    Metrics,
     Reload,
     Shutdown,
     Scan {
@@ -80,7 +82,8 @@ impl CtlConfig {
         let action = match args.command {
             CtlCommand::Ping => CtlAction::Ping,
             CtlCommand::Version => CtlAction::Version,
-            CtlCommand::Stats => CtlAction::Stats,
+            CtlCommand::Stats { prometheus: false } => CtlAction::Stats,
+            CtlCommand::Stats { prometheus: true } => CtlAction::Metrics,
             CtlCommand::Reload => CtlAction::Reload,
             CtlCommand::Shutdown => CtlAction::Shutdown,
             CtlCommand::Scan {
@@ -141,6 +144,8 @@ pub enum ClientError {
     NoReply,
     #[error("the daemon replied {0:?}")]
     Unexpected(String),
+    #[error("the daemon's STATS has no usable VIGIL line ({0}); is it vigil?")]
+    NoMetrics(String),
 }
 
 /// Runs one `vigil ctl` command.
@@ -178,6 +183,18 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             for line in lines {
                 println!("{}", line.trim_end_matches('\n'));
             }
+            Ok(ExitStatus::Clean)
+        }
+        CtlAction::Metrics => {
+            let lines = simple("STATS")?;
+            let line = lines
+                .iter()
+                .flat_map(|reply| reply.lines())
+                .find(|l| l.starts_with("VIGIL:"))
+                .ok_or_else(|| ClientError::NoMetrics("none".into()))?;
+            let readings =
+                crate::metrics::Readings::parse_line(line).map_err(ClientError::NoMetrics)?;
+            print!("{}", readings.to_prometheus());
             Ok(ExitStatus::Clean)
         }
         CtlAction::Shutdown => match simple("SHUTDOWN")?.into_iter().next() {

@@ -363,6 +363,8 @@ struct State {
     /// one ends or on stop.
     busy: Mutex<usize>,
     slot_free: Condvar,
+    /// Connections accepted since start (for the metrics).
+    accepted: AtomicU64,
 }
 
 /// A connection as the accept loop sees it.
@@ -430,6 +432,7 @@ impl<'a> Server<'a> {
                 live: Mutex::new(HashMap::new()),
                 busy: Mutex::new(0),
                 slot_free: Condvar::new(),
+                accepted: AtomicU64::new(0),
             },
         })
     }
@@ -447,6 +450,18 @@ impl<'a> Server<'a> {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         lock(&self.state.live).len()
+    }
+
+    /// The daemon's readings with the control socket's own (STATS's
+    /// `VIGIL:` line, the metrics file).
+    pub fn readings(&self) -> crate::metrics::Readings {
+        let mut r = (self.daemon_stats)().readings();
+        r.count("connections", self.connections() as u64);
+        r.count(
+            "connections_total",
+            self.state.accepted.load(Ordering::Relaxed),
+        );
+        r
     }
 
     /// The commands being worked on, with how long each has been, oldest
@@ -539,6 +554,7 @@ impl<'a> Server<'a> {
                     continue;
                 }
                 next_conn += 1;
+                self.state.accepted.fetch_add(1, Ordering::Relaxed);
                 let n = next_conn;
                 let conn = Arc::new(Connection {
                     stream,

@@ -441,7 +441,6 @@ impl Session<'_, '_> {
     fn stats(&self) -> String {
         super::faults::panic_at("stats");
         let s = (self.server.daemon_stats)();
-        let c = &s.counts;
         let tasks = self.server.tasks();
         let stats = p::Stats {
             threads: s.threads,
@@ -451,19 +450,7 @@ impl Session<'_, '_> {
             tasks: &tasks,
             rss_mib: s.rss_kib as f64 / 1024.0,
             signatures_mib: s.signature_bytes as f64 / (1024.0 * 1024.0),
-            vigil: format!(
-                "signatures {sigs} files {files} hashed {hashed} bytes {bytes} detections {det} errors {err} \
-                 outstanding {out} connections {conns} uptime {up}",
-                sigs = s.signatures,
-                files = c.files,
-                hashed = c.hashed,
-                bytes = c.bytes_hashed,
-                det = c.detections,
-                err = c.errors,
-                out = s.outstanding.max(0),
-                conns = self.server.connections(),
-                up = s.uptime.as_secs(),
-            ),
+            vigil: self.server.readings().to_line(),
         };
         stats.to_string()
     }

@@ -224,7 +224,9 @@ impl Engine<'_> {
     }
 
     fn file(&self, cand: &Candidate, origin: Origin) {
+        let began = std::time::Instant::now();
         let inspected = self.inspector.inspect(cand);
+        self.stats.local().latency.record(began.elapsed());
         self.report(&cand.path, &inspected, origin);
     }
 

@@ -16,6 +16,7 @@ mod control;
 mod daemon;
 mod feeds;
 mod output;
+mod packaging;
 mod quarantine;
 mod quarantine_trust;
 mod scan_files;

@@ -61,6 +61,8 @@ struct FileConfig {
     self_check: Option<String>,
     action: Option<Action>,
     quarantine_dir: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
+    metrics_interval: Option<String>,
 }
 
 /// What the daemon does with a detected file.
@@ -146,6 +148,10 @@ pub struct DaemonConfig {
     /// The quarantine folder, absolute (used with `action = "quarantine"`,
     /// and then never walked or watched).
     pub quarantine_dir: PathBuf,
+    /// Where the metrics are written (Prometheus' text format), if anywhere.
+    pub metrics_file: Option<PathBuf>,
+    /// How often they are written.
+    pub metrics_interval: Duration,
 }
 
 /// A configuration that cannot be used.
@@ -245,6 +251,11 @@ impl DaemonConfig {
         check(self.action != new.action, "action");
         check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
         check(self.self_check != new.self_check, "self_check");
+        check(
+            (&self.metrics_file, self.metrics_interval)
+                != (&new.metrics_file, new.metrics_interval),
+            "metrics_file, metrics_interval",
+        );
         keys
     }
 
@@ -453,6 +464,13 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     if poll_interval.is_zero() {
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
+    let metrics_interval = match file.metrics_interval.as_deref() {
+        Some(text) => parse_duration(text).map_err(|m| bad("metrics_interval", m))?,
+        None => Duration::from_secs(15),
+    };
+    if metrics_interval.is_zero() {
+        return Err(bad("metrics_interval", "must be more than 0".into()));
+    }
     let exclude = pick_list(&args.walk.exclude, file.exclude);
     let exclude_dir = pick_list(&args.walk.exclude_dir, file.exclude_dir);
     let action = match args.action {
@@ -523,6 +541,8 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         self_check,
         action,
         quarantine_dir,
+        metrics_file: file.metrics_file,
+        metrics_interval,
     })
 }
 
