@@ -15,6 +15,8 @@ mod containers;
 mod control;
 mod daemon;
 mod feeds;
+mod journal;
+mod metrics;
 mod output;
 mod packaging;
 mod quarantine;
