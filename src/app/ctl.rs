@@ -123,6 +123,8 @@ pub enum ClientError {
     NoSocket(PathBuf),
     #[error("cannot reach the daemon at {}: nothing is listening (the daemon is not running; the socket was left by an earlier one)", .0.display())]
     NotRunning(PathBuf),
+    #[error("cannot reach the daemon at {}: it is not a socket (`socket` in the daemon's configuration names the socket)", .0.display())]
+    NotASocket(PathBuf),
     #[error("cannot reach the daemon at {}: permission denied (the socket's mode and group, `socket_mode` and `socket_group`, decide who may connect)", .0.display())]
     Denied(PathBuf),
     #[error("cannot reach the daemon at tcp {0}: nothing is listening (is `vigil daemon` running, with `tcp_socket` set?)")]
@@ -200,7 +202,10 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
         CtlAction::Shutdown => match simple("SHUTDOWN")?.into_iter().next() {
             // The daemon answers SHUTDOWN by closing; a reply is a refusal.
             Some(line) => Err(ClientError::Unexpected(line).into()),
-            None => Ok(ExitStatus::Clean),
+            None => {
+                println!("the daemon at {socket} is stopping");
+                Ok(ExitStatus::Clean)
+            }
         },
         CtlAction::Scan {
             mode,
@@ -208,6 +213,11 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             show_summary,
         } => scan(socket, *mode, paths, *show_summary),
     }
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 fn connect(daemon: &Endpoint) -> Result<Stream, ClientError> {
@@ -229,6 +239,9 @@ fn connect(daemon: &Endpoint) -> Result<Stream, ClientError> {
         .map(Stream::Unix)
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ClientError::NoSocket(path.to_path_buf()),
+            io::ErrorKind::ConnectionRefused if !is_socket(path) => {
+                ClientError::NotASocket(path.to_path_buf())
+            }
             io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
             io::ErrorKind::PermissionDenied => ClientError::Denied(path.to_path_buf()),
             _ => ClientError::Connect {

@@ -3,6 +3,7 @@
 //! sees `cli`.
 
 pub mod bench;
+pub mod console_log;
 pub mod ctl;
 pub mod daemon;
 pub mod generate;

@@ -96,9 +96,45 @@ pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     n.checked_mul(1u64 << shift).ok_or_else(bad)
 }
 
+/// Checks a log level or tracing filter (`info`, `warn,vigil=debug`). A
+/// bare word that is not a level (`warning`, `verbose`) would be read as a
+/// target's name and silence every log line: it is refused.
+pub fn check_log_filter(text: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "unknown log level {level:?} (expected error, warn, info, debug, trace or off, \
+                 or TARGET=LEVEL)"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_are_checked() {
+        for good in [
+            "info",
+            "WARN",
+            "warn,vigil=debug",
+            "vigil::control=trace",
+            "off",
+        ] {
+            assert!(check_log_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["warning", "verbose", "vigil", "info,loud", "vigil=chatty"] {
+            let e = check_log_filter(bad).unwrap_err();
+            assert!(e.starts_with("unknown log level"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -76,6 +76,8 @@ pub enum ServerError {
     },
     #[error("socket passed by systemd (LISTEN_FDS): {0}")]
     Activation(String),
+    #[error("control socket {}: the folder {} does not exist (under the shipped unit systemd makes it, RuntimeDirectory=vigil); make it, or give another path with --socket", path.display(), folder.display())]
+    NoFolder { path: PathBuf, folder: PathBuf },
 }
 
 /// A listening control socket: a Unix socket (bound here, or passed by
@@ -123,6 +125,12 @@ impl Listener {
             Ok(_) => return Err(ServerError::NotASocket(path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("cannot check the path", e)),
+        }
+        if let Some(folder) = path.parent().filter(|f| !f.exists()) {
+            return Err(ServerError::NoFolder {
+                folder: folder.to_path_buf(),
+                path,
+            });
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
