@@ -131,7 +131,15 @@ pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink
 /// Runs `vigil scan` with output to stdout/stderr.
 pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
     let loading = Instant::now();
-    let sigs = Arc::new(load_signatures(&config.databases, config.load_limits)?);
+    let sigs = match load_signatures(&config.databases, config.load_limits) {
+        Ok(set) => Arc::new(set),
+        Err(e) => {
+            if config.json {
+                print_load_errors_json(&e);
+            }
+            return Err(e.into());
+        }
+    };
     let load_time = loading.elapsed();
     let progress = Progress::if_wanted(config.quiet);
     let sink = sink_for(config, progress.clone());
@@ -141,6 +149,24 @@ pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
         Some(path) => Ok(write_metrics(path, &summary, load_time, status)),
         None => Ok(status),
     }
+}
+
+/// With `--json`, a failed load is told on stdout too: one error object
+/// per fault (`"kind":"database"`), as a reader of the JSON lines expects.
+fn print_load_errors_json(e: &crate::signature::LoadError) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for fault in &e.0 {
+        let record = serde_json::json!({
+            "type": "error",
+            "path": fault.file.to_string_lossy(),
+            "line": fault.line,
+            "reason": fault.fault.to_string(),
+            "kind": "database",
+        });
+        let _ = writeln!(out, "{record}");
+    }
+    let _ = out.flush();
 }
 
 /// Writes `--metrics-file`; a failure is an error of the scan (exit 2
@@ -244,8 +270,14 @@ pub fn scan_observed(
         }
     });
     let stats_set = sigs.stats();
+    // The built-in set is one file (EICAR) under each algorithm: one virus.
+    let known = if config.databases.is_empty() {
+        stats_set.names
+    } else {
+        stats_set.total_detections()
+    };
     Ok(Summary {
-        signatures: stats_set.total_detections(),
+        signatures: known,
         allow_entries: stats_set.allows.iter().sum(),
         threads: pipeline.threads(),
         counts: stats.snapshot(),

@@ -38,20 +38,32 @@ pub fn threads_or_default(threads: Option<usize>) -> Result<usize, ValueError> {
 }
 
 /// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
-/// and `**/cache` any folder named cache.
+/// and `**/cache` any folder named cache. A folder pattern may end in `/`
+/// (`logs/`). A pattern that reads as a regular expression (clamscan's
+/// `--exclude` takes those) is warned about: as a glob it matches nothing.
 pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ValueError> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
+        if looks_like_regex(p) {
+            tracing::warn!(
+                "{option} {p:?} looks like a regular expression (clamscan's form); vigil takes \
+                 globs, e.g. \"*.log\" or \"**/logs\""
+            );
+        }
+        let p = match p.trim_end_matches('/') {
+            trimmed if option.contains("dir") && !trimmed.is_empty() => trimmed,
+            _ => p.as_str(),
+        };
         let glob = GlobBuilder::new(p)
             .literal_separator(true)
             .backslash_escape(true)
             .build()
             .map_err(|source| ValueError::Glob {
                 option,
-                glob: p.clone(),
+                glob: p.to_string(),
                 source,
             })?;
         builder.add(glob);
@@ -64,6 +76,15 @@ pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet
             glob: patterns.join(", "),
             source,
         })
+}
+
+/// `\.log$`, `^/tmp`, `.*cache`: anchors, an escaped dot or `.*`.
+fn looks_like_regex(p: &str) -> bool {
+    p.ends_with('$')
+        || p.starts_with('^')
+        || p.contains("\\.")
+        || p.contains(".*")
+        || p.contains(".+")
 }
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),
@@ -154,5 +175,15 @@ mod tests {
         assert!(set.is_match("a.log"));
         assert!(!set.is_match("dir/a.log"));
         assert!(globs("--exclude", &["a[".into()]).is_err());
+    }
+
+    #[test]
+    fn folder_patterns_may_end_in_a_slash() {
+        let set = globs("--exclude-dir", &["logs/".into()]).unwrap().unwrap();
+        assert!(set.is_match("logs"));
+        assert!(
+            looks_like_regex("\\.log$") && looks_like_regex("^/tmp") && looks_like_regex(".*cache")
+        );
+        assert!(!looks_like_regex("*.log") && !looks_like_regex("**/logs"));
     }
 }

@@ -15,6 +15,7 @@ mod containers;
 mod control;
 mod daemon;
 mod feeds;
+mod first_use;
 mod journal;
 mod metrics;
 mod output;
