@@ -279,6 +279,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             Some((server, _)) => server.readings(),
             None => daemon_stats().readings(),
         },
+        metrics_failing: std::cell::Cell::new(false),
     };
     std::thread::scope(|s| {
         let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
@@ -478,6 +479,9 @@ struct Supervisor<'a> {
     started: Instant,
     /// Everything measured, for the metrics file.
     readings: &'a dyn Fn() -> crate::metrics::Readings,
+    /// The last write of the metrics file failed (logged once, not at
+    /// every interval).
+    metrics_failing: std::cell::Cell<bool>,
 }
 
 impl Supervisor<'_> {
@@ -640,12 +644,14 @@ impl Supervisor<'_> {
             return;
         };
         let text = (self.readings)().to_prometheus();
-        if let Err(e) = crate::metrics::write_atomically(path, &text) {
-            tracing::warn!(
+        match crate::metrics::write_atomically(path, &text) {
+            Ok(()) => self.metrics_failing.set(false),
+            Err(e) if !self.metrics_failing.replace(true) => tracing::warn!(
                 path = %path.display(),
-                "cannot write metrics: {}",
+                "cannot write metrics (said once until a write succeeds): {}",
                 crate::error::io_reason(&e)
-            );
+            ),
+            Err(_) => {}
         }
     }
 
