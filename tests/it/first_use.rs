@@ -208,3 +208,21 @@ fn ctl_shutdown_says_so_and_fdpass_events_name_the_file() {
     assert!(run.stdout().contains("is stopping"), "{}", run.dump());
     assert!(d.wait_exit(Duration::from_secs(30)).is_some());
 }
+
+#[test]
+fn a_bad_value_read_at_sighup_names_its_line() {
+    let mut d = Daemon::with_config("");
+    let config = d.env.path("vigil.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str("max_filesize = \"lots\"\n");
+    std::fs::write(&config, text).unwrap();
+    d.signal(libc::SIGHUP);
+    let log = d.wait_log("reload failed");
+    let message = log["fields"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("max_filesize: bad size \"lots\"")
+            && message.contains(&format!("(line {line})")),
+        "{message}"
+    );
+}
