@@ -13,10 +13,12 @@ mod db;
 mod diff;
 mod dsig;
 pub mod index;
+mod info;
 mod limits;
 mod load;
 mod names;
 mod parse;
+mod provenance;
 mod table;
 mod text;
 
@@ -36,6 +38,7 @@ pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT
 pub use load::load_signatures;
 pub use names::SigName;
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
+pub use provenance::Provenance;
 
 /// What the set says about a file's digests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
