@@ -673,11 +673,15 @@ pub(crate) mod tests {
     }
 
     /// The header line of the containers `cld` makes.
-    const CLD_HEAD: &str = "ClamAV-VDB:27 Nov 2025 09-00 +0000:27001:2:90:00000000000000000000000000000000:X:tester:1764234000";
+    pub(crate) const CLD_HEAD: &str = "ClamAV-VDB:27 Nov 2025 09-00 +0000:27001:2:90:00000000000000000000000000000000:X:tester:1764234000";
 
     /// A `.cld` as freshclam leaves one: `header`, then a tar of `members`
     /// with a `daily.info` (signed with the test key) listing `listed`.
-    fn cld(header: &str, listed: &[(&str, &[u8])], members: &[(&str, &[u8])]) -> Vec<u8> {
+    pub(crate) fn cld(
+        header: &str,
+        listed: &[(&str, &[u8])],
+        members: &[(&str, &[u8])],
+    ) -> Vec<u8> {
         let info = crate::signature::info::tests::signed_info(CLD_HEAD, listed);
         cld_with_info(header, &info, members)
     }
