@@ -819,7 +819,12 @@ mod tests {
         assert!(lines[4].contains(": OK, 3 signatures"), "{out}");
         // With ClamAV's keys, the test key's signature is no signature.
         let mut out = Vec::new();
-        check(signature::Loader::default(), &[good.clone()], &mut out).unwrap();
+        check(
+            signature::Loader::default(),
+            std::slice::from_ref(&good),
+            &mut out,
+        )
+        .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(
             out.starts_with(&format!(
