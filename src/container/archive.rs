@@ -132,14 +132,19 @@ fn sevenz_seek(
         .checked_add(offset)
         .and_then(|o| o.checked_add(size))
         .is_some_and(|end| end <= len);
-    if !fits || size > u.item_memory() {
+    if !fits {
         return Err(invalid("7z: header out of bounds"));
+    }
+    if size > u.item_memory() {
+        u.over_memory("7z: header larger than the memory limit");
+        return Ok(());
     }
     r.seek(SeekFrom::Start(32 + offset))?;
     let mut header = vec![0u8; size as usize];
     r.read_exact(&mut header)?;
     if header.first() == Some(&0x17) && too_big_dict(&header, dict_cap(u)) {
-        return Err(invalid("7z: dictionary too large"));
+        u.over_memory("7z: dictionary larger than the memory limit");
+        return Ok(());
     }
     drop(header);
     r.rewind()?;
@@ -151,7 +156,8 @@ fn sevenz_seek(
             if coder_dict(coder.decompression_method_id(), &coder.properties)
                 .is_some_and(|d| d > cap)
             {
-                return Err(invalid("7z: dictionary too large"));
+                u.over_memory("7z: dictionary larger than the memory limit");
+                return Ok(());
             }
         }
     }

@@ -401,6 +401,76 @@ with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
     assert!(!Path::new("/etc/evil").exists());
 }
 
+/// A 7z whose dictionary is larger than the memory limit is not unpacked,
+/// and is counted as cut short by a limit, as other limit hits are (and with
+/// `--alert-exceeds-max`, reported as one).
+#[test]
+fn a_7z_dictionary_past_the_memory_limit_is_a_limit_hit() {
+    let env = TestEnv::new();
+    let payload = Rng::new(12).bytes(1500);
+    let db = hsb(&env, &payload, "Planted");
+    env.write("payload.bin", &payload);
+    python(
+        &env,
+        r#"
+import sys, os, struct, subprocess, zlib
+root = sys.argv[1]
+src = os.path.join(root, 'seven'); os.makedirs(src)
+os.rename(os.path.join(root, 'payload.bin'), os.path.join(src, 'p.bin'))
+out = os.path.join(root, 'seven.7z')
+subprocess.run(['7z', 'a', '-bd', '-t7z', '-m0=lzma', '-md=1m', '-mhc=off', out,
+                os.path.join(src, 'p.bin')], check=True, stdout=subprocess.DEVNULL)
+seven = bytearray(open(out, 'rb').read())
+offset, size = struct.unpack('<QQ', seven[12:28])
+start = 32 + offset
+props = seven.index(b'\x03\x01\x01\x05', start) + 4
+# 3.75 GiB, and the header checksums made right again.
+seven[props + 1:props + 5] = struct.pack('<I', 0xF0000000)
+seven[28:32] = struct.pack('<I', zlib.crc32(bytes(seven[start:start + size])))
+seven[8:12] = struct.pack('<I', zlib.crc32(bytes(seven[12:32])))
+open(os.path.join(root, 'dict.7z'), 'wb').write(bytes(seven))
+"#,
+    );
+    let d = db.to_str().unwrap();
+    // The untouched archive is read: the member is found.
+    let run = env.scan(["--no-summary", "-d", d, "seven.7z"]);
+    assert_eq!(
+        run.results(),
+        ["seven.7z: Planted.UNOFFICIAL FOUND"],
+        "{}",
+        run.dump()
+    );
+    let run = env.scan(["--json", "-d", d, "dict.7z"]);
+    run.assert_code(0);
+    let summary = run
+        .json()
+        .into_iter()
+        .find(|v| v["type"] == "summary")
+        .expect("a summary");
+    assert_eq!(
+        (
+            summary["containers"].as_u64(),
+            summary["limits_exceeded"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        run.dump()
+    );
+    let text = env.scan(["-d", d, "dict.7z"]);
+    assert!(
+        text.stdout().contains("1 files cut short by a limit"),
+        "{}",
+        text.dump()
+    );
+    let alert = env.scan(["--no-summary", "--alert-exceeds-max", "-d", d, "dict.7z"]);
+    assert_eq!(
+        alert.results(),
+        ["dict.7z: Heuristics.Limits.Exceeded.MaxFileSize FOUND"],
+        "{}",
+        alert.dump()
+    );
+}
+
 /// `--max-filesize` holds for each member too: a small zip whose member is
 /// larger than the limit has that member skipped (or, with
 /// `--alert-exceeds-max`, reported as clamscan reports it).
