@@ -126,10 +126,11 @@ pub fn parse_header(raw: &[u8]) -> Result<CvdHeader, CvdFault> {
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CvdFault::Header(format!("bad MD5 field {:?}", fields[4])));
     }
-    let stime = match fields.get(7) {
-        Some(_) => number(7, "build time")?,
-        None => 0,
-    };
+    // As libclamav reads it: absent or unreadable, 0.
+    let stime = fields
+        .get(7)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     Ok(CvdHeader {
         build_time: fields[0].to_string(),
         version,

@@ -74,7 +74,7 @@ impl Keys {
 /// Why a signature does not check.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DsigFault {
-    #[error("the header has no digital signature")]
+    #[error("the digital signature is empty")]
     Missing,
     #[error("the digital signature holds a character outside its alphabet")]
     Alphabet,
