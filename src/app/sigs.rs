@@ -490,22 +490,24 @@ fn stats(
             r.outside_flevel
         );
     }
-    let storage = if r.compiled_index {
-        format!(
-            "{} mapped from a compiled index",
-            mib(r.mapped_bytes as u64)
-        )
+    let (bytes, storage) = if r.compiled_index {
+        (r.mapped_bytes, "mapped from a compiled index")
     } else {
-        format!("{} in memory", mib(r.heap_bytes as u64))
+        (r.heap_bytes, "in memory")
     };
-    let _ = writeln!(text, "signature storage: {storage}");
+    // The set's own bytes: the process's memory is mostly fixed cost for
+    // a small set, and divided by two signatures would say megabytes each.
+    let per_signature = bytes as f64 / (r.detections + r.allows).max(1) as f64;
+    let _ = writeln!(
+        text,
+        "signature storage: {} {storage} ({per_signature:.1} bytes per signature)",
+        mib(bytes as u64)
+    );
     if let (Some(rss), Some(peak)) = (r.rss_bytes, r.peak_rss_bytes) {
-        let n = (r.detections + r.allows).max(1) as f64;
         let _ = writeln!(
             text,
-            "process resident memory: {} ({:.1} bytes per signature), peak {}",
+            "process resident memory: {}, peak {}",
             mib(rss),
-            rss as f64 / n,
             mib(peak)
         );
     }

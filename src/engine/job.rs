@@ -122,10 +122,18 @@ impl JobRunner for Engine<'_> {
 impl Engine<'_> {
     fn execute(&self, job: Job, spawn: &mut Vec<Job>) {
         match job {
-            Job::Request(ScanRequest::Path(path)) => {
-                let found = self.walker.root(path);
-                self.found(found, Origin::Command, spawn);
-            }
+            Job::Request(ScanRequest::Path(path)) => match self.walker.root(path) {
+                // A file named on the command line gets a line even when
+                // too large to scan: `OK`, as clamscan prints (the summary
+                // counts it as skipped).
+                Found::File(cand) => {
+                    let inspected = self.file(&cand, Origin::Command);
+                    if matches!(inspected.result, FileResult::TooLarge) {
+                        self.emit(&Event::Clean { path: &cand.path }, Origin::Command);
+                    }
+                }
+                found => self.found(found, Origin::Command, spawn),
+            },
             Job::Request(ScanRequest::Stdin) => {
                 let inspected = self.inspector.inspect_stream(&mut std::io::stdin().lock());
                 self.report(Path::new("stdin"), &inspected, Origin::Command);
@@ -215,7 +223,9 @@ impl Engine<'_> {
         let local = self.stats.local();
         match found {
             Found::Dir(dir) => spawn.push(Job::Dir(dir, origin)),
-            Found::File(cand) => self.file(&cand, origin),
+            Found::File(cand) => {
+                self.file(&cand, origin);
+            }
             Found::Skipped(_, reason) => bump(match reason {
                 SkipReason::Special(_) => &local.skipped_special,
                 SkipReason::Excluded => &local.skipped_excluded,
@@ -226,13 +236,16 @@ impl Engine<'_> {
         }
     }
 
-    fn file(&self, cand: &Candidate, origin: Origin) {
+    fn file(&self, cand: &Candidate, origin: Origin) -> Inspected {
         let matches = match (origin, self.outputs.replies) {
             (Origin::Control(id), Some(replies)) if replies.all_matches(id) => Matches::All,
             _ => Matches::First,
         };
+        let began = std::time::Instant::now();
         let inspected = self.inspector.inspect(cand, matches);
+        self.stats.local().latency.record(began.elapsed());
         self.report(&cand.path, &inspected, origin);
+        inspected
     }
 
     fn report(&self, path: &Path, inspected: &Inspected, origin: Origin) {

@@ -52,8 +52,12 @@ pub enum SigFault {
     Index(#[from] IndexFault),
     #[error("{0}")]
     Capacity(#[from] CapacityFault),
-    #[error("no signatures found")]
-    Empty,
+    #[error("no signatures found{}", skipped_for_flevel(*.outside_flevel))]
+    Empty {
+        /// Lines skipped because their MINFL/MAXFL window leaves this
+        /// engine out.
+        outside_flevel: usize,
+    },
     #[error("unpacks to more than {limit} bytes, the limit for one database (--max-db-size, max_db_size)")]
     TooLarge { limit: u64 },
     #[error(
@@ -62,6 +66,16 @@ pub enum SigFault {
     TooManyLines { limit: u64 },
     #[error("... and {0} more fault(s) not shown; `vigil sigs check` lists them all")]
     More(usize),
+}
+
+fn skipped_for_flevel(n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} line(s) skipped: their functionality-level window (MINFL:MAXFL) leaves out this engine's level {}",
+        super::ENGINE_FLEVEL
+    )
 }
 
 impl fmt::Display for SigError {
@@ -359,7 +373,9 @@ impl Loader {
             faults.push(SigError {
                 file,
                 line: None,
-                fault: SigFault::Empty,
+                fault: SigFault::Empty {
+                    outside_flevel: set.stats().outside_flevel,
+                },
             });
         }
         if faults.is_empty() {
@@ -605,8 +621,13 @@ mod tests {
         fs::write(&empty, "# nothing\n").unwrap();
         assert!(matches!(
             load_databases(&[empty]).err().unwrap().0[0].fault,
-            SigFault::Empty
+            SigFault::Empty { outside_flevel: 0 }
         ));
+        // A line for other engine versions only: says why it was skipped.
+        let old = dir.path().join("old.hdb");
+        fs::write(&old, "44d88612fea8a8f36de82e1278abb02f:68:Eicar:1:20\n").unwrap();
+        let e = load_databases(&[old]).err().unwrap().0[0].to_string();
+        assert!(e.ends_with("no signatures found; 1 line(s) skipped: their functionality-level window (MINFL:MAXFL) leaves out this engine's level 216"), "{e}");
         let missing = dir.path().join("missing.hdb");
         assert!(matches!(
             load_databases(&[missing]).err().unwrap().0[0].fault,

@@ -81,7 +81,18 @@ fn stats_counts_per_algorithm_sized_and_any_size() {
     let o = vigil(&env, &[&"sigs", &"stats", &"a.vsig"]);
     let out = o.stdout();
     assert!(out.contains("distinct names: 2"), "{out}");
-    assert!(out.contains("bytes per signature"), "{out}");
+    // The set's own bytes per signature, not the process's: tens, not millions.
+    let per_signature: f64 = out
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" bytes per signature)")?
+                .rsplit('(')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(per_signature > 0.0 && per_signature < 10_000.0, "{out}");
     assert!(
         out.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
