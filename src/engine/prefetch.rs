@@ -221,7 +221,7 @@ fn advise(file: &File, len: u64, size: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::inspect::{FileResult, Inspected};
+    use crate::engine::inspect::{FileResult, Inspected, Matches};
     use crate::engine::walk::{DirJob, Found, Walker};
     use crate::hash::{hash_bytes, Algorithm};
     use crate::signature::{SigLine, SignatureSetBuilder};
@@ -273,7 +273,7 @@ mod tests {
         files
             .iter()
             .map(|c| {
-                let Inspected { mut result, .. } = inspector.inspect(c);
+                let Inspected { mut result, .. } = inspector.inspect(c, Matches::First);
                 // The two trees' inodes differ; everything else must not.
                 if let FileResult::Detected { identity, .. } = &mut result {
                     *identity = None;
