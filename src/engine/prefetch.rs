@@ -46,13 +46,14 @@ pub fn auto_depth() -> usize {
 }
 
 /// I/O workers for `threads` scan workers and a window of `depth`: none
-/// without reading ahead, else enough that folders are listed while others
-/// wait on the disk (measured: 2 to 4 list as fast as 16 on a 2-core
-/// machine), and one per scan worker on bigger ones.
+/// without reading ahead, else one per scan worker (at least 2, at most
+/// 16). Measured on 2 cores: 2 I/O workers walk and open ahead as fast as 4
+/// or 8 from a cold disk, and each idle one costs the hashing some CPU on a
+/// warm one.
 pub fn io_threads(threads: usize, depth: usize) -> usize {
     match depth {
         0 => 0,
-        _ => threads.clamp(4, 16),
+        _ => threads.clamp(2, 16),
     }
 }
 
