@@ -16,6 +16,7 @@ use crate::engine::walk::{WalkOptions, Walker};
 use crate::engine::{Pipeline, PipelineParts};
 use crate::quarantine::Quarantine;
 use crate::signature::LoadLimits;
+use crate::source::guard::{self, GuardError, GuardSettings, OnTimeout};
 
 /// The file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +62,31 @@ struct FileConfig {
     self_check: Option<String>,
     action: Option<Action>,
     quarantine_dir: Option<PathBuf>,
+    guard: Option<Vec<PathBuf>>,
+    guard_timeout: Option<String>,
+    guard_on_timeout: Option<OnTimeoutValue>,
+    guard_max_marks: Option<usize>,
+    watch_backend: Option<WatchBackend>,
+}
+
+/// `guard_on_timeout = "allow"` or `"deny"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OnTimeoutValue {
+    Allow,
+    Deny,
+}
+
+/// How the daemon learns that a watched file changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchBackend {
+    /// One inotify watch per folder; works without privileges.
+    #[default]
+    Inotify,
+    /// fanotify `FAN_CLOSE_WRITE` on whole filesystems: no watch per folder
+    /// and no watch limit; needs CAP_SYS_ADMIN.
+    Fanotify,
 }
 
 /// What the daemon does with a detected file.
@@ -146,6 +172,15 @@ pub struct DaemonConfig {
     /// The quarantine folder, absolute (used with `action = "quarantine"`,
     /// and then never walked or watched).
     pub quarantine_dir: PathBuf,
+    /// Folders whose files are checked when opened (the guard), absolute.
+    pub guard: Vec<PathBuf>,
+    /// How long an open waits for its verdict.
+    pub guard_timeout: Duration,
+    /// What an open that waited `guard_timeout` is answered.
+    pub guard_on_timeout: OnTimeout,
+    /// Ignore marks added before all are dropped and rebuilt.
+    pub guard_max_marks: usize,
+    pub watch_backend: WatchBackend,
 }
 
 /// A configuration that cannot be used.
@@ -165,7 +200,7 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("nothing to watch: give `watch` in the configuration or --watch DIR")]
+    #[error("nothing to watch or guard: give `watch` or `guard` in the configuration, or --watch DIR or --guard DIR")]
     NoRoots,
 }
 
@@ -193,6 +228,17 @@ impl DaemonConfig {
             quarantine,
         })
         .map_err(crate::app::Error::Pool)
+    }
+
+    /// What the guard runs with: the folders resolved as the kernel names
+    /// them. A folder that does not exist is an error.
+    pub fn guard_settings(&self) -> Result<GuardSettings, GuardError> {
+        Ok(GuardSettings {
+            dirs: guard::resolve_dirs(&self.guard)?,
+            timeout: self.guard_timeout,
+            on_timeout: self.guard_on_timeout,
+            max_marks: self.guard_max_marks,
+        })
     }
 
     /// Reads `args.config` (if any) and applies `args` on top.
@@ -245,12 +291,15 @@ impl DaemonConfig {
         check(self.action != new.action, "action");
         check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
         check(self.self_check != new.self_check, "self_check");
+        check(self.guard.is_empty() != new.guard.is_empty(), "guard");
+        check(self.watch_backend != new.watch_backend, "watch_backend");
         keys
     }
 
     /// What runs after a reload to `new`: its keys that apply on reload
     /// (`watch`, `initial_scan`, `databases`, `max_db_size`, `max_db_lines`, `settle`, `log_level`,
-    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`), and this configuration's
+    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`, and the guard's keys while
+    /// a guard runs), and this configuration's
     /// restart-only keys (see `needs_restart`). The walk's rules are built
     /// again from both, so that the running vault stays excluded.
     pub fn reloaded(&self, new: DaemonConfig) -> Result<DaemonConfig, ConfigError> {
@@ -278,6 +327,14 @@ impl DaemonConfig {
             exclude: new.exclude,
             exclude_dir: new.exclude_dir,
             log_level: new.log_level,
+            guard: if self.guard.is_empty() || new.guard.is_empty() {
+                self.guard.clone()
+            } else {
+                new.guard
+            },
+            guard_timeout: new.guard_timeout,
+            guard_on_timeout: new.guard_on_timeout,
+            guard_max_marks: new.guard_max_marks,
             ..self.clone()
         })
     }
@@ -359,9 +416,33 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let control = control_settings(&file, &bad)?;
     let tcp = tcp_address(args, &file, &bad)?;
     let watch: Vec<PathBuf> = pick_list(&args.watch, file.watch);
-    if watch.is_empty() {
+    let mut guard = Vec::new();
+    for dir in pick_list(&args.guard, file.guard) {
+        let abs = std::path::absolute(&dir)
+            .map_err(|e| bad("guard", format!("{}: {e}", dir.display())))?;
+        if !guard.contains(&abs) {
+            guard.push(abs);
+        }
+    }
+    if watch.is_empty() && guard.is_empty() {
         return Err(ConfigError::NoRoots);
     }
+    let guard_timeout = match &file.guard_timeout {
+        Some(text) => parse_duration(text).map_err(|m| bad("guard_timeout", m))?,
+        None => guard::DEFAULT_TIMEOUT,
+    };
+    if guard_timeout.is_zero() {
+        return Err(bad("guard_timeout", "must be more than 0".into()));
+    }
+    let guard_on_timeout = match file.guard_on_timeout {
+        Some(OnTimeoutValue::Deny) => OnTimeout::Deny,
+        Some(OnTimeoutValue::Allow) | None => OnTimeout::Allow,
+    };
+    let guard_max_marks = match file.guard_max_marks {
+        Some(0) => return Err(bad("guard_max_marks", "must be at least 1".into())),
+        Some(n) => n,
+        None => guard::DEFAULT_MAX_MARKS,
+    };
     let mut roots = Vec::new();
     for w in watch {
         let abs =
@@ -523,6 +604,11 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         self_check,
         action,
         quarantine_dir,
+        guard,
+        guard_timeout,
+        guard_on_timeout,
+        guard_max_marks,
+        watch_backend: file.watch_backend.unwrap_or_default(),
     })
 }
 
