@@ -15,6 +15,7 @@ mod containers;
 mod control;
 mod daemon;
 mod feeds;
+mod guard;
 mod output;
 mod quarantine;
 mod quarantine_trust;

@@ -220,6 +220,12 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
         None => None,
     };
+    // The guard last, just before its reader starts: from here on, an open
+    // of the daemon's own on a guarded filesystem waits for that reader.
+    let guard = match config.guard.is_empty() {
+        true => None,
+        false => Some(Guard::start(config.guard_settings()?, live.sigs.clone())?),
+    };
     let guarding = match config.guard.len() {
         0 => String::new(),
         n => format!(", guarding {n} folders,"),
@@ -240,12 +246,6 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         "ready: {status}"
     );
 
-    // The guard last, just before its reader starts: from here on, an open
-    // of the daemon's own on a guarded filesystem waits for that reader.
-    let guard = match config.guard.is_empty() {
-        true => None,
-        false => Some(Guard::start(config.guard_settings()?, live.sigs.clone())?),
-    };
     let admission = pipeline.admission();
     let on_watched = |path: &Path| shared.started(path);
     let outputs = Outputs {
