@@ -8,6 +8,7 @@
 
 pub mod coordinator;
 pub mod dirty;
+mod fanwatch;
 pub mod guard;
 pub mod roots;
 pub mod watcher;

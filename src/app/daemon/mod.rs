@@ -70,7 +70,7 @@ use crate::source::coordinator::Shared;
 use crate::source::dirty::{DirtySet, Settle};
 use crate::source::guard::{self, Guard, GuardSettings};
 use crate::source::watcher::{Watcher, WatcherCounts};
-use config::DaemonConfig;
+use config::{DaemonConfig, WatchBackend};
 use supervisor::Runtime;
 
 /// How long queued work may still run after SIGTERM before it is dropped.
@@ -163,13 +163,22 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         MAX_PENDING,
     ));
     let shared = Arc::new(shared);
-    let mut watcher = Watcher::start(
-        shared.clone(),
-        config.watch.clone(),
-        crate::engine::walk::Walker::live(live.walk.clone()),
-        config.walk.follow_symlinks,
-        config.poll_interval,
-    )?;
+    let walker = crate::engine::walk::Walker::live(live.walk.clone());
+    let mut watcher = match config.watch_backend {
+        WatchBackend::Inotify => Watcher::start(
+            shared.clone(),
+            config.watch.clone(),
+            walker,
+            config.walk.follow_symlinks,
+            config.poll_interval,
+        )?,
+        WatchBackend::Fanotify => Watcher::start_fanotify(
+            shared.clone(),
+            config.watch.clone(),
+            walker,
+            config.poll_interval,
+        )?,
+    };
     let report = watcher.watch_roots()?;
     let watcher_counts = watcher.counts();
     if config.initial_scan {
@@ -240,6 +249,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         folders = report.folders,
         unreadable = report.unreadable,
         missing_roots = report.missing,
+        watch_backend = ?config.watch_backend,
         threads = pipeline.threads(),
         queue_capacity = config.queue_capacity,
         settle_ms = config.settle.as_millis() as u64,
