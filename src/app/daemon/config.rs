@@ -977,6 +977,41 @@ mod tests {
     }
 
     #[test]
+    fn guard_keys() {
+        let c = from_toml("guard = [\"/g\", \"/g\"]\n").unwrap();
+        assert!(c.watch.is_empty(), "a guard needs no watch");
+        assert_eq!(c.guard, vec![PathBuf::from("/g")]);
+        assert_eq!(c.guard_timeout, Duration::from_secs(5));
+        assert_eq!(c.guard_on_timeout, OnTimeout::Allow);
+        assert_eq!(c.watch_backend, WatchBackend::Inotify);
+        let c = from_toml(
+            "guard = [\"/g\"]\nguard_timeout = \"750ms\"\nguard_on_timeout = \"deny\"\n\
+             guard_max_marks = 10\nwatch_backend = \"fanotify\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.guard_timeout, Duration::from_millis(750));
+        assert_eq!(c.guard_on_timeout, OnTimeout::Deny);
+        assert_eq!(c.guard_max_marks, 10);
+        assert_eq!(c.watch_backend, WatchBackend::Fanotify);
+        let err = |t: &str| from_toml(t).unwrap_err().to_string();
+        assert!(err("guard = [\"/g\"]\nguard_timeout = \"0s\"\n").contains("guard_timeout"));
+        assert!(err("guard = [\"/g\"]\nguard_on_timeout = \"maybe\"\n").contains("guard_on_timeout"));
+        assert!(err("guard = [\"/g\"]\nguard_max_marks = 0\n").contains("guard_max_marks"));
+        assert!(err("guard = [\"/g\"]\nwatch_backend = \"poll\"\n").contains("watch_backend"));
+        // The guard's keys reload; turning the guard on or off needs a restart.
+        let running = from_toml("guard = [\"/g\"]\n").unwrap();
+        let new = from_toml("guard = [\"/h\"]\nguard_timeout = \"1s\"\n").unwrap();
+        assert!(running.needs_restart(&new).is_empty());
+        let c = running.reloaded(new).unwrap();
+        assert_eq!(c.guard, vec![PathBuf::from("/h")]);
+        assert_eq!(c.guard_timeout, Duration::from_secs(1));
+        let watching = from_toml("watch = [\"/w\"]\n").unwrap();
+        let guarding = from_toml("watch = [\"/w\"]\nguard = [\"/g\"]\n").unwrap();
+        assert_eq!(watching.needs_restart(&guarding), ["guard"]);
+        assert!(watching.reloaded(guarding).unwrap().guard.is_empty());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));

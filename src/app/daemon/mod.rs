@@ -331,7 +331,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
             guard.stop();
             let _ = reader.join();
             let _ = feeder.join();
-            log_guard(guard);
+            log_guard(guard, "guard stopped");
         }
         if let Some(((server, _), thread)) = server.as_ref().zip(control_thread) {
             server.stop();
@@ -685,11 +685,14 @@ impl Supervisor<'_> {
             rss_kib = rss_kib(),
             "{message}"
         );
+        if let Some(guard) = self.guard {
+            log_guard(guard, "guard");
+        }
     }
 }
 
-/// What the guard did, at shutdown.
-fn log_guard(guard: &Guard) {
+/// What the guard has done (with SIGUSR1's statistics, and at shutdown).
+fn log_guard(guard: &Guard, message: &str) {
     let c = guard.counts();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     tracing::info!(
@@ -699,7 +702,7 @@ fn log_guard(guard: &Guard) {
         timed_out = get(&c.timed_out),
         marks = get(&c.marks),
         flushes = get(&c.flushes),
-        "guard stopped"
+        "{message}"
     );
 }
 
