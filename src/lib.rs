@@ -22,6 +22,7 @@ pub(crate) mod access;
 pub mod error;
 pub mod fileio;
 pub mod hash;
+pub mod metrics;
 pub(crate) mod stats;
 pub(crate) mod timefmt;
 

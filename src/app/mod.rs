@@ -3,8 +3,10 @@
 //! sees `cli`.
 
 pub mod bench;
+pub mod console_log;
 pub mod ctl;
 pub mod daemon;
+pub mod generate;
 pub mod quarantine;
 pub mod scan;
 pub mod sigs;
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             sigs::run(&config)
         }
         Command::Ctl(args) => ctl::run(&CtlConfig::from_args(args)),
+        Command::Generate { what, dir } => generate::run(what, &dir),
         Command::Bench(args) => {
             let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             bench::run(&config)
@@ -85,6 +88,12 @@ pub enum Error {
     Ctl(#[from] ctl::ClientError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    #[error("cannot write into {}: {}", path.display(), crate::error::io_reason(source))]
+    Generate {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The load limits the flags ask for, on top of `base` (the defaults, or a

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::journal::{self, Journal};
 use super::json::{JsonPath, Record};
 use super::{Detection, Event, Sink, Summary};
 use crate::engine::request::{Opener, Origin};
@@ -20,6 +21,9 @@ use crate::engine::request::{Opener, Origin};
 /// and does not stop later events (see `is_closed`).
 pub struct EventLog {
     out: Mutex<Box<dyn Write + Send>>,
+    /// Under systemd: events go to the journal as entries with fields
+    /// (stdout is the journal too, without them).
+    journal: Option<Journal>,
 }
 
 #[derive(Serialize)]
@@ -43,21 +47,39 @@ struct BlockedRecord<'a> {
 }
 
 impl EventLog {
+    /// Events on stdout; when stdout is the journal, as journal entries.
     pub fn stdout() -> Self {
-        Self::new(Box::new(io::stdout()))
+        let mut log = Self::new(Box::new(io::stdout()));
+        if journal::is_journal_stream(io::stdout()) {
+            match Journal::connect() {
+                Ok(j) => log.journal = Some(j),
+                Err(e) => tracing::warn!("cannot write events to the journal, only to stdout: {e}"),
+            }
+        }
+        log
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         EventLog {
             out: Mutex::new(out),
+            journal: None,
         }
     }
 }
 
 impl EventLog {
-    /// Writes one record as a line, flushed.
-    fn write(&self, record: &impl Serialize) {
+    /// Writes one record of `event` as a journal entry under systemd, else
+    /// as a line, flushed.
+    fn write(&self, record: &impl Serialize, event: &Event<'_>, origin: Origin) {
         let mut line = serde_json::to_vec(record).expect("records serialize");
+        if let Some(j) = &self.journal {
+            let message = String::from_utf8_lossy(&line);
+            if j.send(&journal::event_fields(event, origin.name(), &message))
+                .is_ok()
+            {
+                return;
+            }
+        }
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = out.write_all(&line).and_then(|()| out.flush());
@@ -73,18 +95,20 @@ impl Sink for EventLog {
         let Some(record) = Record::of(event) else {
             return;
         };
-        self.write(&Stamped {
+        let stamped = Stamped {
             record,
             time: crate::timefmt::rfc3339_millis(SystemTime::now()),
             source: origin.name(),
-        });
+        };
+        self.write(&stamped, event, origin);
     }
 
     fn blocked(&self, detection: &Detection<'_>, opener: &Opener) {
         let Some(record) = Record::of(&Event::Detection(*detection)) else {
             return;
         };
-        self.write(&BlockedRecord {
+        let event = Event::Detection(*detection);
+        let record = BlockedRecord {
             stamped: Stamped {
                 record,
                 time: crate::timefmt::rfc3339_millis(SystemTime::now()),
@@ -94,7 +118,8 @@ impl Sink for EventLog {
             pid: opener.pid,
             uid: opener.uid,
             executable: (opener.executable.as_deref()).map(|p| JsonPath::new(p).path),
-        });
+        };
+        self.write(&record, &event, Origin::Guard);
     }
 
     fn summary(&self, _summary: &Summary) {}
