@@ -39,7 +39,13 @@ impl Tmpfs {
             .unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "mode=1777,size=64m", "vigil-guard-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "mode=1777,size=64m",
+                "vigil-guard-test",
+            ])
             .arg(dir.path())
             .status()
             .expect("run mount");
@@ -63,7 +69,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -232,7 +241,11 @@ fn a_slow_decision_is_answered_by_guard_timeout() {
         .start();
     let began = Instant::now();
     assert_opened(&cat_as_nobody(&bad), EICAR);
-    assert!(began.elapsed() < Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
     allow.wait_log("guard: no verdict within guard_timeout");
     drop(allow);
 
@@ -253,7 +266,10 @@ fn after_sigkill_of_the_daemon_every_open_goes_through() {
     let fs = Tmpfs::new();
     let bad = fs.write("g/planted.com", EICAR);
     let other = fs.write("g/other.com", EICAR);
-    let toml = format!("guard = [{:?}]\nguard_timeout = \"60s\"", fs.path("g").to_str().unwrap());
+    let toml = format!(
+        "guard = [{:?}]\nguard_timeout = \"60s\"",
+        fs.path("g").to_str().unwrap()
+    );
     let d = Daemon::builder()
         .config(&toml)
         .var("VIGIL_TEST_DELAY", "guard:60000")
@@ -266,7 +282,10 @@ fn after_sigkill_of_the_daemon_every_open_goes_through() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500)); // let it reach the kernel
-    assert!(waiting.try_wait().unwrap().is_none(), "the open waits on the guard");
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "the open waits on the guard"
+    );
     let pid = d.pid();
     let killed = Instant::now();
     // SAFETY: kill(2) on the daemon, our child.
@@ -289,9 +308,7 @@ fn after_sigkill_of_the_daemon_every_open_goes_through() {
     // And a new open, after the daemon is gone.
     assert_opened(&cat_as_nobody(&other), EICAR);
     let after = killed.elapsed();
-    eprintln!(
-        "SIGKILL: the waiting open went through after {released:?}, a new one by {after:?}"
-    );
+    eprintln!("SIGKILL: the waiting open went through after {released:?}, a new one by {after:?}");
     assert!(after < Duration::from_secs(10));
     drop(d);
 }
@@ -340,7 +357,10 @@ fn without_cap_sys_admin_the_guard_refuses_to_start_with_one_line() {
 fn stress_eight_openers_through_reloads() {
     let fs = Tmpfs::new();
     for i in 0..200 {
-        fs.write(&format!("g/d{}/f{i}.txt", i % 10), format!("file {i}\n").as_bytes());
+        fs.write(
+            &format!("g/d{}/f{i}.txt", i % 10),
+            format!("file {i}\n").as_bytes(),
+        );
     }
     // Same size as EICAR: each of these is hashed until marked.
     for i in 0..50 {
@@ -389,13 +409,18 @@ fn stress_eight_openers_through_reloads() {
     for child in openers {
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let nums: Vec<u64> = text.split_whitespace().map(|n| n.parse().unwrap()).collect();
+        let nums: Vec<u64> = text
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
         assert_eq!(nums.len(), 3, "{text}");
         assert_eq!(nums[2], 0, "wrong answers: {text}");
         total += nums[1];
     }
     // Memory is reported, not asserted (see benches/guard.sh for figures).
-    eprintln!("stress: {total} clean opens by 8 processes in 30 s; RSS KiB each second: {samples:?}");
+    eprintln!(
+        "stress: {total} clean opens by 8 processes in 30 s; RSS KiB each second: {samples:?}"
+    );
     assert!(total > 0);
     d.seen_or_wait_log("reloaded");
 }
@@ -405,7 +430,11 @@ fn the_fanotify_watch_backend_scans_files_written_in_any_folder() {
     let fs = Tmpfs::new();
     fs::create_dir_all(fs.path("w/a/b")).unwrap();
     let mut d = Daemon::builder()
-        .args(["--watch", fs.path("w").to_str().unwrap(), "--no-initial-scan"])
+        .args([
+            "--watch",
+            fs.path("w").to_str().unwrap(),
+            "--no-initial-scan",
+        ])
         .config("watch_backend = \"fanotify\"\nsettle = \"50ms\"")
         .start();
     assert_eq!(d.wait_log("ready")["fields"]["watch_backend"], "Fanotify");

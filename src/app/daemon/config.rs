@@ -1079,7 +1079,9 @@ mod tests {
         assert_eq!(c.watch_backend, WatchBackend::Fanotify);
         let err = |t: &str| from_toml(t).unwrap_err().to_string();
         assert!(err("guard = [\"/g\"]\nguard_timeout = \"0s\"\n").contains("guard_timeout"));
-        assert!(err("guard = [\"/g\"]\nguard_on_timeout = \"maybe\"\n").contains("guard_on_timeout"));
+        assert!(
+            err("guard = [\"/g\"]\nguard_on_timeout = \"maybe\"\n").contains("guard_on_timeout")
+        );
         assert!(err("guard = [\"/g\"]\nguard_max_marks = 0\n").contains("guard_max_marks"));
         assert!(err("guard = [\"/g\"]\nwatch_backend = \"poll\"\n").contains("watch_backend"));
         // The guard's keys reload; turning the guard on or off needs a restart.

@@ -44,8 +44,9 @@ pub(super) fn open() -> Result<Fanotify, GuardError> {
         | InitFlags::FAN_NONBLOCK
         | InitFlags::FAN_UNLIMITED_QUEUE
         | InitFlags::FAN_UNLIMITED_MARKS;
-    let event_flags = EventFFlags::try_from(OFlag::O_RDONLY | OFlag::O_LARGEFILE | OFlag::O_CLOEXEC)
-        .map_err(|e| GuardError::Init(e.into()))?;
+    let event_flags =
+        EventFFlags::try_from(OFlag::O_RDONLY | OFlag::O_LARGEFILE | OFlag::O_CLOEXEC)
+            .map_err(|e| GuardError::Init(e.into()))?;
     Fanotify::init(flags, event_flags).map_err(|e| match e {
         Errno::EPERM => GuardError::NoCapability,
         e => GuardError::Init(e.into()),

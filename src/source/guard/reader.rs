@@ -107,7 +107,10 @@ fn handle(
 ) -> Option<Arc<Pending>> {
     let allow = |event| {
         respond(&shared.group, event, Response::FAN_ALLOW);
-        shared.counts.allowed_at_once.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counts
+            .allowed_at_once
+            .fetch_add(1, Ordering::Relaxed);
         None
     };
     if !event.check_version() {
@@ -126,7 +129,8 @@ fn handle(
     };
     let key = StatKey::of(&st);
     let generation = shared.marks.generation();
-    let regular = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+    let regular =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
     let Some(path) = path_of(fd) else {
         return allow(event);
     };

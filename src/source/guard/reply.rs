@@ -18,7 +18,7 @@ use super::feeder::LargeSlot;
 use super::marks::StatKey;
 use super::{OnTimeout, Shared};
 use crate::engine::inspect::FileResult;
-use crate::engine::request::{Opener, OpenReply};
+use crate::engine::request::{OpenReply, Opener};
 
 /// Answers `event` and closes its descriptor.
 pub(super) fn respond(group: &Fanotify, event: FanotifyEvent, response: Response) {
