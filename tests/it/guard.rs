@@ -317,10 +317,10 @@ fn after_sigkill_of_the_daemon_every_open_goes_through() {
 fn a_refused_file_is_moved_to_quarantine() {
     let fs = Tmpfs::new();
     let bad = fs.write("g/planted.com", EICAR);
-    let env = TestEnv::new();
-    let vault = env.path("q");
+    // The vault inside the guarded folder: the daemon's own opens of it
+    // (the move, the record) are never held.
+    let vault = fs.path("g/.vault");
     let d = Daemon::builder()
-        .env(env)
         .config(&format!(
             "guard = [{:?}]\naction = \"quarantine\"\nquarantine_dir = {:?}",
             fs.path("g").to_str().unwrap(),
@@ -330,7 +330,13 @@ fn a_refused_file_is_moved_to_quarantine() {
     assert_refused(&cat_as_nobody(&bad));
     let ev = blocked_event(&d, &bad);
     assert!(ev["quarantine"]["id"].is_string(), "{ev}");
-    assert!(!bad.exists(), "moved out of the guarded folder");
+    assert!(!bad.exists(), "moved out of its place");
+    let content = ev["quarantine"]["path"].as_str().unwrap();
+    assert!(content.starts_with(vault.to_str().unwrap()), "{ev}");
+    // Another process, root here, may not open the quarantined content.
+    let mut cat = Command::new("cat");
+    cat.arg(content);
+    assert_refused(&run(cat, None));
 }
 
 #[test]
