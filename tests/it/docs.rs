@@ -192,16 +192,15 @@ fn shell_commands(line: &str) -> Vec<Vec<String>> {
     let mut word: Option<String> = None;
     let mut skip_next_word = false;
     let mut chars = line.chars().peekable();
-    let mut finish =
-        |word: &mut Option<String>, commands: &mut Vec<Vec<String>>, skip: &mut bool| {
-            if let Some(w) = word.take() {
-                if *skip {
-                    *skip = false;
-                } else {
-                    commands.last_mut().unwrap().push(w);
-                }
+    let finish = |word: &mut Option<String>, commands: &mut Vec<Vec<String>>, skip: &mut bool| {
+        if let Some(w) = word.take() {
+            if *skip {
+                *skip = false;
+            } else {
+                commands.last_mut().unwrap().push(w);
             }
-        };
+        }
+    };
     while let Some(c) = chars.next() {
         match c {
             ' ' | '\t' => finish(&mut word, &mut commands, &mut skip_next_word),
