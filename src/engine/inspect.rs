@@ -24,6 +24,16 @@ use crate::hash::{AlgoSet, Algorithm, Digest, Digests, MultiHasher};
 use crate::report::ErrorKind;
 use crate::signature::{Lookup, SignatureSet};
 
+/// Which signatures a detection reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matches {
+    /// The first that matches (every scan but `ALLMATCHSCAN`).
+    First,
+    /// Every one that matches (`ALLMATCHSCAN`): a second lookup per
+    /// detection, which no other request pays for.
+    All,
+}
+
 /// What scanning one file came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileResult {
@@ -38,8 +48,8 @@ pub enum FileResult {
         signature: Box<str>,
         /// From a database ClamAV signed.
         official: bool,
-        /// The other signatures the file matches (`ALLMATCHSCAN` reports
-        /// them too), as printed; empty when one did.
+        /// The other signatures the file matches, as printed, when every
+        /// match was asked for (`Matches::All`); else empty.
         also: Vec<Box<str>>,
         digest: Digest,
         /// The hashed handle's `fstat` (taken before reading), so that a later
@@ -254,8 +264,8 @@ impl Inspector {
         self.sigs.load_full()
     }
 
-    /// Scans one file found by the walk.
-    pub fn inspect(&self, cand: &Candidate) -> Inspected {
+    /// Scans one file found by the walk, reporting `matches`.
+    pub fn inspect(&self, cand: &Candidate, matches: Matches) -> Inspected {
         let fresh = |(result, bytes, inside)| Inspected {
             result,
             bytes,
@@ -276,8 +286,9 @@ impl Inspector {
         }
         let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
-            Some(map) if cand.nlink > 1 => map,
-            _ => return fresh(self.hash_and_match(&sigs, max, cand, known)),
+            // The results kept per inode are of first matches.
+            Some(map) if cand.nlink > 1 && matches == Matches::First => map,
+            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, matches)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -286,7 +297,7 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes, inside) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, max, cand, known)
+            self.hash_and_match(&sigs, max, cand, known, matches)
         });
         Inspected {
             result: result.clone(),
@@ -304,13 +315,14 @@ impl Inspector {
         max: u64,
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
+        matches: Matches,
     ) -> (FileResult, u64, Inside) {
         let failed = |result| (result, 0, Inside::default());
         if let Some(file) = &cand.opened {
             // Opened by a confined walk, its permission decided on this
             // very descriptor: read it, never the path again.
             return match file.metadata() {
-                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known),
+                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known, matches),
                 Err(e) => failed(FileResult::Failed(e.into())),
             };
         }
@@ -319,7 +331,7 @@ impl Inspector {
             Err(OpenError::NotRegular(kind)) => return failed(FileResult::NotRegular(kind)),
             Err(e) => return failed(FileResult::Failed(e.into())),
         };
-        self.hash_open(sigs, max, &mut file, &meta, known)
+        self.hash_open(sigs, max, &mut file, &meta, known, matches)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
@@ -347,7 +359,9 @@ impl Inspector {
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
-                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
+                    Ok(_) => {
+                        self.hash_open(&self.sigs.load(), max, file, &meta, None, Matches::First)
+                    }
                     Err(e) => (FileResult::Failed(e.into()), 0, none),
                 }
             }
@@ -520,6 +534,7 @@ impl Inspector {
         file: &mut (impl Read + std::io::Seek),
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
+        matches: Matches,
     ) -> (FileResult, u64, Inside) {
         let none = Inside::default();
         // The size may have changed since the walk: decide again on what is
@@ -572,7 +587,7 @@ impl Inspector {
                 return (result, bytes, inside);
             }
         }
-        let mut result = verdict(sigs, &digests, size);
+        let mut result = verdict(sigs, &digests, size, matches);
         if let FileResult::Detected { identity, .. } = &mut result {
             *identity = Some(Identity::of(meta));
         }
@@ -608,7 +623,8 @@ impl Inspector {
             let (result, bytes, inside) = match unpacked {
                 Ok((digests, size, unpacked)) => match sigs.lookup(&digests, size) {
                     Lookup::Detected(_) => {
-                        (verdict(&sigs, &digests, size), size, Inside::of(&unpacked))
+                        let result = verdict(&sigs, &digests, size, Matches::First);
+                        (result, size, Inside::of(&unpacked))
                     }
                     Lookup::Allowed => (FileResult::Clean { size }, size, Inside::of(&unpacked)),
                     Lookup::Clean => {
@@ -639,7 +655,7 @@ impl Inspector {
             match fileio::hash_stream(reader, &mut scratch.buf, &mut scratch.hasher, None) {
                 Ok(size) => {
                     let digests = scratch.hasher.finish();
-                    (verdict(&sigs, &digests, size), size)
+                    (verdict(&sigs, &digests, size, Matches::First), size)
                 }
                 Err(e) => (FileResult::Failed(e.into()), 0),
             }
@@ -693,14 +709,22 @@ impl<R: Read> Read for Sniffing<'_, R> {
     }
 }
 
-fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> FileResult {
+fn verdict(
+    sigs: &SignatureSet,
+    digests: &crate::hash::Digests,
+    size: u64,
+    matches: Matches,
+) -> FileResult {
     match sigs.lookup(digests, size) {
         Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
         Lookup::Detected(m) => FileResult::Detected {
             size,
             signature: m.label(),
             official: m.official,
-            also: also_matched(sigs, digests, size),
+            also: match matches {
+                Matches::First => Vec::new(),
+                Matches::All => also_matched(sigs, digests, size),
+            },
             digest: m.digest,
             identity: None,
             member: Vec::new(),
@@ -709,7 +733,7 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
 }
 
 /// The signatures a detected file matches besides the first: a second
-/// lookup, run only on a detection.
+/// lookup, run only on a detection, and only when every match was asked for.
 fn also_matched(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Vec<Box<str>> {
     let all = sigs.lookup_all(digests, size);
     if all.len() < 2 {
@@ -746,10 +770,67 @@ mod tests {
         else {
             panic!("a regular file");
         };
-        let hashed = Inspector::new(sigs.clone(), None).inspect(&cand);
+        let hashed = Inspector::new(sigs.clone(), None).inspect(&cand, Matches::First);
         assert!(matches!(hashed.result, FileResult::Detected { .. }));
-        let read = Inspector::new(sigs, None).read_only(true).inspect(&cand);
+        let read = Inspector::new(sigs, None)
+            .read_only(true)
+            .inspect(&cand, Matches::First);
         assert_eq!(read.result, FileResult::Clean { size: 1000 });
         assert_eq!(read.bytes, 1000);
+    }
+
+    /// Only a request for every match pays for the second lookup, and
+    /// only it reports the other names.
+    #[test]
+    fn other_matches_are_reported_only_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = b"matched by two signatures".to_vec();
+        let mut b = SignatureSetBuilder::new();
+        for (algo, name) in [(Algorithm::Md5, "ByMd5"), (Algorithm::Sha256, "BySha256")] {
+            let sig = SigLine {
+                digest: hash_bytes(algo, &data),
+                size: Some(data.len() as u64),
+                name,
+            };
+            b.add(&sig, false).unwrap();
+        }
+        let sigs = Arc::new(b.build());
+        // One name per inode, and one linked twice (a one-shot scan keeps
+        // the result of a linked inode for its other names).
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        std::fs::hard_link(&path, dir.path().join("g")).unwrap();
+        let inspector = Inspector::new(sigs.clone(), None);
+        let live = Inspector::live(Arc::new(ArcSwap::new(sigs)), SizeLimit::new(None));
+        for name in ["f", "g", "f"] {
+            let crate::engine::walk::Found::File(cand) =
+                Walker::new(Default::default()).root(dir.path().join(name))
+            else {
+                panic!("a regular file");
+            };
+            for inspector in [&inspector, &live] {
+                let first = inspector.inspect(&cand, Matches::First).result;
+                let all = inspector.inspect(&cand, Matches::All).result;
+                match (first, all) {
+                    (
+                        FileResult::Detected {
+                            signature: a,
+                            also: first_also,
+                            ..
+                        },
+                        FileResult::Detected {
+                            signature: b,
+                            also: all_also,
+                            ..
+                        },
+                    ) => {
+                        assert_eq!((&*a, &*b), ("ByMd5", "ByMd5"));
+                        assert!(first_also.is_empty(), "{first_also:?}");
+                        assert_eq!(all_also, vec![Box::from("BySha256")]);
+                    }
+                    other => panic!("not detected: {other:?}"),
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector};
+use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector, Matches};
 use crate::engine::pool::JobRunner;
 use crate::engine::request::{Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
@@ -61,6 +61,9 @@ pub trait ReplyTo: Sync {
     fn is_known(&self, id: RequestId) -> bool;
     /// Whether request `id` was cancelled: its jobs are skipped but counted.
     fn is_cancelled(&self, id: RequestId) -> bool;
+    /// Whether request `id` wants every signature a file matches
+    /// (`ALLMATCHSCAN`), not only the first.
+    fn all_matches(&self, id: RequestId) -> bool;
     /// One job of request `id` ran (or was skipped), fanning out to
     /// `spawned` more; the request is complete when none is left.
     fn job_done(&self, id: RequestId, spawned: usize);
@@ -224,7 +227,11 @@ impl Engine<'_> {
     }
 
     fn file(&self, cand: &Candidate, origin: Origin) {
-        let inspected = self.inspector.inspect(cand);
+        let matches = match (origin, self.outputs.replies) {
+            (Origin::Control(id), Some(replies)) if replies.all_matches(id) => Matches::All,
+            _ => Matches::First,
+        };
+        let inspected = self.inspector.inspect(cand, matches);
         self.report(&cand.path, &inspected, origin);
     }
 

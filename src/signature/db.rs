@@ -15,9 +15,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::cvd::{self, ContainerKind, CvdFault};
+use super::dsig::Keys;
 use super::index::{self, IndexFault};
 use super::limits::{is_too_large, LoadLimits};
 use super::parse::{Format, LineFault};
+use super::provenance::Provenance;
 use super::table::CapacityFault;
 use super::{text, SignatureSet, SignatureSetBuilder};
 
@@ -182,6 +184,9 @@ pub struct Loaded {
     pub set: SignatureSet,
     /// Files in `-d` folders whose format vigil does not read (e.g. `.ndb`).
     pub ignored: Vec<PathBuf>,
+    /// Every database file read, in load order, and whether its signatures
+    /// are official.
+    pub provenance: Vec<(PathBuf, Provenance)>,
 }
 
 /// How a database file is read.
@@ -224,15 +229,34 @@ pub fn load_databases(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
     Loader::default().load(paths)
 }
 
-/// Loads databases within a set of `LoadLimits`.
-#[derive(Clone, Copy, Debug, Default)]
+/// Loads databases within a set of `LoadLimits`, checking ClamAV's
+/// signatures on its containers.
+#[derive(Clone, Copy, Debug)]
 pub struct Loader {
     limits: LoadLimits,
+    keys: &'static Keys,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader::new(LoadLimits::default())
+    }
 }
 
 impl Loader {
     pub fn new(limits: LoadLimits) -> Self {
-        Loader { limits }
+        Loader {
+            limits,
+            keys: Keys::clamav(),
+        }
+    }
+
+    /// Checks containers against `keys` instead of ClamAV's (tests sign
+    /// with keys of their own).
+    #[cfg(test)]
+    pub(crate) fn trusting(mut self, keys: &'static Keys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Loads every named database: files of a known format, and folders,
@@ -287,7 +311,9 @@ impl Loader {
                 }
             }
         }
+        let mut provenance = Vec::new();
         let set = if let (true, [(path, Kind::Index)]) = (faults.is_empty(), &sources[..]) {
+            provenance.push((path.clone(), Provenance::Compiled));
             match index::open(path) {
                 Ok(set) => set,
                 Err(fault) => {
@@ -304,7 +330,17 @@ impl Loader {
             let mut builder = SignatureSetBuilder::new();
             for (path, kind) in &sources {
                 let mut budget = Budget::new(self.limits);
-                load_one(&mut builder, path, *kind, &mut budget, &mut faults);
+                let loaded = load_one(
+                    &mut builder,
+                    path,
+                    *kind,
+                    &mut budget,
+                    &mut faults,
+                    self.keys,
+                );
+                if let Some(p) = loaded {
+                    provenance.push((path.clone(), p));
+                }
             }
             tracing::debug!(elapsed = ?started.elapsed(), "signature databases parsed");
             builder.build()
@@ -327,21 +363,27 @@ impl Loader {
             });
         }
         if faults.is_empty() {
-            Ok(Loaded { set, ignored })
+            Ok(Loaded {
+                set,
+                ignored,
+                provenance,
+            })
         } else {
             Err(faults.into_error())
         }
     }
 }
 
-/// Reads one database file into `builder`.
+/// Reads one database file into `builder`: whether its signatures are
+/// official, unless it could not be read.
 fn load_one(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     kind: Kind,
     budget: &mut Budget,
     faults: &mut Faults<'_>,
-) {
+    keys: &Keys,
+) -> Option<Provenance> {
     let fault = |fault| SigError {
         file: path.to_path_buf(),
         line: None,
@@ -352,23 +394,52 @@ fn load_one(
             builder.note_file();
             let read = text::load_file(builder, path, format, budget, faults);
             match read {
-                Ok(()) => {}
-                Err(e) if is_too_large(&e) => faults.push(fault(SigFault::TooLarge {
-                    limit: budget.limits.max_db_bytes,
-                })),
-                Err(e) => faults.push(fault(SigFault::Io(e))),
+                Ok(()) => Some(text_provenance(path, format)),
+                Err(e) if is_too_large(&e) => {
+                    faults.push(fault(SigFault::TooLarge {
+                        limit: budget.limits.max_db_bytes,
+                    }));
+                    None
+                }
+                Err(e) => {
+                    faults.push(fault(SigFault::Io(e)));
+                    None
+                }
             }
         }
         Kind::Container(kind) => {
             builder.note_file();
-            cvd::load(builder, path, kind, budget, faults);
+            cvd::load(builder, path, kind, budget, faults, keys)
         }
         Kind::Index => match index::open(path).map(|set| builder.add_set(&set)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => faults.push(fault(e.into())),
-            Err(e) => faults.push(fault(e.into())),
+            Ok(Ok(())) => Some(Provenance::Compiled),
+            Ok(Err(e)) => {
+                faults.push(fault(e.into()));
+                None
+            }
+            Err(e) => {
+                faults.push(fault(e.into()));
+                None
+            }
         },
     }
+}
+
+/// Why a text database's signatures are not official: ClamAV signs only
+/// containers.
+fn text_provenance(path: &Path, format: Format) -> Provenance {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    Provenance::Unofficial(match format {
+        Format::ClamHash | Format::ClamAllow => {
+            format!(".{ext} text databases are never official")
+        }
+        Format::Vsig | Format::Vallow => {
+            format!(".{ext} is vigil's own format; its names are printed as written")
+        }
+    })
 }
 
 /// How a file is read; `None` for a file vigil does not read at all. A file
