@@ -14,6 +14,7 @@ mod clamd_parity;
 mod containers;
 mod control;
 mod daemon;
+mod docs;
 mod feeds;
 mod first_use;
 mod guard;
