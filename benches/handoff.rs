@@ -33,7 +33,7 @@ fn handoff(c: &mut Criterion) {
     let mut group = c.benchmark_group("queue_to_pool");
     group.throughput(Throughput::Elements(JOBS));
     for t in threads {
-        let pool = ScanPool::new(t).unwrap();
+        let pool = ScanPool::new(t, 0).unwrap();
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{t}_workers")),
             &t,

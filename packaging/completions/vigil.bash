@@ -256,7 +256,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__bench)
-            opts="-j -d -h -V --corpus --generate --seed --keep --threads --algo --database --repeat --json --csv --plot --drop-caches --help --version"
+            opts="-j -d -h -V --corpus --generate --seed --keep --threads --algo --database --repeat --json --csv --plot --drop-caches --cold --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -584,7 +584,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__daemon)
-            opts="-c -w -d -j -x -h -V --config --max-db-size --max-db-lines --watch --guard --database --threads --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --socket --tcp --queue-capacity --settle --initial-scan --no-initial-scan --state-dir --log-format --log-level --poll-interval --action --quarantine-dir --help --version"
+            opts="-c -w -d -j -x -h -V --config --max-db-size --max-db-lines --watch --guard --database --threads --io-depth --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --socket --tcp --queue-capacity --settle --initial-scan --no-initial-scan --state-dir --log-format --log-level --poll-interval --action --quarantine-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +631,10 @@ _vigil() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --io-depth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1298,7 +1302,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__scan)
-            opts="-d -j -x -i -f -r -h -V --database --threads --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --max-db-size --max-db-lines --infected --no-summary --json --file-list --quiet --move --metrics-file --recursive --help --version"
+            opts="-d -j -x -i -f -r -h -V --database --threads --io-depth --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --max-db-size --max-db-lines --infected --no-summary --json --file-list --quiet --move --metrics-file --recursive --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1317,6 +1321,10 @@ _vigil() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --io-depth)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

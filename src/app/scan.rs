@@ -33,6 +33,8 @@ pub struct ScanConfig {
     /// How far loading each database may go.
     pub load_limits: LoadLimits,
     pub threads: usize,
+    /// Files read ahead of the scan workers at most; `None`: automatic.
+    pub io_depth: Option<usize>,
     pub show_clean: bool,
     pub show_summary: bool,
     pub json: bool,
@@ -66,6 +68,7 @@ impl ScanConfig {
             load_limits: super::load_limits(&args.db_limits, LoadLimits::default())?,
             databases: args.engine.databases,
             threads,
+            io_depth: args.engine.io_depth,
             show_clean: !args.infected && !args.quiet,
             show_summary: !args.no_summary && !args.quiet,
             json: args.json,
@@ -98,6 +101,7 @@ impl ScanConfig {
         Pipeline::new(PipelineParts {
             threads: self.threads,
             queue_capacity: None,
+            io_depth: self.io_depth,
             walker: Walker::new(self.walk.clone()),
             inspector: Inspector::new(sigs, self.max_filesize)
                 .read_only(self.read_only)

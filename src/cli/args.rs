@@ -427,6 +427,13 @@ pub struct EngineArgs {
     /// Number of scan workers [default: the number of available cores].
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Files opened and read ahead of the scan workers at most, so that a
+    /// cold disk has many reads in flight; 0 reads each file only when a
+    /// worker gets to it [default: automatic, 512 or a quarter of the open
+    /// files allowed].
+    #[arg(long, value_name = "N")]
+    pub io_depth: Option<usize>,
 }
 
 /// How far containers (archives, compressed files, mail) are unpacked,
@@ -577,8 +584,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
-    /// Empty the page cache before every timed run, for cold-cache figures (needs root).
-    #[arg(long)]
+    /// Empty the page cache before every timed run (`sync`, then 3 into
+    /// /proc/sys/vm/drop_caches), for cold-cache figures: what a first scan
+    /// from the disk reaches, beside the read-only limit measured cold too
+    /// (needs root).
+    #[arg(long = "cold", visible_alias = "drop-caches")]
     pub drop_caches: bool,
 }
 

@@ -111,6 +111,17 @@ impl From<ReadError> for FileError {
     }
 }
 
+/// How much of a file a scan would read (`Inspector::read_need`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadNeed {
+    /// It is not opened at all.
+    Nothing,
+    /// Its first bytes, to tell whether it is a container.
+    Head(u64),
+    /// All of it.
+    Whole,
+}
+
 /// A result and what it cost.
 #[derive(Clone, Debug)]
 pub struct Inspected {
@@ -264,6 +275,22 @@ impl Inspector {
         self.sigs.load_full()
     }
 
+    /// How much of `cand` a scan would read, decided as `inspect` decides
+    /// before opening it. Only advice for reading ahead (`prefetch`): the
+    /// scan decides again when it gets to the file.
+    pub fn read_need(&self, cand: &Candidate) -> ReadNeed {
+        if cand.size > self.max_filesize.get() {
+            return ReadNeed::Nothing;
+        }
+        if !self.sigs.load().algorithms_for_size(cand.size).is_empty() {
+            return ReadNeed::Whole;
+        }
+        if self.limits.enabled && !self.read_only {
+            return ReadNeed::Head(SNIFF_LEN as u64);
+        }
+        ReadNeed::Nothing
+    }
+
     /// Scans one file found by the walk, reporting `matches`.
     pub fn inspect(&self, cand: &Candidate, matches: Matches) -> Inspected {
         let fresh = |(result, bytes, inside)| Inspected {
@@ -320,8 +347,12 @@ impl Inspector {
         let failed = |result| (result, 0, Inside::default());
         if let Some(file) = &cand.opened {
             // Opened by a confined walk, its permission decided on this
-            // very descriptor: read it, never the path again.
+            // very descriptor, or opened ahead (`prefetch`): read it, never
+            // the path again; only a regular file, as for a path.
             return match file.metadata() {
+                Ok(meta) if !meta.file_type().is_file() => {
+                    failed(FileResult::NotRegular(FileKind::of(meta.file_type())))
+                }
                 Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known, matches),
                 Err(e) => failed(FileResult::Failed(e.into())),
             };

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector, Matches};
 use crate::engine::pool::JobRunner;
+use crate::engine::prefetch::{Batch, ReadAhead};
 use crate::engine::request::{GuardedOpen, Opener, Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 use crate::engine::Outputs;
@@ -32,7 +33,7 @@ const BATCH_BYTES: u64 = 4 << 20;
 pub enum Job {
     Request(ScanRequest),
     Dir(DirJob, Origin),
-    Files(Vec<Candidate>, Origin),
+    Files(Batch, Origin),
 }
 
 impl From<ScanRequest> for Job {
@@ -81,6 +82,10 @@ pub trait ReplyTo: Sync {
 pub(crate) struct Engine<'a> {
     pub(crate) walker: &'a Walker,
     pub(crate) inspector: &'a Inspector,
+    /// Starts the reads of a batch before it is hashed.
+    pub(crate) read_ahead: &'a ReadAhead,
+    /// The pool has I/O workers: walking and starting batches is theirs.
+    pub(crate) io_lane: bool,
     /// Where detected files are moved (`scan --move`, the daemon's
     /// `action = "quarantine"`); `None` leaves them in place.
     pub(crate) quarantine: Option<&'a Quarantine>,
@@ -117,6 +122,18 @@ impl JobRunner for Engine<'_> {
         self.outstanding
             .fetch_add(spawn.len() as i64 - 1, Ordering::Relaxed);
         self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything but hashing waits on the disk: a request's root, a
+    /// folder's listing, and starting a batch's reads. Standard input and a
+    /// guarded open (whose opener waits on the answer, and whose descriptor
+    /// is already open) go straight to the scan workers.
+    fn is_io(&self, job: &Job) -> bool {
+        match job {
+            Job::Request(ScanRequest::Stdin | ScanRequest::Open(_)) => false,
+            Job::Request(_) | Job::Dir(..) => true,
+            Job::Files(batch, _) => !batch.is_started(),
+        }
     }
 }
 
@@ -155,8 +172,18 @@ impl Engine<'_> {
             }
             Job::Request(ScanRequest::Open(open)) => self.guarded(open),
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),
-            Job::Files(files, origin) => {
-                for cand in files {
+            Job::Files(mut batch, origin) => {
+                if !batch.is_started() && self.io_lane {
+                    // On an I/O worker: start the reads, waiting for room,
+                    // and hand the batch to the scan workers.
+                    self.read_ahead
+                        .start(&mut batch, self.inspector, may_open(origin), true);
+                    spawn.push(Job::Files(batch, origin));
+                    return;
+                }
+                self.read_ahead
+                    .start(&mut batch, self.inspector, may_open(origin), false);
+                for cand in std::mem::take(&mut batch.files) {
                     if self.quit.load(Ordering::Relaxed) {
                         return;
                     }
@@ -207,14 +234,14 @@ impl Engine<'_> {
                 batch_bytes += cand.size;
                 batch.push(cand);
                 if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-                    spawn.push(Job::Files(std::mem::take(&mut batch), origin));
+                    spawn.push(Job::Files(Batch::new(std::mem::take(&mut batch)), origin));
                     batch_bytes = 0;
                 }
             }
             other => self.found(other, origin, spawn),
         });
         if !batch.is_empty() {
-            spawn.push(Job::Files(batch, origin));
+            spawn.push(Job::Files(Batch::new(batch), origin));
         }
         if let Err(e) = listed {
             self.error(&dir.path, &e.into(), origin);
@@ -225,9 +252,7 @@ impl Engine<'_> {
         let local = self.stats.local();
         match found {
             Found::Dir(dir) => spawn.push(Job::Dir(dir, origin)),
-            Found::File(cand) => {
-                self.file(&cand, origin);
-            }
+            Found::File(cand) => spawn.push(Job::Files(Batch::new(vec![cand]), origin)),
             Found::Skipped(_, reason) => bump(match reason {
                 SkipReason::Special(_) => &local.skipped_special,
                 SkipReason::Excluded => &local.skipped_excluded,
@@ -383,6 +408,12 @@ impl Engine<'_> {
             self.quit.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// Whether files of a job of `origin` may be opened ahead by path. A control
+/// client's are read only through the descriptors its confined walk opened.
+fn may_open(origin: Origin) -> bool {
+    !matches!(origin, Origin::Control(_))
 }
 
 /// Counts one verdict: a file examined (hashed, its hard link's verdict

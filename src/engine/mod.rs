@@ -10,6 +10,7 @@
 pub mod inspect;
 pub mod job;
 pub mod pool;
+pub mod prefetch;
 pub mod queue;
 pub mod request;
 pub mod walk;
@@ -26,6 +27,7 @@ use crate::stats::Stats;
 use inspect::Inspector;
 use job::{Engine, ReplyTo};
 use pool::ScanPool;
+use prefetch::ReadAhead;
 use queue::{QueueReceiver, QueueSender};
 use request::{Admit, ScanRequest};
 use walk::Walker;
@@ -40,6 +42,10 @@ pub struct PipelineParts {
     pub threads: usize,
     /// Requests that may wait in the queue; `None`: `QUEUE_PER_THREAD` per worker.
     pub queue_capacity: Option<usize>,
+    /// Files opened and read ahead of the scan workers at most (0: none, and
+    /// no I/O workers: the scan workers walk and read as they go); `None`:
+    /// automatic (`prefetch::auto_depth`).
+    pub io_depth: Option<usize>,
     pub walker: Walker,
     pub inspector: Inspector,
     /// Where detected files are moved; `None` leaves them in place.
@@ -78,6 +84,7 @@ pub struct Pipeline {
     in_flight: usize,
     walker: Walker,
     inspector: Inspector,
+    read_ahead: ReadAhead,
     quarantine: Option<Quarantine>,
 }
 
@@ -107,7 +114,8 @@ impl<'a> Outputs<'a> {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> io::Result<Self> {
-        let pool = ScanPool::new(parts.threads)?;
+        let depth = parts.io_depth.unwrap_or_else(prefetch::auto_depth);
+        let pool = ScanPool::new(parts.threads, prefetch::io_threads(parts.threads, depth))?;
         let threads = pool.threads();
         let capacity = (parts.queue_capacity).unwrap_or(threads * QUEUE_PER_THREAD);
         let (tx, rx) = queue::bounded(capacity);
@@ -120,6 +128,7 @@ impl Pipeline {
             in_flight: threads * 2,
             walker: parts.walker,
             inspector: parts.inspector,
+            read_ahead: ReadAhead::new(depth),
             quarantine: parts.quarantine,
             pool,
         })
@@ -147,6 +156,8 @@ impl Pipeline {
         let engine = Engine {
             walker: &self.walker,
             inspector: &self.inspector,
+            read_ahead: &self.read_ahead,
+            io_lane: self.pool.io_threads() > 0,
             quarantine: self.quarantine.as_ref(),
             stats: &self.stats,
             quit: &self.quit,
@@ -165,6 +176,11 @@ impl Pipeline {
 
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// Files opened and read ahead of the scan workers at most (0: none).
+    pub fn io_depth(&self) -> usize {
+        self.read_ahead.depth()
     }
 
     pub fn stats(&self) -> &Stats {

@@ -4,7 +4,11 @@
 //! big directory keeps every core busy. Admission from the bounded queue is
 //! capped: at most `in_flight` queued items are being worked on at once, so the
 //! queue fills (and sources feel backpressure) when the pool falls behind.
-//! The pool knows nothing of what jobs mean.
+//!
+//! Work that mostly waits on the disk (what `JobRunner::is_io` says) can run
+//! on a second set of threads, the I/O workers, so that waiting for the disk
+//! never leaves a core idle: the scan workers, one per core, then only get
+//! the work that needs a core. The pool knows nothing of what jobs mean.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,36 +22,57 @@ pub trait JobRunner: Sync {
     type Job: Send;
 
     fn run(&self, job: Self::Job, spawn: &mut Vec<Self::Job>);
+
+    /// Whether `job` mostly waits on the disk, and belongs on the I/O
+    /// workers when the pool has any.
+    fn is_io(&self, job: &Self::Job) -> bool {
+        let _ = job;
+        false
+    }
 }
 
 /// A fixed-size work-stealing pool.
 pub struct ScanPool {
+    /// The scan workers.
     pool: rayon::ThreadPool,
     threads: usize,
+    /// The I/O workers, if any: they run the jobs `JobRunner::is_io` picks.
+    io: Option<rayon::ThreadPool>,
+    io_threads: usize,
     /// Workers that have ended, counted by rayon's exit handler: rayon has no
     /// join, so `join` waits on this instead.
     exited: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl ScanPool {
-    /// A pool of `threads` workers (at least 1).
-    pub fn new(threads: usize) -> io::Result<Self> {
+    /// A pool of `threads` scan workers (at least 1) and `io_threads` I/O
+    /// workers (none: every job runs on the scan workers).
+    pub fn new(threads: usize, io_threads: usize) -> io::Result<Self> {
         let threads = threads.max(1);
         let exited = Arc::new((Mutex::new(0), Condvar::new()));
-        let on_exit = exited.clone();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("vigil-scan-{i}"))
-            .exit_handler(move |_| {
-                let (count, cv) = &*on_exit;
-                *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                cv.notify_all();
-            })
-            .build()
-            .map_err(io::Error::other)?;
+        let build = |threads: usize, name: &'static str| {
+            let on_exit = exited.clone();
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(move |i| format!("vigil-{name}-{i}"))
+                .exit_handler(move |_| {
+                    let (count, cv) = &*on_exit;
+                    *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                    cv.notify_all();
+                })
+                .build()
+                .map_err(io::Error::other)
+        };
+        let pool = build(threads, "scan")?;
+        let io = match io_threads {
+            0 => None,
+            n => Some(build(n, "io")?),
+        };
         Ok(ScanPool {
             pool,
             threads,
+            io,
+            io_threads,
             exited,
         })
     }
@@ -58,19 +83,28 @@ impl ScanPool {
         let ScanPool {
             pool,
             threads,
+            io,
+            io_threads,
             exited,
         } = self;
         drop(pool);
+        drop(io);
+        let all = threads + io_threads;
         let (count, cv) = &*exited;
         let guard = count.lock().unwrap_or_else(|p| p.into_inner());
         let (guard, _) = cv
-            .wait_timeout_while(guard, bound, |n| *n < threads)
+            .wait_timeout_while(guard, bound, |n| *n < all)
             .unwrap_or_else(|p| p.into_inner());
-        *guard >= threads
+        *guard >= all
     }
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// I/O workers (0: none, every job runs on the scan workers).
+    pub fn io_threads(&self) -> usize {
+        self.io_threads
     }
 
     /// Takes items from `queue` until it is closed and empty, running each
@@ -89,23 +123,90 @@ impl ScanPool {
         R::Job: From<Q>,
     {
         let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight.max(1));
-        self.pool.in_place_scope(|scope| {
-            while let Some(item) = queue.recv() {
-                if quit.load(Ordering::Relaxed) {
-                    continue; // drain without running
-                }
-                // Blocks while `in_flight` items are being worked on.
-                if permit_tx.send(()).is_err() {
-                    break;
-                }
-                let job = R::Job::from(item);
-                let permit_rx = &permit_rx;
-                scope.spawn(move |s| {
-                    let _permit = Permit(permit_rx);
-                    execute(s, runner, job, quit);
+        self.pool.in_place_scope(|scan| match &self.io {
+            None => {
+                let lanes = Lanes { scan, io: None };
+                admit(queue, &lanes, runner, quit, &permit_tx, &permit_rx);
+            }
+            // The I/O workers' scope is inside the scan workers', so that
+            // their jobs can hand work to the scan workers until the end.
+            Some(io_pool) => io_pool.in_place_scope(|io| {
+                let lanes = Lanes { scan, io: Some(io) };
+                admit(queue, &lanes, runner, quit, &permit_tx, &permit_rx);
+            }),
+        });
+    }
+}
+
+/// Where jobs go: the scan workers' scope, and the I/O workers' if any.
+struct Lanes<'a, 'b, 's, 'i> {
+    scan: &'a rayon::Scope<'s>,
+    io: Option<&'b rayon::Scope<'i>>,
+}
+
+/// Takes items from `queue` and spawns each, holding an admission permit
+/// while it runs.
+fn admit<'s, 'i, Q, R>(
+    queue: &QueueReceiver<Q>,
+    lanes: &Lanes<'i, '_, 's, 'i>,
+    runner: &'s R,
+    quit: &'s AtomicBool,
+    permit_tx: &crossbeam_channel::Sender<()>,
+    permit_rx: &'s crossbeam_channel::Receiver<()>,
+) where
+    's: 'i,
+    Q: Send,
+    R: JobRunner,
+    R::Job: From<Q>,
+{
+    while let Some(item) = queue.recv() {
+        if quit.load(Ordering::Relaxed) {
+            continue; // drain without running
+        }
+        // Blocks while `in_flight` items are being worked on.
+        if permit_tx.send(()).is_err() {
+            break;
+        }
+        let job = R::Job::from(item);
+        let permit = Permit(permit_rx);
+        lanes.spawn(runner, job, quit, Some(permit));
+    }
+}
+
+impl<'a, 's, 'i> Lanes<'a, '_, 's, 'i>
+where
+    's: 'i,
+    'a: 'i,
+{
+    /// Runs `job` on the lane it belongs to; the jobs it fans out go the
+    /// same way.
+    fn spawn<R: JobRunner>(
+        &self,
+        runner: &'s R,
+        job: R::Job,
+        quit: &'s AtomicBool,
+        permit: Option<Permit<'s>>,
+    ) {
+        match self.io {
+            Some(io) if runner.is_io(&job) => {
+                let scan = self.scan;
+                io.spawn(move |io| {
+                    let _permit = permit;
+                    let lanes = Lanes { scan, io: Some(io) };
+                    for child in execute(runner, job, quit) {
+                        lanes.spawn(runner, child, quit, None);
+                    }
                 });
             }
-        });
+            _ => self.scan.spawn(move |scan| {
+                let _permit = permit;
+                // Scan jobs hand nothing to the I/O workers.
+                let lanes = Lanes { scan, io: None };
+                for child in execute(runner, job, quit) {
+                    lanes.spawn(runner, child, quit, None);
+                }
+            }),
+        }
     }
 }
 
@@ -129,22 +230,16 @@ impl Drop for QuitOnPanic<'_> {
     }
 }
 
-fn execute<'s, R: JobRunner>(
-    scope: &rayon::Scope<'s>,
-    runner: &'s R,
-    job: R::Job,
-    quit: &'s AtomicBool,
-) {
+/// Runs one job (unless `quit` is set) and returns the jobs it fans out to.
+fn execute<R: JobRunner>(runner: &R, job: R::Job, quit: &AtomicBool) -> Vec<R::Job> {
+    let mut children = Vec::new();
     if quit.load(Ordering::Relaxed) {
-        return;
+        return children;
     }
     let guard = QuitOnPanic(quit);
-    let mut children = Vec::new();
     runner.run(job, &mut children);
     drop(guard);
-    for child in children {
-        scope.spawn(move |s| execute(s, runner, child, quit));
-    }
+    children
 }
 
 #[cfg(test)]
@@ -180,7 +275,7 @@ mod tests {
 
     #[test]
     fn every_fanned_out_job_runs_once_across_workers() {
-        let pool = ScanPool::new(4).unwrap();
+        let pool = ScanPool::new(4, 0).unwrap();
         let tree = Tree {
             limit: 2000,
             seen: Mutex::new(Vec::new()),
@@ -200,7 +295,7 @@ mod tests {
 
     #[test]
     fn quit_drops_remaining_work() {
-        let pool = ScanPool::new(2).unwrap();
+        let pool = ScanPool::new(2, 0).unwrap();
         let tree = Tree {
             limit: 1 << 20,
             seen: Mutex::new(Vec::new()),

@@ -320,7 +320,7 @@ fn databases_replace_the_bench_signature() {
 }
 
 #[test]
-fn drop_caches_without_root_says_so() {
+fn cold_without_root_says_so() {
     let env = TestEnv::new();
     let is_root = Command::new("id")
         .arg("-u")
@@ -329,15 +329,8 @@ fn drop_caches_without_root_says_so() {
     let out = if is_root {
         // Run as nobody, if this system can.
         let mut cmd = as_nobody(env.public_bin(".vigil-bin"));
-        cmd.args([
-            "bench",
-            "--drop-caches",
-            "--generate",
-            "2M",
-            "--threads",
-            "1",
-        ])
-        .env("TMPDIR", "/tmp");
+        cmd.args(["bench", "--cold", "--generate", "2M", "--threads", "1"])
+            .env("TMPDIR", "/tmp");
         match run(cmd, None) {
             out if !out.stderr().contains("setpriv:") => out,
             _ => {
@@ -351,5 +344,5 @@ fn drop_caches_without_root_says_so() {
             &["--drop-caches", "--generate", "2M", "--threads", "1"],
         )
     };
-    assert_refused(&out, "--drop-caches needs root");
+    assert_refused(&out, "--cold needs root");
 }

@@ -24,6 +24,7 @@ mod output;
 mod packaging;
 mod quarantine;
 mod quarantine_trust;
+mod readahead;
 mod scan_files;
 mod signatures;
 mod sigs;

@@ -301,7 +301,7 @@ const DROP_CACHES: &str = "/proc/sys/vm/drop_caches";
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error(
-        "--drop-caches needs root: cannot write {DROP_CACHES} ({}); run as root, or leave --drop-caches out for warm-cache figures",
+        "--cold needs root: cannot write {DROP_CACHES} ({}); run as root, or leave --cold out for warm-cache figures",
         crate::error::io_reason(.0)
     )]
     NotPermitted(#[source] io::Error),

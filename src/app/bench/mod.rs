@@ -101,6 +101,7 @@ pub fn scan_config(
         databases,
         load_limits: Default::default(),
         threads,
+        io_depth: None,
         show_clean: false,
         show_summary: false,
         json: false,

@@ -36,7 +36,7 @@ pub struct Report {
     pub signatures: SignatureInfo,
     /// Timed runs per worker count (after one warm-up run).
     pub repeat: usize,
-    /// `warm`, or `cold` with `--drop-caches`.
+    /// `warm`, or `cold` with `--cold`.
     pub cache: &'static str,
     pub rows: Vec<Row>,
     pub limits: Limits,

@@ -29,6 +29,7 @@ struct FileConfig {
     max_db_size: Option<SizeValue>,
     max_db_lines: Option<u64>,
     threads: Option<usize>,
+    io_depth: Option<usize>,
     queue_capacity: Option<usize>,
     max_filesize: Option<SizeValue>,
     scan_archive: Option<bool>,
@@ -147,6 +148,8 @@ pub struct DaemonConfig {
     /// How far loading each database may go.
     pub load_limits: LoadLimits,
     pub threads: usize,
+    /// Files read ahead of the scan workers at most; `None`: automatic.
+    pub io_depth: Option<usize>,
     pub queue_capacity: usize,
     pub max_filesize: Option<u64>,
     /// How far containers are unpacked (`scan_archive`, `max_recursion`, ...).
@@ -229,6 +232,7 @@ impl DaemonConfig {
         Pipeline::new(PipelineParts {
             threads: self.threads,
             queue_capacity: Some(self.queue_capacity),
+            io_depth: self.io_depth,
             walker: Walker::live(live.walk.clone()),
             inspector: live.inspector(),
             quarantine,
@@ -265,7 +269,7 @@ impl DaemonConfig {
 
     /// Keys that changed but only take effect on restart: they size or bind
     /// what is made once at start: the pool and the queue (`threads`,
-    /// `queue_capacity`), the control socket, the log's format, the state
+    /// `io_depth`, `queue_capacity`), the control socket, the log's format, the state
     /// folder, notify's watcher (`follow_symlinks`, `poll_interval`) and the
     /// quarantine vault (`action`, `quarantine_dir`, which the walk keeps
     /// excluding).
@@ -277,6 +281,7 @@ impl DaemonConfig {
             }
         };
         check(self.threads != new.threads, "threads");
+        check(self.io_depth != new.io_depth, "io_depth");
         check(self.queue_capacity != new.queue_capacity, "queue_capacity");
         check(
             self.walk.follow_symlinks != new.walk.follow_symlinks,
@@ -631,6 +636,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         databases: pick_list(&args.engine.databases, file.databases),
         load_limits,
         threads,
+        io_depth: args.engine.io_depth.or(file.io_depth),
         queue_capacity,
         max_filesize,
         containers,
