@@ -326,6 +326,12 @@ pub struct ScanArgs {
     #[arg(long = "move", value_name = "DIR")]
     pub move_to: Option<PathBuf>,
 
+    /// Remember each file's digests in FILE (made if missing), and match
+    /// files unchanged since (same device, inode, size, mtime and ctime)
+    /// from it without reading them. See docs/cache.md.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+
     /// Accepted for clamscan compatibility: vigil always scans folders recursively.
     #[arg(short = 'r', long, hide = true)]
     pub recursive: bool,

@@ -8,6 +8,12 @@
 //! reloaded set while scans go on: each file is scanned against the set that
 //! was current when its scan began (one lock-free load per file). The size
 //! limit (`SizeLimit`) can be changed the same way, with one atomic load.
+//!
+//! With a verdict cache, a file is looked up by its identity before it is
+//! opened: if the cache holds every digest the current set needs for its
+//! size (and, when that matters, knows it is not a container), it is matched
+//! from those and never opened. Otherwise it is read, and what was computed
+//! is remembered for next time.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,6 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::cache::{self, Cache, Entry, Key, Stamp};
 use crate::container::{self, Budget, Exceeded, Limits, Unpacked, SNIFF_LEN};
 use crate::engine::walk::{Candidate, FileId};
 use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
@@ -111,6 +118,8 @@ pub struct Inspected {
     pub reused: bool,
     /// What was looked at inside, if the file is a container.
     pub inside: Inside,
+    /// Answered from the verdict cache, without opening the file.
+    pub cached: bool,
 }
 
 /// What unpacking a file came to, for the summary.
@@ -189,6 +198,41 @@ pub struct Inspector {
     /// Memory for members held whole, shared with every other inspector
     /// given the same budget.
     budget: Budget,
+    /// Digests remembered across scans; `None`: every file is read.
+    cache: Option<Arc<Cache>>,
+}
+
+/// What to remember of a file about to be read, and where.
+struct Remember<'a> {
+    cache: &'a Cache,
+    /// The key the file was looked up by.
+    key: Key,
+    /// What the cache held for that key (digests of other algorithms), to
+    /// be kept beside what is computed now.
+    prior: Option<Entry>,
+    /// The clock before the file was opened: only a file last changed
+    /// before it is remembered (see `Key::settled_before`).
+    since: Stamp,
+}
+
+impl Remember<'_> {
+    /// Stores what reading the file under `key` (its `fstat` before the
+    /// read) found.
+    fn store(&self, key: Key, digests: Digests, container: Option<bool>) {
+        if !key.settled_before(self.since) {
+            return;
+        }
+        let entry = Entry {
+            digests,
+            container,
+            seen: 0,
+        };
+        let entry = match self.prior {
+            Some(prior) if key == self.key => prior.merged(&entry),
+            _ => entry,
+        };
+        self.cache.put(&key, entry);
+    }
 }
 
 impl Inspector {
@@ -201,6 +245,7 @@ impl Inspector {
             read_only: false,
             limits: Limits::default(),
             budget: Budget::default(),
+            cache: None,
         }
     }
 
@@ -215,7 +260,15 @@ impl Inspector {
             read_only: false,
             limits: Limits::default(),
             budget: Budget::default(),
+            cache: None,
         }
+    }
+
+    /// Answers unchanged files from `cache` (shared with whoever else
+    /// holds it), and remembers what is read.
+    pub fn cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// With `yes`, files are chosen, opened and read exactly as in a scan, but
@@ -261,6 +314,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside,
+            cached: false,
         };
         let max = self.max_filesize.get();
         if cand.size > max {
@@ -268,16 +322,25 @@ impl Inspector {
         }
         let sigs = self.sigs.load();
         let algos = sigs.algorithms_for_size(cand.size);
+        if algos.is_empty() && (!self.limits.enabled || self.read_only) {
+            return fresh((FileResult::Cleared, 0, Inside::default()));
+        }
+        let fs_type = || match &cand.opened {
+            Some(file) => cache::trust::fs_type_of(file),
+            None => cache::trust::fs_type(&cand.path),
+        };
+        let remember = match self.recall(&sigs, algos, cand.key, fs_type) {
+            Ok(answered) => return answered,
+            Err(remember) => remember,
+        };
+        let remember = remember.as_ref();
         if algos.is_empty() {
-            if !self.limits.enabled || self.read_only {
-                return fresh((FileResult::Cleared, 0, Inside::default()));
-            }
-            return fresh(self.sniff_cleared(&sigs, max, cand));
+            return fresh(self.sniff_cleared(&sigs, max, cand, remember));
         }
         let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
             Some(map) if cand.nlink > 1 => map,
-            _ => return fresh(self.hash_and_match(&sigs, max, cand, known)),
+            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, remember)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -286,13 +349,92 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes, inside) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, max, cand, known)
+            self.hash_and_match(&sigs, max, cand, known, remember)
         });
         Inspected {
             result: result.clone(),
             bytes: if computed { *bytes } else { 0 },
             reused: !computed,
             inside: if computed { *inside } else { Inside::default() },
+            cached: false,
+        }
+    }
+
+    /// Looks a file up in the cache, by `key`, before it is opened: the
+    /// answer, if the stored digests settle it; else what to remember once
+    /// it is read (`None` without a usable cache). `fs_type` is asked once
+    /// per device whether its file system's times can be trusted.
+    fn recall(
+        &self,
+        sigs: &SignatureSet,
+        algos: AlgoSet,
+        key: Key,
+        fs_type: impl FnOnce() -> std::io::Result<u64>,
+    ) -> Result<Inspected, Option<Remember<'_>>> {
+        let Some(cache) = self.cache.as_deref() else {
+            return Err(None);
+        };
+        if self.read_only || !cache.trusts(key.dev, fs_type) {
+            return Err(None);
+        }
+        let since = Stamp::now();
+        let prior = cache.get(&key);
+        if let Some(entry) = &prior {
+            if let Some(result) = self.answer(sigs, algos, &key, entry) {
+                if cache.is_stale(entry) {
+                    cache.put(&key, *entry);
+                }
+                return Ok(Inspected {
+                    result,
+                    bytes: 0,
+                    reused: false,
+                    inside: Inside::default(),
+                    cached: true,
+                });
+            }
+        }
+        Err(Some(Remember {
+            cache,
+            key,
+            prior,
+            since,
+        }))
+    }
+
+    /// The result for a file of `key` from its cache entry, if the entry
+    /// settles it: it holds every algorithm the set needs for the size, and
+    /// the file would not be unpacked (it is not a container, or it matched).
+    fn answer(
+        &self,
+        sigs: &SignatureSet,
+        algos: AlgoSet,
+        key: &Key,
+        entry: &Entry,
+    ) -> Option<FileResult> {
+        let size = key.size;
+        let not_container = entry.container == Some(false) || !self.limits.enabled;
+        if algos.is_empty() {
+            return not_container.then_some(FileResult::Cleared);
+        }
+        if !algos.is_subset(entry.algorithms()) {
+            return None;
+        }
+        match sigs.lookup(&entry.digests, size) {
+            Lookup::Detected(_) => {
+                let mut result = verdict(sigs, &entry.digests, size);
+                if let FileResult::Detected { identity, .. } = &mut result {
+                    *identity = Some(Identity {
+                        dev: key.dev,
+                        ino: key.ino,
+                        size,
+                        mtime_sec: key.mtime.sec,
+                        mtime_nsec: key.mtime.nsec,
+                    });
+                }
+                Some(result)
+            }
+            Lookup::Allowed => Some(FileResult::Clean { size }),
+            Lookup::Clean => not_container.then_some(FileResult::Clean { size }),
         }
     }
 
@@ -304,13 +446,14 @@ impl Inspector {
         max: u64,
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let failed = |result| (result, 0, Inside::default());
         if let Some(file) = &cand.opened {
             // Opened by a confined walk, its permission decided on this
             // very descriptor: read it, never the path again.
             return match file.metadata() {
-                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known),
+                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known, remember),
                 Err(e) => failed(FileResult::Failed(e.into())),
             };
         }
@@ -319,15 +462,32 @@ impl Inspector {
             Err(OpenError::NotRegular(kind)) => return failed(FileResult::NotRegular(kind)),
             Err(e) => return failed(FileResult::Failed(e.into())),
         };
-        self.hash_open(sigs, max, &mut file, &meta, known)
+        self.hash_open(sigs, max, &mut file, &meta, known, remember)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
     /// only a regular file is read, sized by its `fstat`, as for a path.
+    /// With a cache, the descriptor's `fstat` is the key it is looked up by.
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
         let max = self.max_filesize.get();
         let none = Inside::default();
-        let (result, bytes, inside) = match file.metadata() {
+        let meta = file.metadata();
+        let mut remember = None;
+        if let Ok(meta) = &meta {
+            if meta.file_type().is_file() && meta.len() <= max {
+                let sigs = self.sigs.load();
+                let algos = sigs.algorithms_for_size(meta.len());
+                if !algos.is_empty() || (self.limits.enabled && !self.read_only) {
+                    let fs_type = || cache::trust::fs_type_of(file);
+                    match self.recall(&sigs, algos, Key::of(meta), fs_type) {
+                        Ok(answered) => return answered,
+                        Err(r) => remember = r,
+                    }
+                }
+            }
+        }
+        let remember = remember.as_ref();
+        let (result, bytes, inside) = match meta {
             Err(e) => (FileResult::Failed(e.into()), 0, none),
             Ok(meta) if !meta.file_type().is_file() => (
                 FileResult::NotRegular(FileKind::of(meta.file_type())),
@@ -342,12 +502,13 @@ impl Inspector {
                     && !self.read_only
                     && self.sigs.load().algorithms_for_size(meta.len()).is_empty() =>
             {
-                self.sniff_open(&self.sigs.load(), max, file, meta.len())
+                let key = Key::of(&meta);
+                self.sniff_open(&self.sigs.load(), max, file, meta.len(), key, remember)
             }
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
-                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None),
+                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None, remember),
                     Err(e) => (FileResult::Failed(e.into()), 0, none),
                 }
             }
@@ -357,6 +518,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside,
+            cached: false,
         }
     }
 
@@ -368,6 +530,7 @@ impl Inspector {
         sigs: &SignatureSet,
         max: u64,
         cand: &Candidate,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let cleared = (FileResult::Cleared, 0, Inside::default());
         let opened;
@@ -382,17 +545,19 @@ impl Inspector {
                 Err(_) => return cleared,
             },
         };
-        self.sniff_open(sigs, max, file, cand.size)
+        self.sniff_open(sigs, max, file, cand.size, cand.key, remember)
     }
 
     /// `sniff_cleared` on an open file the walk (or a client) sized at
-    /// `walked`.
+    /// `walked` and found as `key`.
     fn sniff_open(
         &self,
         sigs: &SignatureSet,
         max: u64,
         file: &std::fs::File,
         walked: u64,
+        key: Key,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let cleared = (FileResult::Cleared, 0, Inside::default());
         let mut head = [0u8; SNIFF_LEN];
@@ -400,6 +565,9 @@ impl Inspector {
             return cleared;
         };
         let Some(format) = self.format_of(&head[..n], file, walked) else {
+            if let Some(r) = remember {
+                r.store(key, Digests::default(), Some(false));
+            }
             return cleared;
         };
         let meta = match file.metadata() {
@@ -520,6 +688,7 @@ impl Inspector {
         file: &mut (impl Read + std::io::Seek),
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let none = Inside::default();
         // The size may have changed since the walk: decide again on what is
@@ -558,7 +727,11 @@ impl Inspector {
         };
         let lookup = sigs.lookup(&digests, size);
         if lookup == Lookup::Clean && !self.read_only {
-            if let Some(format) = self.format_of_open(head.bytes(), file, size) {
+            let format = self.format_of_open(head.bytes(), file, size);
+            if let Some(r) = remember {
+                r.store(Key::of(meta), digests, Some(format.is_some()));
+            }
+            if let Some(format) = format {
                 let unpacked = container::unpack_file(
                     sigs,
                     self.unpack_limits(),
@@ -570,6 +743,11 @@ impl Inspector {
                 let (result, inside) =
                     self.conclude(size, unpacked, Some(digests), Some(meta), file);
                 return (result, bytes, inside);
+            }
+        }
+        if lookup != Lookup::Clean && !self.read_only {
+            if let Some(r) = remember {
+                r.store(Key::of(meta), digests, None);
             }
         }
         let mut result = verdict(sigs, &digests, size);
@@ -631,6 +809,7 @@ impl Inspector {
                 bytes,
                 reused: false,
                 inside,
+                cached: false,
             };
         }
         let (result, bytes) = SCRATCH.with(|scratch| {
@@ -649,6 +828,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside: Inside::default(),
+            cached: false,
         }
     }
 }

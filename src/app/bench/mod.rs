@@ -110,6 +110,7 @@ pub fn scan_config(
         containers: crate::container::Limits::default(),
         file_list: None,
         move_to: None,
+        cache: None,
         paths: vec![root.to_path_buf()],
         read_only,
     }
