@@ -94,6 +94,8 @@ pub struct Live {
     /// One memory budget for members held whole, shared by the workers and
     /// the control socket's connections.
     pub budget: crate::container::Budget,
+    /// The verdict cache (fixed at start), shared the same way.
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 impl Live {
@@ -106,6 +108,7 @@ impl Live {
             loaded_at: AtomicU64::new(control::now_secs()),
             containers: config.containers,
             budget: crate::container::Budget::default(),
+            cache: config.cache.as_deref().and_then(crate::app::scan::open_cache),
         })
     }
 
@@ -113,6 +116,7 @@ impl Live {
     pub fn inspector(&self) -> Inspector {
         Inspector::live(self.sigs.clone(), self.max_filesize.clone())
             .containers(self.containers, self.budget.clone())
+            .cache(self.cache.clone())
     }
 }
 
@@ -551,6 +555,13 @@ impl Supervisor<'_> {
             self.shared
                 .set_roots(config.watch.clone(), config.initial_scan);
         }
+        if live.cache.is_some() {
+            // Every file is matched against the new set: those unchanged
+            // from their cached digests, without a read.
+            for root in config.watch.iter().filter(|r| r.is_dir()) {
+                self.shared.schedule(root, Origin::Reload, true);
+            }
+        }
         {
             let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
             watched.databases = config.databases.clone();
@@ -605,6 +616,7 @@ impl Supervisor<'_> {
             uptime_secs = self.started.elapsed().as_secs(),
             files = s.files,
             hashed = s.hashed,
+            from_cache = s.from_cache,
             bytes_hashed = s.bytes_hashed,
             directories = s.directories,
             detections = s.detections,
