@@ -3,6 +3,7 @@
 //! sees `cli`.
 
 pub mod bench;
+pub mod cache;
 pub mod ctl;
 pub mod daemon;
 pub mod quarantine;
@@ -37,6 +38,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             sigs::run(&config)
         }
         Command::Ctl(args) => ctl::run(&CtlConfig::from_args(args)),
+        Command::Cache(args) => {
+            let config = cache::CacheConfig::from_args(args).map_err(Error::Usage)?;
+            cache::run(&config)
+        }
         Command::Bench(args) => {
             let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             bench::run(&config)
@@ -83,6 +88,8 @@ pub enum Error {
     Ctl(#[from] ctl::ClientError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    #[error("{0}")]
+    Cache(#[from] crate::cache::StoreError),
 }
 
 /// The load limits the flags ask for, on top of `base` (the defaults, or a
