@@ -164,8 +164,13 @@ enum Failure {
 
 fn try_open(path: &Path) -> Result<Database, Failure> {
     // A damaged file must never take the process down: redb's checks return
-    // errors, and a panic in them is taken as damage too.
+    // errors, and a panic in them (some checks of a truncated file are
+    // assertions) is taken as damage too, without its message. Opening
+    // happens before any scan starts, so no other panic is silenced.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let opened = std::panic::catch_unwind(|| open_checked(path));
+    std::panic::set_hook(hook);
     match opened {
         Ok(result) => result,
         Err(_) => Err(Failure::Bad("the file is damaged".into())),

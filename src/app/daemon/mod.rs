@@ -555,9 +555,11 @@ impl Supervisor<'_> {
             self.shared
                 .set_roots(config.watch.clone(), config.initial_scan);
         }
-        if live.cache.is_some() {
+        if let Some(cache) = &live.cache {
             // Every file is matched against the new set: those unchanged
-            // from their cached digests, without a read.
+            // from their cached digests, without a read. What scans put
+            // lately is committed first, so that it is found.
+            cache.flush();
             for root in config.watch.iter().filter(|r| r.is_dir()) {
                 self.shared.schedule(root, Origin::Reload, true);
             }
