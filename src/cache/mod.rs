@@ -480,3 +480,51 @@ pub fn clear_file(path: &Path, wait: Duration) -> Result<u64, StoreError> {
     let mut store = open_existing(path, wait)?;
     store.clear().map_err(|e| db_error(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm, Digests};
+
+    fn key(ino: u64) -> Key {
+        let t = Stamp { sec: 1, nsec: 2 };
+        Key {
+            dev: 7,
+            ino,
+            size: 3,
+            mtime: t,
+            ctime: t,
+        }
+    }
+
+    #[test]
+    fn an_entry_put_is_found_once_committed_and_a_damaged_one_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c"), &Options::default()).unwrap();
+        let mut digests = Digests::default();
+        digests.insert(hash_bytes(Algorithm::Sha256, b"abc"));
+        let entry = Entry {
+            digests,
+            container: Some(false),
+            seen: 0,
+        };
+        cache.put(&key(1), entry);
+        cache.flush();
+        let found = cache.get(&key(1)).expect("committed");
+        assert_eq!((found.digests, found.container), (digests, Some(false)));
+        assert_eq!(cache.get(&key(2)), None);
+
+        // One flipped bit in the stored value: a miss, not a wrong answer.
+        let k = key(1).to_bytes();
+        let txn = cache.store.db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            let mut bytes = table.get(k.as_slice()).unwrap().unwrap().value().to_vec();
+            bytes[20] ^= 0x10;
+            table.insert(k.as_slice(), bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.counts().0, 1, "one hit, before the damage");
+    }
+}
