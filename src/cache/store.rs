@@ -35,6 +35,8 @@ pub enum StoreError {
     },
     #[error("{}: {message}", path.display())]
     Unusable { path: PathBuf, message: String },
+    #[error("{} {what}: whoever can write it decides which files pass unread", path.display())]
+    Unsafe { path: PathBuf, what: &'static str },
 }
 
 /// A cache file, open and locked.
@@ -54,6 +56,7 @@ impl Store {
     /// holds it, tries again for up to `wait`. A file that is not a usable
     /// cache is renamed beside itself and a new one is started.
     pub(crate) fn open(path: &Path, wait: Duration) -> Result<(Store, Option<SetAside>), StoreError> {
+        check_private(path)?;
         let deadline = Instant::now() + wait;
         let mut set_aside = None;
         loop {
@@ -151,6 +154,36 @@ impl Store {
         self.db.compact()?;
         Ok(n)
     }
+}
+
+/// Refuses a cache file that someone other than this user could write or
+/// replace: its entries decide which files are not read. (The checksum of
+/// an entry finds damage; it does not stop forgery.)
+fn check_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let unsafe_ = |what| StoreError::Unsafe {
+        path: path.to_path_buf(),
+        what,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(unsafe_("is a symbolic link")),
+        Ok(m) if m.uid() != me => return Err(unsafe_("belongs to another user")),
+        Ok(m) if m.mode() & 0o022 != 0 => return Err(unsafe_("can be written by other users")),
+        _ => {}
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(m) = std::fs::metadata(parent) {
+        // Sticky (like /tmp): only the owner may rename or remove the file.
+        let others_write = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+        if others_write || (m.uid() != me && m.uid() != 0) {
+            return Err(unsafe_("is in a folder other users can change"));
+        }
+    }
+    Ok(())
 }
 
 /// Why one attempt to open failed.

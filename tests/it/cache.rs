@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vigil::hash::Algorithm;
 
-use crate::testenv::{hex, Daemon, Rng, TestEnv, GUARD};
+use crate::testenv::{hex, Daemon, Rng, TestEnv, GUARD, NOBODY};
 
 /// Files in the test tree.
 const FILES: usize = 24;
@@ -310,13 +310,26 @@ fn a_read_only_cache_folder_gives_a_warning_and_the_same_results() {
     // A damaged cache in a folder where it cannot be set aside: the same.
     env.chmod("ro", 0o755);
     env.write("ro/cache.redb", b"garbage".repeat(1000));
-    fs::set_permissions(env.path("ro/cache.redb"), fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(env.path("ro/cache.redb"), Some(NOBODY), Some(NOBODY)).unwrap();
     env.chmod("ro", 0o555);
     let run = env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
     assert_eq!(run.code(), 1, "{}", run.dump());
     assert_eq!(run.detection_paths(), want);
     assert!(run.stderr().contains("cannot be set aside"), "{}", run.dump());
     assert_eq!(fs::read(env.path("ro/cache.redb")).unwrap(), b"garbage".repeat(1000));
+}
+
+#[test]
+fn a_cache_file_others_could_write_is_not_used() {
+    let env = cached_tree();
+    env.chmod("cache.redb", 0o666);
+    let run = scan(&env, "evil.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(run.detection_paths().len(), 3);
+    assert!(run.stderr().contains("can be written by other users"), "{}", run.dump());
+    assert_eq!(reads(&run).2, 0, "nothing taken from it");
+    env.chmod("cache.redb", 0o644);
+    assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64);
 }
 
 #[test]
