@@ -20,6 +20,7 @@ a change in the machine's load spreads over all of them.
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -60,16 +61,23 @@ def count_files():
     return n, size
 
 
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd, before=None):
+    """Wall seconds and CPU seconds (user + system, all threads) of one run."""
     if before:
         before()
+    c = cpu()
     t = time.monotonic()
     p = subprocess.run(cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     took = time.monotonic() - t
     if p.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed ({p.returncode}): {p.stderr.decode()}")
-    return took
+    return took, cpu() - c
 
 
 def scans(work):
@@ -96,23 +104,34 @@ def scans(work):
         ("one signature added, cached", scan + ["-d", plus, "--cache", cache, TREE], None),
     ]
     times = {name: [] for name, _, _ in cmds}
+    cpus = {name: [] for name, _, _ in cmds}
     for name, cmd, before in cmds:  # warm-up, and the cache filled
         timed(cmd, before)
     for _ in range(RUNS):
         for name, cmd, before in cmds:
             # "first scan, new cache" leaves a full cache for the two after it.
-            times[name].append(timed(cmd, before))
+            wall, used = timed(cmd, before)
+            times[name].append(wall)
+            cpus[name].append(used)
     med = {k: statistics.median(v) for k, v in times.items()}
+    mcpu = {k: statistics.median(v) for k, v in cpus.items()}
     for name, cmd, _ in cmds:
         shown = cmd if isinstance(cmd, str) else " ".join(cmd)
-        print(f"  {name:30} median {med[name]:.3f} s  [{min(times[name]):.3f}-{max(times[name]):.3f}]  {shown}")
+        print(f"  {name:30} median {med[name]:.3f} s  [{min(times[name]):.3f}-{max(times[name]):.3f}]"
+              f"  CPU {mcpu[name]:.3f} s  {shown}")
     cached = med["second scan, cached"]
+    ccached = mcpu["second scan, cached"]
     print("ratios:")
     print(f"  cached rescan / listing            {cached / med['listing']:.2f}   (target <= 1.5)")
     print(f"  cached rescan / sized-md5 scan     {cached / med['sized-md5, no cache']:.2f}   (target <= 1.5)")
     print(f"  first scan / cached rescan         {med['first scan, no cache'] / cached:.1f}   (target >= 3)")
     print(f"  one sig added / cached rescan      {med['one signature added, cached'] / cached:.2f}   (target <= 2)")
     print(f"  first scan with cache / without    {med['first scan, new cache'] / med['first scan, no cache']:.3f}   (target <= 1.10)")
+    print("  the same in CPU seconds (less disturbed by other processes):")
+    print(f"    cached / listing {ccached / mcpu['listing']:.2f}, cached / sized-md5 {ccached / mcpu['sized-md5, no cache']:.2f}, "
+          f"first / cached {mcpu['first scan, no cache'] / ccached:.1f}, "
+          f"one sig added / cached {mcpu['one signature added, cached'] / ccached:.2f}, "
+          f"first with cache / without {mcpu['first scan, new cache'] / mcpu['first scan, no cache']:.3f}")
     print(f"  cache file after a first scan: {os.path.getsize(cache) / 2**20:.1f} MiB")
     return med
 

@@ -349,6 +349,8 @@ impl Batcher<'_> {
             self.batch.clear();
             return;
         }
+        // In key order: each B-tree page is visited once per batch.
+        self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let done = (|| -> Result<(), redb::Error> {
             let mut txn = self.store.db.begin_write()?;
             txn.set_durability(if durable {

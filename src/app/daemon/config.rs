@@ -702,6 +702,20 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_lives_in_state_dir_unless_turned_off() {
+        let on = from_toml("watch = [\"/a\"]\nstate_dir = \"/var/lib/vigil\"\n").unwrap();
+        assert_eq!(on.cache, Some(PathBuf::from("/var/lib/vigil/cache.redb")));
+        let a_file = Path::new("/var/lib/vigil/cache.redb");
+        assert!(on.walk.exclude.as_ref().is_some_and(|g| g.is_match(a_file)));
+        let off = from_toml("watch = [\"/a\"]\nstate_dir = \"/s\"\ncache = false\n").unwrap();
+        assert_eq!(off.cache, None);
+        let nowhere = from_toml("watch = [\"/a\"]\n").unwrap();
+        assert_eq!(nowhere.cache, None);
+        let changed = on.needs_restart(&off);
+        assert!(changed.iter().any(|k| k == "cache"), "{changed:?}");
+    }
+
+    #[test]
     fn every_key_is_read() {
         let c = from_toml(
             r#"
