@@ -23,6 +23,7 @@ pub mod cache;
 pub mod error;
 pub mod fileio;
 pub mod hash;
+pub mod metrics;
 pub(crate) mod stats;
 pub(crate) mod timefmt;
 

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
 use vigil::app::Error;
 use vigil::error::ExitStatus;
 
@@ -12,14 +11,7 @@ fn main() -> ExitCode {
     // The daemon sets up its own logging, from its configuration.
     let is_daemon = matches!(cli.command, vigil::cli::Command::Daemon(_));
     if !is_daemon {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-            )
-            .with_writer(std::io::stderr)
-            .without_time()
-            .with_target(false)
-            .init();
+        vigil::app::console_log::init();
     }
     match vigil::run(cli) {
         Ok(status) => status.into(),

@@ -38,6 +38,46 @@ pub struct Counters {
     pub members: AtomicU64,
     /// Files whose unpacking a limit cut short (the rest was skipped).
     pub limits_exceeded: AtomicU64,
+    /// How long each file took to inspect.
+    pub latency: Latency,
+}
+
+/// Upper bounds of the latency histogram's buckets, in seconds (a last
+/// bucket takes the rest).
+pub const LATENCY_BOUNDS: [f64; 11] = [
+    0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+/// A histogram of durations: one counter per bucket and their sum.
+#[derive(Debug, Default)]
+pub struct Latency {
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Latency {
+    pub fn record(&self, took: std::time::Duration) {
+        let secs = took.as_secs_f64();
+        let i = LATENCY_BOUNDS.partition_point(|&bound| bound < secs);
+        bump(&self.buckets[i]);
+        add(
+            &self.sum_nanos,
+            took.as_nanos().min(u64::MAX as u128) as u64,
+        );
+    }
+}
+
+/// A latency histogram at one moment: per-bucket counts (not cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencySnapshot {
+    pub buckets: [u64; LATENCY_BOUNDS.len() + 1],
+    pub sum_nanos: u64,
+}
+
+impl LatencySnapshot {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
 }
 
 /// Adds one to a counter.
@@ -95,6 +135,10 @@ impl Stats {
             s.containers += get(&c.containers);
             s.members += get(&c.members);
             s.limits_exceeded += get(&c.limits_exceeded);
+            for (total, bucket) in s.latency.buckets.iter_mut().zip(&c.latency.buckets) {
+                *total += get(bucket);
+            }
+            s.latency.sum_nanos += get(&c.latency.sum_nanos);
         }
         s
     }
@@ -118,6 +162,8 @@ pub struct Snapshot {
     pub containers: u64,
     pub members: u64,
     pub limits_exceeded: u64,
+    #[serde(skip)]
+    pub latency: LatencySnapshot,
 }
 
 /// Entries not examined, by reason.
@@ -154,5 +200,21 @@ mod tests {
         let s = stats.snapshot();
         assert_eq!(s.files, 2);
         assert_eq!(s.bytes_hashed, 10);
+    }
+
+    #[test]
+    fn latency_falls_in_the_first_bucket_that_holds_it() {
+        use std::time::Duration;
+        let stats = Stats::new(1);
+        for micros in [50, 100, 101, 2_000, 20_000_000] {
+            stats.local().latency.record(Duration::from_micros(micros));
+        }
+        let l = stats.snapshot().latency;
+        assert_eq!(l.buckets[0], 2); // <= 0.1 ms, the bound included
+        assert_eq!(l.buckets[1], 1);
+        assert_eq!(l.buckets[3], 1); // <= 5 ms
+        assert_eq!(l.buckets[LATENCY_BOUNDS.len()], 1); // over 10 s
+        assert_eq!(l.count(), 5);
+        assert_eq!(l.sum_nanos, 20_002_251_000);
     }
 }

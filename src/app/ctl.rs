@@ -55,6 +55,8 @@ pub enum CtlAction {
     Ping,
     Version,
     Stats,
+    /// STATS, its `VIGIL:` line as Prometheus metrics.
+    Metrics,
     Reload,
     Shutdown,
     Scan {
@@ -80,7 +82,8 @@ impl CtlConfig {
         let action = match args.command {
             CtlCommand::Ping => CtlAction::Ping,
             CtlCommand::Version => CtlAction::Version,
-            CtlCommand::Stats => CtlAction::Stats,
+            CtlCommand::Stats { prometheus: false } => CtlAction::Stats,
+            CtlCommand::Stats { prometheus: true } => CtlAction::Metrics,
             CtlCommand::Reload => CtlAction::Reload,
             CtlCommand::Shutdown => CtlAction::Shutdown,
             CtlCommand::Scan {
@@ -120,6 +123,8 @@ pub enum ClientError {
     NoSocket(PathBuf),
     #[error("cannot reach the daemon at {}: nothing is listening (the daemon is not running; the socket was left by an earlier one)", .0.display())]
     NotRunning(PathBuf),
+    #[error("cannot reach the daemon at {}: it is not a socket (`socket` in the daemon's configuration names the socket)", .0.display())]
+    NotASocket(PathBuf),
     #[error("cannot reach the daemon at {}: permission denied (the socket's mode and group, `socket_mode` and `socket_group`, decide who may connect)", .0.display())]
     Denied(PathBuf),
     #[error("cannot reach the daemon at tcp {0}: nothing is listening (is `vigil daemon` running, with `tcp_socket` set?)")]
@@ -141,6 +146,8 @@ pub enum ClientError {
     NoReply,
     #[error("the daemon replied {0:?}")]
     Unexpected(String),
+    #[error("the daemon's STATS has no usable VIGIL line ({0}); is it vigil?")]
+    NoMetrics(String),
 }
 
 /// Runs one `vigil ctl` command.
@@ -180,10 +187,25 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             }
             Ok(ExitStatus::Clean)
         }
+        CtlAction::Metrics => {
+            let lines = simple("STATS")?;
+            let line = lines
+                .iter()
+                .flat_map(|reply| reply.lines())
+                .find(|l| l.starts_with("VIGIL:"))
+                .ok_or_else(|| ClientError::NoMetrics("none".into()))?;
+            let readings =
+                crate::metrics::Readings::parse_line(line).map_err(ClientError::NoMetrics)?;
+            print!("{}", readings.to_prometheus());
+            Ok(ExitStatus::Clean)
+        }
         CtlAction::Shutdown => match simple("SHUTDOWN")?.into_iter().next() {
             // The daemon answers SHUTDOWN by closing; a reply is a refusal.
             Some(line) => Err(ClientError::Unexpected(line).into()),
-            None => Ok(ExitStatus::Clean),
+            None => {
+                println!("the daemon at {socket} is stopping");
+                Ok(ExitStatus::Clean)
+            }
         },
         CtlAction::Scan {
             mode,
@@ -191,6 +213,11 @@ pub fn run(config: &CtlConfig) -> Result<ExitStatus, Error> {
             show_summary,
         } => scan(socket, *mode, paths, *show_summary),
     }
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 fn connect(daemon: &Endpoint) -> Result<Stream, ClientError> {
@@ -212,6 +239,9 @@ fn connect(daemon: &Endpoint) -> Result<Stream, ClientError> {
         .map(Stream::Unix)
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ClientError::NoSocket(path.to_path_buf()),
+            io::ErrorKind::ConnectionRefused if !is_socket(path) => {
+                ClientError::NotASocket(path.to_path_buf())
+            }
             io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
             io::ErrorKind::PermissionDenied => ClientError::Denied(path.to_path_buf()),
             _ => ClientError::Connect {

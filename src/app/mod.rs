@@ -4,8 +4,10 @@
 
 pub mod bench;
 pub mod cache;
+pub mod console_log;
 pub mod ctl;
 pub mod daemon;
+pub mod generate;
 pub mod quarantine;
 pub mod scan;
 pub mod sigs;
@@ -42,6 +44,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             let config = cache::CacheConfig::from_args(args).map_err(Error::Usage)?;
             cache::run(&config)
         }
+        Command::Generate { what, dir } => generate::run(what, &dir),
         Command::Bench(args) => {
             let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
             bench::run(&config)
@@ -90,6 +93,12 @@ pub enum Error {
     Bench(#[from] bench::BenchError),
     #[error("{0}")]
     Cache(#[from] crate::cache::StoreError),
+    #[error("cannot write into {}: {}", path.display(), crate::error::io_reason(source))]
+    Generate {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The load limits the flags ask for, on top of `base` (the defaults, or a

@@ -81,6 +81,13 @@ impl QuarantineConfig {
 
 /// Runs one `vigil quarantine` command.
 pub fn run(config: &QuarantineConfig) -> Result<ExitStatus, Error> {
+    // Nothing was quarantined yet: the list is empty.
+    if matches!(config.action, QuarantineAction::List { .. })
+        && std::fs::symlink_metadata(&config.dir)
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+    {
+        return Ok(ExitStatus::Clean);
+    }
     let q = Quarantine::open_existing(&config.dir)?;
     let mut text = Vec::new();
     let status = execute(&q, &config.action, &mut text)?;

@@ -47,6 +47,8 @@ pub struct ScanConfig {
     pub move_to: Option<PathBuf>,
     /// The verdict cache file (`--cache`).
     pub cache: Option<PathBuf>,
+    /// Where to write the scan's metrics when done (`--metrics-file`).
+    pub metrics_file: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
     /// Read what would be hashed, hash nothing: `vigil bench`'s read-only
     /// limit (see `Inspector::read_only`). `vigil scan` never sets it.
@@ -85,6 +87,7 @@ impl ScanConfig {
             file_list: args.file_list,
             move_to: args.move_to,
             cache: args.cache,
+            metrics_file: args.metrics_file,
             paths,
             read_only: false,
         })
@@ -146,11 +149,70 @@ pub fn sink_for(config: &ScanConfig, progress: Option<Progress>) -> Box<dyn Sink
 
 /// Runs `vigil scan` with output to stdout/stderr.
 pub fn run(config: &ScanConfig) -> Result<ExitStatus, Error> {
-    let sigs = Arc::new(load_signatures(&config.databases, config.load_limits)?);
+    let loading = Instant::now();
+    let sigs = match load_signatures(&config.databases, config.load_limits) {
+        Ok(set) => Arc::new(set),
+        Err(e) => {
+            if config.json {
+                print_load_errors_json(&e);
+            }
+            return Err(e.into());
+        }
+    };
+    let load_time = loading.elapsed();
     let progress = Progress::if_wanted(config.quiet);
     let sink = sink_for(config, progress.clone());
     let summary = scan_observed(config, sigs, &*sink, progress.as_ref())?;
-    Ok(finish(&summary, &*sink))
+    let status = finish(&summary, &*sink);
+    match &config.metrics_file {
+        Some(path) => Ok(write_metrics(path, &summary, load_time, status)),
+        None => Ok(status),
+    }
+}
+
+/// With `--json`, a failed load is told on stdout too: one error object
+/// per fault (`"kind":"database"`), as a reader of the JSON lines expects.
+fn print_load_errors_json(e: &crate::signature::LoadError) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for fault in &e.0 {
+        let record = serde_json::json!({
+            "type": "error",
+            "path": fault.file.to_string_lossy(),
+            "line": fault.line,
+            "reason": fault.fault.to_string(),
+            "kind": "database",
+        });
+        let _ = writeln!(out, "{record}");
+    }
+    let _ = out.flush();
+}
+
+/// Writes `--metrics-file`; a failure is an error of the scan (exit 2
+/// unless something was found).
+fn write_metrics(
+    path: &std::path::Path,
+    summary: &Summary,
+    load_time: std::time::Duration,
+    status: ExitStatus,
+) -> ExitStatus {
+    let mut readings = crate::metrics::Readings::new();
+    readings.scan_counts(&summary.counts);
+    readings.count("signatures", summary.signatures as u64);
+    readings.set("signature_load_seconds", load_time.as_secs_f64());
+    readings.count("threads", summary.threads as u64);
+    readings.set("duration_seconds", summary.elapsed.as_secs_f64());
+    match crate::metrics::write_atomically(path, &readings.to_prometheus()) {
+        Ok(()) => status,
+        Err(e) => {
+            eprintln!(
+                "vigil: cannot write metrics to {}: {}",
+                path.display(),
+                crate::error::io_reason(&e)
+            );
+            ExitStatus::from_counts(summary.counts.detections, summary.counts.errors + 1)
+        }
+    }
 }
 
 /// Reports the summary and turns it into the exit status.
@@ -227,8 +289,14 @@ pub fn scan_observed(
         }
     });
     let stats_set = sigs.stats();
+    // The built-in set is one file (EICAR) under each algorithm: one virus.
+    let known = if config.databases.is_empty() {
+        stats_set.names
+    } else {
+        stats_set.total_detections()
+    };
     Ok(Summary {
-        signatures: stats_set.total_detections(),
+        signatures: known,
         allow_entries: stats_set.allows.iter().sum(),
         threads: pipeline.threads(),
         counts: stats.snapshot(),

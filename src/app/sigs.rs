@@ -1,4 +1,5 @@
-//! `vigil sigs`: tools for signature databases. `check` lists every fault,
+//! `vigil sigs`: tools for signature databases. `check` lists every fault
+//! and says of each database whether it is official (signed by ClamAV),
 //! `stats` counts what a set holds and what it costs, `add` writes signature
 //! lines for sample files, `import` turns a plain hash list into `.vsig`
 //! lines, `diff` says what an update adds and removes, and `compile` writes
@@ -172,7 +173,9 @@ pub fn run(config: &SigsConfig) -> Result<ExitStatus, Error> {
     let out = io::stdout();
     let mut out = BufWriter::new(out.lock());
     let status = match config {
-        SigsConfig::Check { databases, limits } => check(databases, *limits, &mut out),
+        SigsConfig::Check { databases, limits } => {
+            check(signature::Loader::new(*limits), databases, &mut out)
+        }
         SigsConfig::Stats {
             databases,
             json,
@@ -289,9 +292,11 @@ fn diff(
     })
 }
 
+/// `sigs check`: every fault, or for each database whether it is official
+/// and why, then what the set holds.
 fn check(
+    loader: signature::Loader,
     databases: &[PathBuf],
-    limits: signature::LoadLimits,
     out: &mut impl Write,
 ) -> Result<ExitStatus, Error> {
     let started = Instant::now();
@@ -302,7 +307,7 @@ fn check(
             written = writeln!(out, "{f}");
         }
     };
-    let loaded = signature::Loader::new(limits).load_each_fault(databases, &mut each);
+    let loaded = loader.load_each_fault(databases, &mut each);
     written.map_err(output)?;
     let loaded = match loaded {
         Ok(loaded) => loaded,
@@ -329,6 +334,9 @@ fn check(
     if !problems.is_empty() {
         eprintln!("vigil: {} fault(s)", problems.len());
         return Ok(ExitStatus::Found);
+    }
+    for (path, provenance) in &loaded.provenance {
+        writeln!(out, "{}: {provenance}", path.display()).map_err(output)?;
     }
     let s = loaded.set.stats();
     writeln!(
@@ -482,22 +490,24 @@ fn stats(
             r.outside_flevel
         );
     }
-    let storage = if r.compiled_index {
-        format!(
-            "{} mapped from a compiled index",
-            mib(r.mapped_bytes as u64)
-        )
+    let (bytes, storage) = if r.compiled_index {
+        (r.mapped_bytes, "mapped from a compiled index")
     } else {
-        format!("{} in memory", mib(r.heap_bytes as u64))
+        (r.heap_bytes, "in memory")
     };
-    let _ = writeln!(text, "signature storage: {storage}");
+    // The set's own bytes: the process's memory is mostly fixed cost for
+    // a small set, and divided by two signatures would say megabytes each.
+    let per_signature = bytes as f64 / (r.detections + r.allows).max(1) as f64;
+    let _ = writeln!(
+        text,
+        "signature storage: {} {storage} ({per_signature:.1} bytes per signature)",
+        mib(bytes as u64)
+    );
     if let (Some(rss), Some(peak)) = (r.rss_bytes, r.peak_rss_bytes) {
-        let n = (r.detections + r.allows).max(1) as f64;
         let _ = writeln!(
             text,
-            "process resident memory: {} ({:.1} bytes per signature), peak {}",
+            "process resident memory: {}, peak {}",
             mib(rss),
-            rss as f64 / n,
             mib(peak)
         );
     }
@@ -755,6 +765,76 @@ mod tests {
         assert_eq!(d.algorithm(), Algorithm::Blake3);
         assert!(import_line("abcd", None).is_err());
         assert!(import_line("abcd", Some(Algorithm::Md5)).is_err());
+    }
+
+    #[test]
+    fn check_says_which_databases_are_official_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let hdb: &[u8] = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar.Md5\n";
+        let ndb: &[u8] = b"Sig:0:*:41\n";
+        let members: &[(&str, &[u8])] = &[("daily.hdb", hdb), ("daily.ndb", ndb)];
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let good = write(
+            "daily.cld",
+            &signature::testing::signed_cld(members, members),
+        );
+        let bent_ndb: &[u8] = b"Sig:0:*:42\n";
+        let bent = write(
+            "bent.cld",
+            &signature::testing::signed_cld(members, &[members[0], ("daily.ndb", bent_ndb)]),
+        );
+        let text = write("local.hdb", hdb);
+        let own = write(
+            "own.vsig",
+            b"sha256:275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f:*:Own\n",
+        );
+        let loader = signature::testing::trusting_test_keys(LoadLimits::default());
+        let mut out = Vec::new();
+        let databases = [good.clone(), bent.clone(), text.clone(), own.clone()];
+        let status = check(loader, &databases, &mut out).unwrap();
+        assert_eq!(status, ExitStatus::Clean);
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let want = [
+            format!(
+                "{}: official: .info signature by ClamAV's key and every member's SHA-256 verified",
+                good.display()
+            ),
+            format!(
+                "{}: unofficial: .info SHA-256 mismatch for daily.ndb",
+                bent.display()
+            ),
+            format!(
+                "{}: unofficial: .hdb text databases are never official",
+                text.display()
+            ),
+            format!(
+                "{}: unofficial: .vsig is vigil's own format; its names are printed as written",
+                own.display()
+            ),
+        ];
+        assert_eq!(lines[..4], want, "{out}");
+        assert!(lines[4].contains(": OK, 3 signatures"), "{out}");
+        // With ClamAV's keys, the test key's signature is no signature.
+        let mut out = Vec::new();
+        check(
+            signature::Loader::default(),
+            std::slice::from_ref(&good),
+            &mut out,
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with(&format!(
+                "{}: unofficial: .info signature: the digital signature does not check against ClamAV's key\n",
+                good.display()
+            )),
+            "{out}"
+        );
     }
 
     #[test]

@@ -187,12 +187,14 @@ impl Cache {
             return None;
         }
         let bytes = key.to_bytes();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Option<Entry>, redb::Error> {
-            let txn = self.store.db.begin_read()?;
-            let table = txn.open_table(ENTRIES)?;
-            let value = table.get(bytes.as_slice())?;
-            Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
-        }));
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || -> Result<Option<Entry>, redb::Error> {
+                let txn = self.store.db.begin_read()?;
+                let table = txn.open_table(ENTRIES)?;
+                let value = table.get(bytes.as_slice())?;
+                Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
+            },
+        ));
         let entry = match found {
             Ok(Ok(entry)) => entry,
             Ok(Err(e)) => {

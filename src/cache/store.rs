@@ -55,7 +55,10 @@ impl Store {
     /// Opens (or creates) the cache file at `path`. While another process
     /// holds it, tries again for up to `wait`. A file that is not a usable
     /// cache is renamed beside itself and a new one is started.
-    pub(crate) fn open(path: &Path, wait: Duration) -> Result<(Store, Option<SetAside>), StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        wait: Duration,
+    ) -> Result<(Store, Option<SetAside>), StoreError> {
         check_private(path)?;
         let deadline = Instant::now() + wait;
         let mut set_aside = None;

@@ -59,6 +59,26 @@ pub enum Command {
     /// 0 nothing found, 1 something found, 2 errors and nothing found. Any
     /// other command exits 0 on success and 2 when the daemon cannot be reached.
     Ctl(CtlArgs),
+    /// Write the man pages or the shell completions (bash, zsh, fish) into
+    /// DIR, generated from these definitions (for packagers).
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        #[arg(value_enum)]
+        what: GenerateWhat,
+        /// The folder to write into (made if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// `vigil generate`: what to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateWhat {
+    /// `vigil.1` and one page per subcommand.
+    Man,
+    /// `vigil.bash`, `_vigil` (zsh) and `vigil.fish`.
+    Completions,
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +103,12 @@ pub enum CtlCommand {
     /// Print the daemon's version, signature count and when they were loaded.
     Version,
     /// Print the daemon's statistics.
-    Stats,
+    Stats {
+        /// Print them in Prometheus' text format instead (the metrics the
+        /// daemon writes to `metrics_file`).
+        #[arg(long)]
+        prometheus: bool,
+    },
     /// Reload signatures and configuration, as SIGHUP does.
     Reload,
     /// Stop the daemon, as SIGTERM does.
@@ -337,6 +362,11 @@ pub struct ScanArgs {
     /// from it without reading them. See docs/cache.md.
     #[arg(long, value_name = "FILE")]
     pub cache: Option<PathBuf>,
+
+    /// When done, write the scan's counters to FILE in Prometheus' text
+    /// format (atomically; for node_exporter's textfile collector).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Accepted for clamscan compatibility: vigil always scans folders recursively.
     #[arg(short = 'r', long, hide = true)]

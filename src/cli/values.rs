@@ -38,20 +38,32 @@ pub fn threads_or_default(threads: Option<usize>) -> Result<usize, ValueError> {
 }
 
 /// Builds a glob set; `*` does not cross `/`, so `*.log` means a file name
-/// and `**/cache` any folder named cache.
+/// and `**/cache` any folder named cache. A folder pattern may end in `/`
+/// (`logs/`). A pattern that reads as a regular expression (clamscan's
+/// `--exclude` takes those) is warned about: as a glob it matches nothing.
 pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ValueError> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
+        if looks_like_regex(p) {
+            tracing::warn!(
+                "{option} {p:?} looks like a regular expression (clamscan's form); vigil takes \
+                 globs, e.g. \"*.log\" or \"**/logs\""
+            );
+        }
+        let p = match p.trim_end_matches('/') {
+            trimmed if option.contains("dir") && !trimmed.is_empty() => trimmed,
+            _ => p.as_str(),
+        };
         let glob = GlobBuilder::new(p)
             .literal_separator(true)
             .backslash_escape(true)
             .build()
             .map_err(|source| ValueError::Glob {
                 option,
-                glob: p.clone(),
+                glob: p.to_string(),
                 source,
             })?;
         builder.add(glob);
@@ -64,6 +76,15 @@ pub fn globs(option: &'static str, patterns: &[String]) -> Result<Option<GlobSet
             glob: patterns.join(", "),
             source,
         })
+}
+
+/// `\.log$`, `^/tmp`, `.*cache`: anchors, an escaped dot or `.*`.
+fn looks_like_regex(p: &str) -> bool {
+    p.ends_with('$')
+        || p.starts_with('^')
+        || p.contains("\\.")
+        || p.contains(".*")
+        || p.contains(".+")
 }
 
 /// Parses "4096", "512K", "100M", "2G", "1T" (optionally with "B" or "iB"),
@@ -96,9 +117,45 @@ pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     n.checked_mul(1u64 << shift).ok_or_else(bad)
 }
 
+/// Checks a log level or tracing filter (`info`, `warn,vigil=debug`). A
+/// bare word that is not a level (`warning`, `verbose`) would be read as a
+/// target's name and silence every log line: it is refused.
+pub fn check_log_filter(text: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "unknown log level {level:?} (expected error, warn, info, debug, trace or off, \
+                 or TARGET=LEVEL)"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_are_checked() {
+        for good in [
+            "info",
+            "WARN",
+            "warn,vigil=debug",
+            "vigil::control=trace",
+            "off",
+        ] {
+            assert!(check_log_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["warning", "verbose", "vigil", "info,loud", "vigil=chatty"] {
+            let e = check_log_filter(bad).unwrap_err();
+            assert!(e.starts_with("unknown log level"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn sizes() {
@@ -118,5 +175,15 @@ mod tests {
         assert!(set.is_match("a.log"));
         assert!(!set.is_match("dir/a.log"));
         assert!(globs("--exclude", &["a[".into()]).is_err());
+    }
+
+    #[test]
+    fn folder_patterns_may_end_in_a_slash() {
+        let set = globs("--exclude-dir", &["logs/".into()]).unwrap().unwrap();
+        assert!(set.is_match("logs"));
+        assert!(
+            looks_like_regex("\\.log$") && looks_like_regex("^/tmp") && looks_like_regex(".*cache")
+        );
+        assert!(!looks_like_regex("*.log") && !looks_like_regex("**/logs"));
     }
 }

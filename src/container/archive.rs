@@ -1,10 +1,14 @@
 //! Archives read by random access: zip (with the `zip` crate: stored,
-//! deflate, deflate64, bzip2, lzma, zstd; also a zip after a program, as
+//! deflate, deflate64, bzip2, zstd; also a zip after a program, as
 //! self-extracting archives are), 7z (`sevenz-rust2`) and Microsoft cabinet
 //! (`cab`). From a stream, a zip is read by its local headers; a 7z or a
 //! cabinet is first held in memory within the per-item bound.
+//!
+//! A zip member compressed with LZMA is decoded here (`zip_lzma`, with
+//! liblzma): the `zip` crate reads its data as an `.lzma` file, which it is
+//! not, and so reads none of them.
 
-use std::io::{self, Cursor, Read, SeekFrom};
+use std::io::{self, BufRead, Cursor, Read, SeekFrom};
 
 use super::{Flow, Input, Level, ReadSeek, Unpacker};
 
@@ -35,6 +39,28 @@ pub(super) fn zip(u: &mut Unpacker<'_>, input: Input<'_>, level: &Level) -> io::
                 if u.done() {
                     break;
                 }
+                let lzma = archive.by_index_raw(i).is_ok_and(|f| {
+                    f.compression() == zip::CompressionMethod::Lzma && !f.encrypted()
+                });
+                if lzma {
+                    let mut raw = match archive.by_index_raw(i) {
+                        Ok(f) => f,
+                        Err(zip::result::ZipError::Io(e)) => return Err(e),
+                        Err(_) => {
+                            u.damaged();
+                            continue;
+                        }
+                    };
+                    if !raw.is_file() {
+                        continue;
+                    }
+                    let name = raw.name_raw().to_vec();
+                    let size = raw.size();
+                    if lzma_member(u, level, &name, size, &mut raw)? == Flow::Stop {
+                        break;
+                    }
+                    continue;
+                }
                 let mut file = match archive.by_index(i) {
                     Ok(f) => f,
                     // Encrypted, or a method not supported: the next one.
@@ -63,7 +89,28 @@ pub(super) fn zip(u: &mut Unpacker<'_>, input: Input<'_>, level: &Level) -> io::
 fn zip_stream(u: &mut Unpacker<'_>, r: &mut dyn Read, level: &Level) -> io::Result<()> {
     let mut r = io::BufReader::with_capacity(64 * 1024, r);
     loop {
-        let mut file = match zip::read::read_zipfile_from_stream(&mut r) {
+        // An LZMA member whose sizes are in its local header is read here;
+        // any other header goes to the `zip` crate as it came.
+        let mut head = [0u8; LOCAL_HEADER_LEN];
+        let got = read_up_to(&mut r, &mut head)?;
+        if let Some(local) = LzmaLocal::parse(&head[..got]) {
+            let mut name = vec![0u8; local.name_len];
+            r.read_exact(&mut name)?;
+            io::copy(&mut (&mut r).take(local.extra_len), &mut io::sink())?;
+            let mut raw = (&mut r).take(local.compressed);
+            let flow = if name.ends_with(b"/") {
+                Flow::Continue
+            } else {
+                lzma_member(u, level, &name, local.size, &mut raw)?
+            };
+            if flow == Flow::Stop {
+                return Ok(());
+            }
+            io::copy(&mut raw, &mut io::sink())?;
+            continue;
+        }
+        let mut chained = (&head[..got]).chain(&mut r);
+        let mut file = match zip::read::read_zipfile_from_stream(&mut chained) {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(()),
             Err(zip::result::ZipError::Io(e)) => return Err(e),
@@ -78,6 +125,112 @@ fn zip_stream(u: &mut Unpacker<'_>, r: &mut dyn Read, level: &Level) -> io::Resu
             return Ok(());
         }
     }
+}
+
+/// Bytes in a zip local header before the name.
+const LOCAL_HEADER_LEN: usize = 30;
+
+/// A local header of an LZMA member whose sizes it gives (no data
+/// descriptor, not zip64, not encrypted).
+struct LzmaLocal {
+    compressed: u64,
+    size: u64,
+    name_len: usize,
+    extra_len: u64,
+}
+
+impl LzmaLocal {
+    fn parse(head: &[u8]) -> Option<LzmaLocal> {
+        if head.len() < LOCAL_HEADER_LEN || &head[..4] != b"PK\x03\x04" {
+            return None;
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let flags = u16_at(6);
+        let (compressed, size) = (u32_at(18), u32_at(22));
+        let described = flags & 0x0001 == 0 && flags & 0x0008 == 0;
+        let small = compressed != u32::MAX && size != u32::MAX;
+        (u16_at(8) == 14 && described && small).then(|| LzmaLocal {
+            compressed: u64::from(compressed),
+            size: u64::from(size),
+            name_len: usize::from(u16_at(26)),
+            extra_len: u64::from(u16_at(28)),
+        })
+    }
+}
+
+/// Reads into `buf` until it is full or the input ends: how many bytes.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// One zip member compressed with LZMA (method 14), from its raw data: a
+/// version (2 bytes), the size of the properties (2 bytes, 5), the LZMA
+/// properties (lc/lp/pb, dictionary size), then raw LZMA data that ends with
+/// an end marker (as Python's `zipfile` writes it) or at the member's size.
+fn lzma_member(
+    u: &mut Unpacker<'_>,
+    level: &Level,
+    name: &[u8],
+    size: u64,
+    raw: &mut dyn Read,
+) -> io::Result<Flow> {
+    let mut head = [0u8; 9];
+    let decoder = match raw.read_exact(&mut head) {
+        Ok(()) => lzma_decoder(u, &head),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(invalid("zip: LZMA header cut short"))
+        }
+        Err(e) => return Err(e),
+    };
+    let stream = match decoder {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return Ok(Flow::Continue),
+        Err(_) => {
+            u.damaged();
+            return Ok(Flow::Continue);
+        }
+    };
+    let raw: Box<dyn BufRead + '_> = Box::new(io::BufReader::new(raw));
+    // Without an end marker the data ends at the member's size.
+    let mut data = liblzma::bufread::XzDecoder::new_stream(raw, stream).take(size);
+    u.member(level, name, Some(size), &mut data)
+}
+
+/// A raw LZMA decoder for the properties in a zip LZMA header; `None` if
+/// its dictionary is over the memory limit (counted as a limit hit).
+fn lzma_decoder(u: &Unpacker<'_>, head: &[u8; 9]) -> io::Result<Option<liblzma::stream::Stream>> {
+    if u16::from_le_bytes([head[2], head[3]]) != 5 {
+        return Err(invalid("zip: LZMA properties are not 5 bytes"));
+    }
+    let props = u32::from(head[4]);
+    if props >= 9 * 5 * 5 {
+        return Err(invalid("zip: bad LZMA properties"));
+    }
+    let dict = u32::from_le_bytes([head[5], head[6], head[7], head[8]]);
+    if u64::from(dict) > u.item_memory() {
+        u.over_memory("zip: LZMA dictionary larger than the memory limit");
+        return Ok(None);
+    }
+    let mut opts = liblzma::stream::LzmaOptions::new_preset(6).map_err(io::Error::from)?;
+    opts.dict_size(dict.max(4096))
+        .literal_context_bits(props % 9)
+        .literal_position_bits(props / 9 % 5)
+        .position_bits(props / 45);
+    let mut filters = liblzma::stream::Filters::new();
+    filters.lzma1(&opts);
+    let stream = liblzma::stream::Stream::new_raw_decoder(&filters).map_err(io::Error::from)?;
+    Ok(Some(stream))
 }
 
 /// The entry count the end-of-central-directory record gives, if there is
@@ -132,14 +285,19 @@ fn sevenz_seek(
         .checked_add(offset)
         .and_then(|o| o.checked_add(size))
         .is_some_and(|end| end <= len);
-    if !fits || size > u.item_memory() {
+    if !fits {
         return Err(invalid("7z: header out of bounds"));
+    }
+    if size > u.item_memory() {
+        u.over_memory("7z: header larger than the memory limit");
+        return Ok(());
     }
     r.seek(SeekFrom::Start(32 + offset))?;
     let mut header = vec![0u8; size as usize];
     r.read_exact(&mut header)?;
     if header.first() == Some(&0x17) && too_big_dict(&header, dict_cap(u)) {
-        return Err(invalid("7z: dictionary too large"));
+        u.over_memory("7z: dictionary larger than the memory limit");
+        return Ok(());
     }
     drop(header);
     r.rewind()?;
@@ -151,7 +309,8 @@ fn sevenz_seek(
             if coder_dict(coder.decompression_method_id(), &coder.properties)
                 .is_some_and(|d| d > cap)
             {
-                return Err(invalid("7z: dictionary too large"));
+                u.over_memory("7z: dictionary larger than the memory limit");
+                return Ok(());
             }
         }
     }

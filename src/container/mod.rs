@@ -491,6 +491,14 @@ impl<'a> Unpacker<'a> {
         self.limits.max_files
     }
 
+    /// A container that would need more memory than the per-item bound to
+    /// be read (a 7z's dictionary, say): left unread, and counted as cut
+    /// short by a limit, as a member too large to hold is.
+    pub(crate) fn over_memory(&self, why: &str) {
+        tracing::debug!(why, "container not unpacked");
+        self.tally.exceed(Exceeded::MaxFileSize);
+    }
+
     /// Counts a member or container that could not be read.
     pub(crate) fn damaged(&mut self) {
         self.out.damaged += 1;

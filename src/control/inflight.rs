@@ -212,6 +212,10 @@ impl ReplyTo for InFlight {
         !matches!(self.get(id), Some(p) if !p.is_cancelled())
     }
 
+    fn all_matches(&self, id: RequestId) -> bool {
+        matches!(self.get(id), Some(p) if p.kind == ScanKind::AllMatchScan)
+    }
+
     fn job_done(&self, id: RequestId, spawned: usize) {
         if let Some(p) = self.get(id) {
             if p.job_done(spawned) {

@@ -112,6 +112,25 @@ pub struct DaemonStats {
     pub signature_bytes: u64,
     pub uptime: Duration,
     pub rss_kib: u64,
+    /// The daemon's other readings (queue capacity, watches, reloads, ...).
+    pub extra: crate::metrics::Readings,
+}
+
+impl DaemonStats {
+    /// Everything measured, but the control socket's own counts.
+    pub fn readings(&self) -> crate::metrics::Readings {
+        let mut r = crate::metrics::Readings::new();
+        r.count("signatures", self.signatures as u64);
+        r.scan_counts(&self.counts);
+        r.count("outstanding", self.outstanding.max(0) as u64);
+        r.count("uptime", self.uptime.as_secs());
+        r.count("threads", self.threads as u64);
+        r.count("queue_depth", self.queue_depth as u64);
+        r.count("signature_bytes", self.signature_bytes);
+        r.count("rss_bytes", self.rss_kib * 1024);
+        r.extend(&self.extra);
+        r
+    }
 }
 
 /// What a client asks of the daemon as a whole; the daemon's main thread

@@ -76,6 +76,8 @@ pub enum ServerError {
     },
     #[error("socket passed by systemd (LISTEN_FDS): {0}")]
     Activation(String),
+    #[error("control socket {}: the folder {} does not exist (under the shipped unit systemd makes it, RuntimeDirectory=vigil); make it, or give another path with --socket", path.display(), folder.display())]
+    NoFolder { path: PathBuf, folder: PathBuf },
 }
 
 /// A listening control socket: a Unix socket (bound here, or passed by
@@ -123,6 +125,12 @@ impl Listener {
             Ok(_) => return Err(ServerError::NotASocket(path)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("cannot check the path", e)),
+        }
+        if let Some(folder) = path.parent().filter(|f| !f.exists()) {
+            return Err(ServerError::NoFolder {
+                folder: folder.to_path_buf(),
+                path,
+            });
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
@@ -363,6 +371,8 @@ struct State {
     /// one ends or on stop.
     busy: Mutex<usize>,
     slot_free: Condvar,
+    /// Connections accepted since start (for the metrics).
+    accepted: AtomicU64,
 }
 
 /// A connection as the accept loop sees it.
@@ -430,6 +440,7 @@ impl<'a> Server<'a> {
                 live: Mutex::new(HashMap::new()),
                 busy: Mutex::new(0),
                 slot_free: Condvar::new(),
+                accepted: AtomicU64::new(0),
             },
         })
     }
@@ -447,6 +458,18 @@ impl<'a> Server<'a> {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         lock(&self.state.live).len()
+    }
+
+    /// The daemon's readings with the control socket's own (STATS's
+    /// `VIGIL:` line, the metrics file).
+    pub fn readings(&self) -> crate::metrics::Readings {
+        let mut r = (self.daemon_stats)().readings();
+        r.count("connections", self.connections() as u64);
+        r.count(
+            "connections_total",
+            self.state.accepted.load(Ordering::Relaxed),
+        );
+        r
     }
 
     /// The commands being worked on, with how long each has been, oldest
@@ -539,6 +562,7 @@ impl<'a> Server<'a> {
                     continue;
                 }
                 next_conn += 1;
+                self.state.accepted.fetch_add(1, Ordering::Relaxed);
                 let n = next_conn;
                 let conn = Arc::new(Connection {
                     stream,

@@ -441,7 +441,6 @@ impl Session<'_, '_> {
     fn stats(&self) -> String {
         super::faults::panic_at("stats");
         let s = (self.server.daemon_stats)();
-        let c = &s.counts;
         let tasks = self.server.tasks();
         let stats = p::Stats {
             threads: s.threads,
@@ -451,19 +450,7 @@ impl Session<'_, '_> {
             tasks: &tasks,
             rss_mib: s.rss_kib as f64 / 1024.0,
             signatures_mib: s.signature_bytes as f64 / (1024.0 * 1024.0),
-            vigil: format!(
-                "signatures {sigs} files {files} hashed {hashed} bytes {bytes} detections {det} errors {err} \
-                 outstanding {out} connections {conns} uptime {up}",
-                sigs = s.signatures,
-                files = c.files,
-                hashed = c.hashed,
-                bytes = c.bytes_hashed,
-                det = c.detections,
-                err = c.errors,
-                out = s.outstanding.max(0),
-                conns = self.server.connections(),
-                up = s.uptime.as_secs(),
-            ),
+            vigil: self.server.readings().to_line(),
         };
         stats.to_string()
     }
@@ -579,7 +566,7 @@ impl Session<'_, '_> {
             Some(StreamFault::Disconnected) => return Ok(Flow::Close),
             None => {}
         }
-        self.verdict("stream", &inspected, d)?;
+        self.verdict("stream", Path::new("stream"), &inspected, d)?;
         Ok(Flow::Continue)
     }
 
@@ -606,18 +593,30 @@ impl Session<'_, '_> {
         };
         let mut file = File::from(fd);
         let name = format!("fd[{}]", file.as_raw_fd());
+        // The event names the file the descriptor is open on, where the
+        // kernel knows it; the reply keeps clamd's `fd[N]`.
+        let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .ok()
+            .filter(|p| p.is_absolute());
         let inspected = self.server.inspector.inspect_open(&mut file);
         drop(file);
-        self.verdict(&name, &inspected, d)?;
+        let path = opened.unwrap_or_else(|| name.clone().into());
+        self.verdict(&name, &path, &inspected, d)?;
         Ok(Flow::Continue)
     }
 
     /// Counts, logs and replies the verdict on a stream or a descriptor.
-    fn verdict(&mut self, name: &str, inspected: &Inspected, d: Delimiter) -> io::Result<()> {
+    /// `name` is the reply's (`stream`, `fd[N]`), `path` the event's.
+    fn verdict(
+        &mut self,
+        name: &str,
+        path: &Path,
+        inspected: &Inspected,
+        d: Delimiter,
+    ) -> io::Result<()> {
         let stats = self.server.stats.local();
         let origin = Origin::Control(0);
         let sink = self.server.sink;
-        let path = Path::new(name);
         count_verdict(stats, inspected);
         let body = match &inspected.result {
             FileResult::Detected {

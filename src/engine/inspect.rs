@@ -31,6 +31,16 @@ use crate::hash::{AlgoSet, Algorithm, Digest, Digests, MultiHasher};
 use crate::report::ErrorKind;
 use crate::signature::{Lookup, SignatureSet};
 
+/// Which signatures a detection reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matches {
+    /// The first that matches (every scan but `ALLMATCHSCAN`).
+    First,
+    /// Every one that matches (`ALLMATCHSCAN`): a second lookup per
+    /// detection, which no other request pays for.
+    All,
+}
+
 /// What scanning one file came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileResult {
@@ -45,8 +55,8 @@ pub enum FileResult {
         signature: Box<str>,
         /// From a database ClamAV signed.
         official: bool,
-        /// The other signatures the file matches (`ALLMATCHSCAN` reports
-        /// them too), as printed; empty when one did.
+        /// The other signatures the file matches, as printed, when every
+        /// match was asked for (`Matches::All`); else empty.
         also: Vec<Box<str>>,
         digest: Digest,
         /// The hashed handle's `fstat` (taken before reading), so that a later
@@ -307,8 +317,8 @@ impl Inspector {
         self.sigs.load_full()
     }
 
-    /// Scans one file found by the walk.
-    pub fn inspect(&self, cand: &Candidate) -> Inspected {
+    /// Scans one file found by the walk, reporting `matches`.
+    pub fn inspect(&self, cand: &Candidate, matches: Matches) -> Inspected {
         let fresh = |(result, bytes, inside)| Inspected {
             result,
             bytes,
@@ -329,7 +339,7 @@ impl Inspector {
             Some(file) => cache::trust::fs_type_of(file),
             None => cache::trust::fs_type(&cand.path),
         };
-        let remember = match self.recall(&sigs, algos, cand.key, fs_type) {
+        let remember = match self.recall(&sigs, algos, cand.key, matches, fs_type) {
             Ok(answered) => return answered,
             Err(remember) => remember,
         };
@@ -339,8 +349,9 @@ impl Inspector {
         }
         let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
-            Some(map) if cand.nlink > 1 => map,
-            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, remember)),
+            // The results kept per inode are of first matches.
+            Some(map) if cand.nlink > 1 && matches == Matches::First => map,
+            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, matches, remember)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -349,7 +360,7 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes, inside) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, max, cand, known, remember)
+            self.hash_and_match(&sigs, max, cand, known, matches, remember)
         });
         Inspected {
             result: result.clone(),
@@ -369,6 +380,7 @@ impl Inspector {
         sigs: &SignatureSet,
         algos: AlgoSet,
         key: Key,
+        matches: Matches,
         fs_type: impl FnOnce() -> std::io::Result<u64>,
     ) -> Result<Inspected, Option<Remember<'_>>> {
         let Some(cache) = self.cache.as_deref() else {
@@ -380,7 +392,7 @@ impl Inspector {
         let since = Stamp::now();
         let prior = cache.get(&key);
         if let Some(entry) = &prior {
-            if let Some(result) = self.answer(sigs, algos, &key, entry) {
+            if let Some(result) = self.answer(sigs, algos, &key, entry, matches) {
                 if cache.is_stale(entry) {
                     cache.put(&key, *entry);
                 }
@@ -410,6 +422,7 @@ impl Inspector {
         algos: AlgoSet,
         key: &Key,
         entry: &Entry,
+        matches: Matches,
     ) -> Option<FileResult> {
         let size = key.size;
         let not_container = entry.container == Some(false) || !self.limits.enabled;
@@ -421,7 +434,7 @@ impl Inspector {
         }
         match sigs.lookup(&entry.digests, size) {
             Lookup::Detected(_) => {
-                let mut result = verdict(sigs, &entry.digests, size);
+                let mut result = verdict(sigs, &entry.digests, size, matches);
                 if let FileResult::Detected { identity, .. } = &mut result {
                     *identity = Some(Identity {
                         dev: key.dev,
@@ -446,6 +459,7 @@ impl Inspector {
         max: u64,
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
+        matches: Matches,
         remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let failed = |result| (result, 0, Inside::default());
@@ -453,7 +467,9 @@ impl Inspector {
             // Opened by a confined walk, its permission decided on this
             // very descriptor: read it, never the path again.
             return match file.metadata() {
-                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known, remember),
+                Ok(meta) => {
+                    self.hash_open(sigs, max, &mut &**file, &meta, known, matches, remember)
+                }
                 Err(e) => failed(FileResult::Failed(e.into())),
             };
         }
@@ -462,7 +478,7 @@ impl Inspector {
             Err(OpenError::NotRegular(kind)) => return failed(FileResult::NotRegular(kind)),
             Err(e) => return failed(FileResult::Failed(e.into())),
         };
-        self.hash_open(sigs, max, &mut file, &meta, known, remember)
+        self.hash_open(sigs, max, &mut file, &meta, known, matches, remember)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
@@ -479,7 +495,7 @@ impl Inspector {
                 let algos = sigs.algorithms_for_size(meta.len());
                 if !algos.is_empty() || (self.limits.enabled && !self.read_only) {
                     let fs_type = || cache::trust::fs_type_of(file);
-                    match self.recall(&sigs, algos, Key::of(meta), fs_type) {
+                    match self.recall(&sigs, algos, Key::of(meta), Matches::First, fs_type) {
                         Ok(answered) => return answered,
                         Err(r) => remember = r,
                     }
@@ -508,7 +524,10 @@ impl Inspector {
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
-                    Ok(_) => self.hash_open(&self.sigs.load(), max, file, &meta, None, remember),
+                    Ok(_) => {
+                        let sigs = self.sigs.load();
+                        self.hash_open(&sigs, max, file, &meta, None, Matches::First, remember)
+                    }
                     Err(e) => (FileResult::Failed(e.into()), 0, none),
                 }
             }
@@ -688,6 +707,7 @@ impl Inspector {
         file: &mut (impl Read + std::io::Seek),
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
+        matches: Matches,
         remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let none = Inside::default();
@@ -750,7 +770,7 @@ impl Inspector {
                 r.store(Key::of(meta), digests, None);
             }
         }
-        let mut result = verdict(sigs, &digests, size);
+        let mut result = verdict(sigs, &digests, size, matches);
         if let FileResult::Detected { identity, .. } = &mut result {
             *identity = Some(Identity::of(meta));
         }
@@ -786,7 +806,8 @@ impl Inspector {
             let (result, bytes, inside) = match unpacked {
                 Ok((digests, size, unpacked)) => match sigs.lookup(&digests, size) {
                     Lookup::Detected(_) => {
-                        (verdict(&sigs, &digests, size), size, Inside::of(&unpacked))
+                        let result = verdict(&sigs, &digests, size, Matches::First);
+                        (result, size, Inside::of(&unpacked))
                     }
                     Lookup::Allowed => (FileResult::Clean { size }, size, Inside::of(&unpacked)),
                     Lookup::Clean => {
@@ -818,7 +839,7 @@ impl Inspector {
             match fileio::hash_stream(reader, &mut scratch.buf, &mut scratch.hasher, None) {
                 Ok(size) => {
                     let digests = scratch.hasher.finish();
-                    (verdict(&sigs, &digests, size), size)
+                    (verdict(&sigs, &digests, size, Matches::First), size)
                 }
                 Err(e) => (FileResult::Failed(e.into()), 0),
             }
@@ -873,14 +894,22 @@ impl<R: Read> Read for Sniffing<'_, R> {
     }
 }
 
-fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> FileResult {
+fn verdict(
+    sigs: &SignatureSet,
+    digests: &crate::hash::Digests,
+    size: u64,
+    matches: Matches,
+) -> FileResult {
     match sigs.lookup(digests, size) {
         Lookup::Clean | Lookup::Allowed => FileResult::Clean { size },
         Lookup::Detected(m) => FileResult::Detected {
             size,
             signature: m.label(),
             official: m.official,
-            also: also_matched(sigs, digests, size),
+            also: match matches {
+                Matches::First => Vec::new(),
+                Matches::All => also_matched(sigs, digests, size),
+            },
             digest: m.digest,
             identity: None,
             member: Vec::new(),
@@ -889,7 +918,7 @@ fn verdict(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Fi
 }
 
 /// The signatures a detected file matches besides the first: a second
-/// lookup, run only on a detection.
+/// lookup, run only on a detection, and only when every match was asked for.
 fn also_matched(sigs: &SignatureSet, digests: &crate::hash::Digests, size: u64) -> Vec<Box<str>> {
     let all = sigs.lookup_all(digests, size);
     if all.len() < 2 {
@@ -926,10 +955,67 @@ mod tests {
         else {
             panic!("a regular file");
         };
-        let hashed = Inspector::new(sigs.clone(), None).inspect(&cand);
+        let hashed = Inspector::new(sigs.clone(), None).inspect(&cand, Matches::First);
         assert!(matches!(hashed.result, FileResult::Detected { .. }));
-        let read = Inspector::new(sigs, None).read_only(true).inspect(&cand);
+        let read = Inspector::new(sigs, None)
+            .read_only(true)
+            .inspect(&cand, Matches::First);
         assert_eq!(read.result, FileResult::Clean { size: 1000 });
         assert_eq!(read.bytes, 1000);
+    }
+
+    /// Only a request for every match pays for the second lookup, and
+    /// only it reports the other names.
+    #[test]
+    fn other_matches_are_reported_only_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = b"matched by two signatures".to_vec();
+        let mut b = SignatureSetBuilder::new();
+        for (algo, name) in [(Algorithm::Md5, "ByMd5"), (Algorithm::Sha256, "BySha256")] {
+            let sig = SigLine {
+                digest: hash_bytes(algo, &data),
+                size: Some(data.len() as u64),
+                name,
+            };
+            b.add(&sig, false).unwrap();
+        }
+        let sigs = Arc::new(b.build());
+        // One name per inode, and one linked twice (a one-shot scan keeps
+        // the result of a linked inode for its other names).
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        std::fs::hard_link(&path, dir.path().join("g")).unwrap();
+        let inspector = Inspector::new(sigs.clone(), None);
+        let live = Inspector::live(Arc::new(ArcSwap::new(sigs)), SizeLimit::new(None));
+        for name in ["f", "g", "f"] {
+            let crate::engine::walk::Found::File(cand) =
+                Walker::new(Default::default()).root(dir.path().join(name))
+            else {
+                panic!("a regular file");
+            };
+            for inspector in [&inspector, &live] {
+                let first = inspector.inspect(&cand, Matches::First).result;
+                let all = inspector.inspect(&cand, Matches::All).result;
+                match (first, all) {
+                    (
+                        FileResult::Detected {
+                            signature: a,
+                            also: first_also,
+                            ..
+                        },
+                        FileResult::Detected {
+                            signature: b,
+                            also: all_also,
+                            ..
+                        },
+                    ) => {
+                        assert_eq!((&*a, &*b), ("ByMd5", "ByMd5"));
+                        assert!(first_also.is_empty(), "{first_also:?}");
+                        assert_eq!(all_also, vec![Box::from("BySha256")]);
+                    }
+                    other => panic!("not detected: {other:?}"),
+                }
+            }
+        }
     }
 }

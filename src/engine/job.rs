@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector};
+use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector, Matches};
 use crate::engine::pool::JobRunner;
 use crate::engine::request::{Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
@@ -61,6 +61,9 @@ pub trait ReplyTo: Sync {
     fn is_known(&self, id: RequestId) -> bool;
     /// Whether request `id` was cancelled: its jobs are skipped but counted.
     fn is_cancelled(&self, id: RequestId) -> bool;
+    /// Whether request `id` wants every signature a file matches
+    /// (`ALLMATCHSCAN`), not only the first.
+    fn all_matches(&self, id: RequestId) -> bool;
     /// One job of request `id` ran (or was skipped), fanning out to
     /// `spawned` more; the request is complete when none is left.
     fn job_done(&self, id: RequestId, spawned: usize);
@@ -119,10 +122,18 @@ impl JobRunner for Engine<'_> {
 impl Engine<'_> {
     fn execute(&self, job: Job, spawn: &mut Vec<Job>) {
         match job {
-            Job::Request(ScanRequest::Path(path)) => {
-                let found = self.walker.root(path);
-                self.found(found, Origin::Command, spawn);
-            }
+            Job::Request(ScanRequest::Path(path)) => match self.walker.root(path) {
+                // A file named on the command line gets a line even when
+                // too large to scan: `OK`, as clamscan prints (the summary
+                // counts it as skipped).
+                Found::File(cand) => {
+                    let inspected = self.file(&cand, Origin::Command);
+                    if matches!(inspected.result, FileResult::TooLarge) {
+                        self.emit(&Event::Clean { path: &cand.path }, Origin::Command);
+                    }
+                }
+                found => self.found(found, Origin::Command, spawn),
+            },
             Job::Request(ScanRequest::Stdin) => {
                 let inspected = self.inspector.inspect_stream(&mut std::io::stdin().lock());
                 self.report(Path::new("stdin"), &inspected, Origin::Command);
@@ -212,7 +223,9 @@ impl Engine<'_> {
         let local = self.stats.local();
         match found {
             Found::Dir(dir) => spawn.push(Job::Dir(dir, origin)),
-            Found::File(cand) => self.file(&cand, origin),
+            Found::File(cand) => {
+                self.file(&cand, origin);
+            }
             Found::Skipped(_, reason) => bump(match reason {
                 SkipReason::Special(_) => &local.skipped_special,
                 SkipReason::Excluded => &local.skipped_excluded,
@@ -223,9 +236,16 @@ impl Engine<'_> {
         }
     }
 
-    fn file(&self, cand: &Candidate, origin: Origin) {
-        let inspected = self.inspector.inspect(cand);
+    fn file(&self, cand: &Candidate, origin: Origin) -> Inspected {
+        let matches = match (origin, self.outputs.replies) {
+            (Origin::Control(id), Some(replies)) if replies.all_matches(id) => Matches::All,
+            _ => Matches::First,
+        };
+        let began = std::time::Instant::now();
+        let inspected = self.inspector.inspect(cand, matches);
+        self.stats.local().latency.record(began.elapsed());
         self.report(&cand.path, &inspected, origin);
+        inspected
     }
 
     fn report(&self, path: &Path, inspected: &Inspected, origin: Origin) {

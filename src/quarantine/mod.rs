@@ -99,6 +99,8 @@ pub enum QuarantineError {
     NotDir(PathBuf),
     #[error("{}: {reason}", escape_path(.path))]
     BadPath { path: PathBuf, reason: &'static str },
+    #[error("cannot restore to {}: its folder is gone; restore it elsewhere with --to PATH (or --to DIR/ to keep its name)", escape_path(.0))]
+    OriginGone(PathBuf),
     #[error("the file changed since it was scanned ({0}); rescan it")]
     Changed(String),
     #[error("already in the quarantine folder")]

@@ -49,6 +49,12 @@ pub struct Restored {
 }
 
 /// The temporary name of a cross-file-system restore in the target folder.
+/// `DIR/`, or a folder that exists (not through a symbolic link).
+fn is_folder(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().ends_with(b"/")
+        || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
 fn restore_temp(id: &EntryId) -> String {
     format!(".vigil-restore-{id}")
 }
@@ -116,11 +122,22 @@ impl Quarantine {
         if fsops::is_file_at(&dir, PENDING).unwrap_or(true) {
             return Err(QuarantineError::Pending(id.clone()));
         }
+        let original = record.original_path();
         let target = match &opts.to {
+            // Into a folder (`--to DIR/`, or an existing folder), as mv does.
+            Some(to) if is_folder(to) => {
+                let name = original.file_name().unwrap_or(original.as_os_str());
+                std::path::absolute(to.join(name)).map_err(QuarantineError::std_io("find", to))?
+            }
             Some(to) => std::path::absolute(to).map_err(QuarantineError::std_io("find", to))?,
-            None => record.original_path(),
+            None => original,
         };
-        let (parent, name) = fsops::open_parent(&target)?;
+        let (parent, name) = match fsops::open_parent(&target) {
+            Err(e) if e.is_not_found() && opts.to.is_none() => {
+                return Err(QuarantineError::OriginGone(target))
+            }
+            other => other?,
+        };
         match fsops::stat_at(&parent, &name) {
             Err(Errno::NOENT) => {}
             Ok(st) if st.is_dir() => {

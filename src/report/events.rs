@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::journal::{self, Journal};
 use super::json::Record;
 use super::{Event, Sink, Summary};
 use crate::engine::request::Origin;
@@ -18,6 +19,9 @@ use crate::engine::request::Origin;
 /// and does not stop later events (see `is_closed`).
 pub struct EventLog {
     out: Mutex<Box<dyn Write + Send>>,
+    /// Under systemd: events go to the journal as entries with fields
+    /// (stdout is the journal too, without them).
+    journal: Option<Journal>,
 }
 
 #[derive(Serialize)]
@@ -29,13 +33,22 @@ struct Stamped<'a> {
 }
 
 impl EventLog {
+    /// Events on stdout; when stdout is the journal, as journal entries.
     pub fn stdout() -> Self {
-        Self::new(Box::new(io::stdout()))
+        let mut log = Self::new(Box::new(io::stdout()));
+        if journal::is_journal_stream(io::stdout()) {
+            match Journal::connect() {
+                Ok(j) => log.journal = Some(j),
+                Err(e) => tracing::warn!("cannot write events to the journal, only to stdout: {e}"),
+            }
+        }
+        log
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         EventLog {
             out: Mutex::new(out),
+            journal: None,
         }
     }
 }
@@ -55,6 +68,14 @@ impl Sink for EventLog {
             source: origin.name(),
         };
         let mut line = serde_json::to_vec(&stamped).expect("records serialize");
+        if let Some(j) = &self.journal {
+            let message = String::from_utf8_lossy(&line);
+            if j.send(&journal::event_fields(event, origin.name(), &message))
+                .is_ok()
+            {
+                return;
+            }
+        }
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = out.write_all(&line).and_then(|()| out.flush());

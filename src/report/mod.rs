@@ -5,6 +5,7 @@
 
 mod escape;
 pub mod events;
+pub mod journal;
 pub mod json;
 mod null;
 pub mod progress;

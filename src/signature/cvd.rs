@@ -12,7 +12,10 @@
 //! of its bytes and nothing more. The RSA signature (DSIG) of a `.cvd` is
 //! then checked against ClamAV's public key (`dsig`): if it checks, the
 //! signatures are official (printed without `.UNOFFICIAL`); if not, they
-//! load as unofficial, with a warning. A `.cld` or `.cud` is unofficial.
+//! load as unofficial, with a warning. A `.cld` is official when its `.info`
+//! member is signed by ClamAV and lists every database member's size and
+//! SHA-256 (`info`; the members are summed as they stream past); if not, it
+//! loads as unofficial, with a warning that says why. A `.cud` is unofficial.
 //!
 //! What is unpacked is bounded by what it really holds: the archive is cut
 //! off at the database size limit, tar members are read one block at a time,
@@ -26,9 +29,11 @@ use std::path::{Path, PathBuf};
 use md5::{Digest as _, Md5};
 
 use super::db::{Budget, Faults, SigError, SigFault};
-use super::dsig::{verify_md5, PublicKey};
+use super::dsig::{verify_md5, Keys, PublicKey};
+use super::info::{self, Info, Sum, Summing, Unofficial};
 use super::limits::Capped;
 use super::parse::Format;
+use super::provenance::Provenance;
 use super::{text, SignatureSetBuilder, ENGINE_FLEVEL};
 
 /// Size of the text header in front of the archive.
@@ -87,6 +92,8 @@ pub struct CvdHeader {
     /// The RSA signature of the MD5, in ClamAV's digits.
     pub dsig: String,
     pub builder: String,
+    /// Build time in seconds since the epoch (0 in old headers without it).
+    pub stime: u64,
 }
 
 /// Parses the 512-byte header (ClamAV trims trailing spaces and newlines).
@@ -119,6 +126,11 @@ pub fn parse_header(raw: &[u8]) -> Result<CvdHeader, CvdFault> {
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CvdFault::Header(format!("bad MD5 field {:?}", fields[4])));
     }
+    // As libclamav reads it: absent or unreadable, 0.
+    let stime = fields
+        .get(7)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     Ok(CvdHeader {
         build_time: fields[0].to_string(),
         version,
@@ -127,6 +139,7 @@ pub fn parse_header(raw: &[u8]) -> Result<CvdHeader, CvdFault> {
         md5,
         dsig: fields[5].trim().to_string(),
         builder: fields[6].to_string(),
+        stime,
     })
 }
 
@@ -176,26 +189,34 @@ fn md5_of_rest(file: &mut impl Read) -> io::Result<String> {
     }
 }
 
-/// Loads a container's hash members into `builder`; faults go to `faults`.
+/// What checking a `.cld` against its `.info` found so far.
+struct CldCheck<'k> {
+    key: &'k PublicKey,
+    /// The first `.info` member, parsed and its DSIG checked.
+    info: Option<Result<Info, Unofficial>>,
+    /// Every database member read, by name.
+    read: Vec<(String, Sum)>,
+}
+
+impl CldCheck<'_> {
+    /// Whether the container is official, once all of it was read.
+    fn conclude(self, header: &CvdHeader) -> Result<(), Unofficial> {
+        let info = self.info.unwrap_or(Err(Unofficial::NoInfo))?;
+        info.check(header, &self.read)
+    }
+}
+
+/// Loads a container's hash members into `builder`, checking its signatures
+/// against `keys`; faults go to `faults`. Whether its signatures are
+/// official, and why; `None` if it was refused (a fault says why).
 pub(crate) fn load(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     kind: ContainerKind,
     budget: &mut Budget,
     faults: &mut Faults<'_>,
-) {
-    load_with_key(builder, path, kind, budget, faults, PublicKey::clamav())
-}
-
-/// `load`, checking a `.cvd`'s signature against `key`.
-pub(crate) fn load_with_key(
-    builder: &mut SignatureSetBuilder,
-    path: &Path,
-    kind: ContainerKind,
-    budget: &mut Budget,
-    faults: &mut Faults<'_>,
-    key: &PublicKey,
-) {
+    keys: &Keys,
+) -> Option<Provenance> {
     let fault = |fault: SigFault| SigError {
         file: path.to_path_buf(),
         line: None,
@@ -203,20 +224,23 @@ pub(crate) fn load_with_key(
     };
     let mut file = match File::open(path) {
         Ok(f) => BufReader::with_capacity(1 << 20, f),
-        Err(e) => return faults.push(fault(e.into())),
+        Err(e) => return refuse(faults, fault(e.into())),
     };
     let mut raw = [0u8; HEADER_LEN];
     if let Err(e) = file.read_exact(&mut raw) {
-        return faults.push(match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                fault(CvdFault::Header("shorter than the 512-byte header".into()).into())
-            }
-            _ => fault(e.into()),
-        });
+        return refuse(
+            faults,
+            match e.kind() {
+                io::ErrorKind::UnexpectedEof => {
+                    fault(CvdFault::Header("shorter than the 512-byte header".into()).into())
+                }
+                _ => fault(e.into()),
+            },
+        );
     }
     let header = match parse_header(&raw) {
         Ok(h) => h,
-        Err(f) => return faults.push(fault(f.into())),
+        Err(f) => return refuse(faults, fault(f.into())),
     };
     if header.flevel > ENGINE_FLEVEL {
         tracing::warn!(
@@ -234,35 +258,34 @@ pub(crate) fn load_with_key(
                 .map(|_| actual)
         });
         match checked {
-            Err(e) => return faults.push(fault(e.into())),
+            Err(e) => return refuse(faults, fault(e.into())),
             Ok(actual) if actual != header.md5 => {
-                return faults.push(fault(
-                    CvdFault::Md5 {
-                        expected: header.md5,
-                        actual,
-                    }
-                    .into(),
-                ))
+                return refuse(
+                    faults,
+                    fault(
+                        CvdFault::Md5 {
+                            expected: header.md5,
+                            actual,
+                        }
+                        .into(),
+                    ),
+                )
             }
             Ok(_) => {}
         }
     }
-    let official = kind == ContainerKind::Cvd && {
+    let cvd_signed = (kind == ContainerKind::Cvd).then(|| {
         let mut md5 = [0u8; 16];
         for (i, b) in md5.iter_mut().enumerate() {
             *b = u8::from_str_radix(&header.md5[2 * i..2 * i + 2], 16).unwrap_or(0);
         }
-        match verify_md5(key, &md5, &header.dsig) {
-            Ok(()) => true,
-            Err(why) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    "{why}: its signatures load as unofficial (named with .UNOFFICIAL)"
-                );
-                false
-            }
-        }
-    };
+        verify_md5(&keys.cvd, &md5, &header.dsig)
+    });
+    let mut cld_check = (kind == ContainerKind::Cld).then(|| CldCheck {
+        key: &keys.info,
+        info: None,
+        read: Vec::new(),
+    });
     let mark = builder.mark();
     let mut body = Md5Reader {
         inner: file,
@@ -270,36 +293,72 @@ pub(crate) fn load_with_key(
         failed: None,
     };
     let mut members = Members::default();
-    let read = read_archive(builder, path, &mut body, budget, faults, &mut members);
+    let read = read_archive(
+        builder,
+        path,
+        &mut body,
+        budget,
+        faults,
+        &mut members,
+        cld_check.as_mut(),
+    );
     if let Some(e) = body.failed.take() {
-        return faults.push(fault(e.into()));
+        return refuse(faults, fault(e.into()));
     }
     if let Err(Failed::TooLarge) = read {
-        return faults.push(fault(SigFault::TooLarge {
-            limit: budget.limits.max_db_bytes,
-        }));
+        return refuse(
+            faults,
+            fault(SigFault::TooLarge {
+                limit: budget.limits.max_db_bytes,
+            }),
+        );
     }
     if kind == ContainerKind::Cvd && !budget.stopped {
         // Hash the rest (tar padding, gzip trailer, or what a damaged
         // archive left unread): the bytes unpacked must be the ones checked.
         match io::copy(&mut body, &mut io::sink()) {
-            Err(e) => return faults.push(fault(e.into())),
+            Err(e) => return refuse(faults, fault(e.into())),
             Ok(_) if hex(&body.md5.finalize()) != header.md5 => {
-                return faults.push(fault(CvdFault::Changed.into()))
+                return refuse(faults, fault(CvdFault::Changed.into()))
             }
             Ok(_) => {}
         }
     }
-    if official {
-        builder.set_official_since(&mark);
-    }
     match read {
         Ok(()) => builder.note_container(members.loaded, members.skipped),
-        Err(Failed::TooLarge) => {}
-        Err(Failed::Archive(e)) => {
-            faults.push(fault(CvdFault::Archive(e).into()));
-        }
+        Err(Failed::TooLarge) => return None,
+        Err(Failed::Archive(e)) => return refuse(faults, fault(CvdFault::Archive(e).into())),
     }
+    let provenance = match (kind, cvd_signed, cld_check) {
+        (ContainerKind::Cvd, Some(Ok(())), _) => {
+            Provenance::Official("CVD signature by ClamAV's key verified")
+        }
+        (ContainerKind::Cvd, Some(Err(why)), _) => {
+            Provenance::Unofficial(format!("CVD signature: {why}"))
+        }
+        (ContainerKind::Cld, _, Some(check)) => match check.conclude(&header) {
+            Ok(()) => Provenance::Official(
+                ".info signature by ClamAV's key and every member's SHA-256 verified",
+            ),
+            Err(why) => Provenance::Unofficial(why.to_string()),
+        },
+        _ => Provenance::Unofficial(".cud databases are unsigned".into()),
+    };
+    match &provenance {
+        Provenance::Official(_) => builder.set_official_since(&mark),
+        Provenance::Unofficial(why) if kind != ContainerKind::Cud => tracing::warn!(
+            path = %path.display(),
+            "{why}: its signatures load as unofficial (named with .UNOFFICIAL)"
+        ),
+        _ => {}
+    }
+    Some(provenance)
+}
+
+/// Records why a container is refused.
+fn refuse(faults: &mut Faults<'_>, fault: SigError) -> Option<Provenance> {
+    faults.push(fault);
+    None
 }
 
 /// Why reading an archive stopped short.
@@ -329,6 +388,7 @@ fn read_archive(
     budget: &mut Budget,
     faults: &mut Faults<'_>,
     members: &mut Members,
+    check: Option<&mut CldCheck<'_>>,
 ) -> Result<(), Failed> {
     let mut magic = [0u8; 2];
     let mut got = 0;
@@ -346,14 +406,14 @@ fn read_archive(
         let capped = Capped::new(flate2::read::GzDecoder::new(stream), limit);
         let hit = capped.flag();
         (
-            walk_tar(builder, path, capped, budget, faults, members),
+            walk_tar(builder, path, capped, budget, faults, members, check),
             hit,
         )
     } else {
         let capped = Capped::new(stream, limit);
         let hit = capped.flag();
         (
-            walk_tar(builder, path, capped, budget, faults, members),
+            walk_tar(builder, path, capped, budget, faults, members, check),
             hit,
         )
     };
@@ -384,7 +444,8 @@ fn read_extension(
 
 /// Walks the tar members as raw entries (so that the `tar` crate never
 /// reads a long name or pax header whole): GNU long names and pax `path`
-/// records name the next member, as in GNU tar.
+/// records name the next member, as in GNU tar. With `check`, the `.info`
+/// is read and every database member summed on the way.
 fn walk_tar(
     builder: &mut SignatureSetBuilder,
     path: &Path,
@@ -392,6 +453,7 @@ fn walk_tar(
     budget: &mut Budget,
     faults: &mut Faults<'_>,
     members: &mut Members,
+    mut check: Option<&mut CldCheck<'_>>,
 ) -> Result<(), Failed> {
     let mut archive = tar::Archive::new(archive);
     let mut next_name: Option<Vec<u8>> = None;
@@ -436,16 +498,33 @@ fn walk_tar(
             Some(name) => String::from_utf8_lossy(&name).into_owned(),
             None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
         };
+        let check = match check.as_deref_mut() {
+            Some(c) if c.info.is_none() && info::is_info_member(&name) => {
+                let parsed = match info::read_info(&mut entry, size)? {
+                    Some(data) => info::parse(&data, c.key),
+                    None => Err(Unofficial::InfoTooLarge),
+                };
+                c.info = Some(parsed);
+                members.skipped += 1;
+                continue;
+            }
+            other => other,
+        };
+        let summed = check.filter(|_| info::is_database_member(&name));
+        let mut member = Summing::new(&mut entry, summed.is_some());
         match Format::from_path(Path::new(&name)) {
             Some(format) => {
-                let member = member_path(path, &name);
-                text::load(builder, &member, format, &mut entry, budget, faults)?;
+                let shown = member_path(path, &name);
+                text::load(builder, &shown, format, &mut member, budget, faults)?;
                 members.loaded += 1;
                 if budget.stopped {
                     return Ok(());
                 }
             }
             None => members.skipped += 1,
+        }
+        if let (Some(check), Some(sum)) = (summed, member.finish()?) {
+            check.read.push((name, sum));
         }
     }
     Ok(())
@@ -522,15 +601,22 @@ pub(crate) mod tests {
         head
     }
 
-    /// Loads one container with the test key: the set and its faults.
-    fn load_signed(path: &Path) -> (crate::signature::SignatureSet, usize) {
-        let (key, _) = crate::signature::dsig::tests::test_keys();
+    /// Loads one container with the test keys: the set, its faults, and
+    /// what it says of the container's signatures.
+    fn load_checked(path: &Path) -> (crate::signature::SignatureSet, usize, Option<Provenance>) {
+        let keys = crate::signature::dsig::tests::test_key_set();
         let mut builder = SignatureSetBuilder::new();
         let mut budget = Budget::new(Default::default());
         let mut faults = Faults::new(usize::MAX, None);
         let kind = ContainerKind::from_path(path).unwrap();
-        load_with_key(&mut builder, path, kind, &mut budget, &mut faults, &key);
-        (builder.build(), faults.into_kept().len())
+        let provenance = load(&mut builder, path, kind, &mut budget, &mut faults, keys);
+        (builder.build(), faults.into_kept().len(), provenance)
+    }
+
+    /// Loads one container with the test keys: the set and its faults.
+    fn load_signed(path: &Path) -> (crate::signature::SignatureSet, usize) {
+        let (set, faults, _) = load_checked(path);
+        (set, faults)
     }
 
     fn label_of(set: &crate::signature::SignatureSet) -> (String, bool) {
@@ -576,9 +662,120 @@ pub(crate) mod tests {
         bytes[last] ^= 1;
         let bad = write(dir.path(), "bad.cvd", &bytes);
         assert_eq!(load_signed(&bad).1, 1);
-        // A .cld is unofficial whatever its header says.
+        // A .cld is not official by its header's signature: it has no .info.
         let cld = write(dir.path(), "good.cld", &signed(members, None));
-        assert!(!label_of(&load_signed(&cld).0).1);
+        let (set, faults, provenance) = load_checked(&cld);
+        assert_eq!(faults, 0);
+        assert!(!label_of(&set).1);
+        assert_eq!(
+            provenance,
+            Some(Provenance::Unofficial("it has no .info member".into()))
+        );
+    }
+
+    /// The header line of the containers `cld` makes.
+    pub(crate) const CLD_HEAD: &str = "ClamAV-VDB:27 Nov 2025 09-00 +0000:27001:2:90:00000000000000000000000000000000:X:tester:1764234000";
+
+    /// A `.cld` as freshclam leaves one: `header`, then a tar of `members`
+    /// with a `daily.info` (signed with the test key) listing `listed`.
+    pub(crate) fn cld(
+        header: &str,
+        listed: &[(&str, &[u8])],
+        members: &[(&str, &[u8])],
+    ) -> Vec<u8> {
+        let info = crate::signature::info::tests::signed_info(CLD_HEAD, listed);
+        cld_with_info(header, &info, members)
+    }
+
+    fn cld_with_info(header: &str, info: &[u8], members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut all: Vec<(&str, &[u8])> = vec![("COPYING", b"licence"), ("daily.info", info)];
+        all.extend_from_slice(members);
+        let raw = container(&all, true, None);
+        let mut head = header.as_bytes().to_vec();
+        head.resize(HEADER_LEN, b' ');
+        head.extend_from_slice(&raw[HEADER_LEN..]);
+        head
+    }
+
+    #[test]
+    fn a_cld_is_official_when_its_info_is_signed_and_every_member_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let members: &[(&str, &[u8])] = &[("daily.hdb", HDB), ("daily.ndb", b"Sig:0:*:41\n")];
+        let good = write(dir.path(), "daily.cld", &cld(CLD_HEAD, members, members));
+        let (set, faults, provenance) = load_checked(&good);
+        assert_eq!(faults, 0);
+        assert_eq!(label_of(&set), ("Eicar.Md5".into(), true));
+        assert!(provenance.unwrap().is_official());
+        // Under ClamAV's own key the test key's .info is not signed.
+        let set = load_databases(std::slice::from_ref(&good)).unwrap().set;
+        assert_eq!(label_of(&set), ("Eicar.Md5.UNOFFICIAL".into(), false));
+    }
+
+    #[test]
+    fn a_cld_that_fails_its_info_loads_unofficial_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed: &[(&str, &[u8])] = &[("daily.hdb", HDB), ("daily.ndb", b"Sig:0:*:41\n")];
+        // The same size, another byte: only the SHA-256 tells.
+        let mut bent = HDB.to_vec();
+        bent[44] = b'X'; // "Eicar.Md5" -> "Eicar.MdX"
+        let other_ndb: &[u8] = b"Sig:0:*:42\n";
+        let info = crate::signature::info::tests::signed_info(CLD_HEAD, listed);
+        let mut bad_info = info.clone();
+        let at = bad_info.iter().position(|&b| b == b'\n').unwrap() + 1;
+        bad_info[at] = b'D'; // "daily.hdb" -> "Daily.hdb", above the DSIG line
+        let text = String::from_utf8(info.clone()).unwrap();
+        let unsigned = text.split("DSIG:").next().unwrap().to_string();
+        let foreign = format!("{unsigned}DSIG:{}\n", "ab".repeat(170));
+        let newer = CLD_HEAD.replace(":27001:", ":27002:");
+        let cases: Vec<(&str, Vec<u8>, String)> = vec![
+            (
+                "member",
+                cld(CLD_HEAD, listed, &[("daily.hdb", &bent), listed[1]]),
+                ".info SHA-256 mismatch for daily.hdb".into(),
+            ),
+            (
+                "skipped member",
+                cld(CLD_HEAD, listed, &[listed[0], ("daily.ndb", other_ndb)]),
+                ".info SHA-256 mismatch for daily.ndb".into(),
+            ),
+            (
+                "info",
+                cld_with_info(CLD_HEAD, &bad_info, listed),
+                ".info signature: the digital signature does not check against ClamAV's key".into(),
+            ),
+            (
+                "dsig",
+                cld_with_info(CLD_HEAD, foreign.as_bytes(), listed),
+                ".info signature: the digital signature does not check against ClamAV's key".into(),
+            ),
+            (
+                "no dsig",
+                cld_with_info(CLD_HEAD, unsigned.as_bytes(), listed),
+                ".info has no DSIG line".into(),
+            ),
+            (
+                "no info",
+                container(listed, true, None),
+                "it has no .info member".into(),
+            ),
+            (
+                "unlisted",
+                cld(CLD_HEAD, &listed[..1], listed),
+                "daily.ndb is not listed in the .info".into(),
+            ),
+            (
+                "header",
+                cld(&newer, listed, listed),
+                ".info header does not match the container's header (version differs)".into(),
+            ),
+        ];
+        for (what, bytes, why) in cases {
+            let path = write(dir.path(), "daily.cld", &bytes);
+            let (set, faults, provenance) = load_checked(&path);
+            assert_eq!(faults, 0, "{what}");
+            assert!(!label_of(&set).1, "{what}");
+            assert_eq!(provenance, Some(Provenance::Unofficial(why)), "{what}");
+        }
     }
 
     const HDB: &[u8] = b"44d88612fea8a8f36de82e1278abb02f:68:Eicar.Md5\n";

@@ -15,9 +15,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::cvd::{self, ContainerKind, CvdFault};
+use super::dsig::Keys;
 use super::index::{self, IndexFault};
 use super::limits::{is_too_large, LoadLimits};
 use super::parse::{Format, LineFault};
+use super::provenance::Provenance;
 use super::table::CapacityFault;
 use super::{text, SignatureSet, SignatureSetBuilder};
 
@@ -50,8 +52,12 @@ pub enum SigFault {
     Index(#[from] IndexFault),
     #[error("{0}")]
     Capacity(#[from] CapacityFault),
-    #[error("no signatures found")]
-    Empty,
+    #[error("no signatures found{}", skipped_for_flevel(*.outside_flevel))]
+    Empty {
+        /// Lines skipped because their MINFL/MAXFL window leaves this
+        /// engine out.
+        outside_flevel: usize,
+    },
     #[error("unpacks to more than {limit} bytes, the limit for one database (--max-db-size, max_db_size)")]
     TooLarge { limit: u64 },
     #[error(
@@ -60,6 +66,16 @@ pub enum SigFault {
     TooManyLines { limit: u64 },
     #[error("... and {0} more fault(s) not shown; `vigil sigs check` lists them all")]
     More(usize),
+}
+
+fn skipped_for_flevel(n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} line(s) skipped: their functionality-level window (MINFL:MAXFL) leaves out this engine's level {}",
+        super::ENGINE_FLEVEL
+    )
 }
 
 impl fmt::Display for SigError {
@@ -182,6 +198,9 @@ pub struct Loaded {
     pub set: SignatureSet,
     /// Files in `-d` folders whose format vigil does not read (e.g. `.ndb`).
     pub ignored: Vec<PathBuf>,
+    /// Every database file read, in load order, and whether its signatures
+    /// are official.
+    pub provenance: Vec<(PathBuf, Provenance)>,
 }
 
 /// How a database file is read.
@@ -224,15 +243,34 @@ pub fn load_databases(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
     Loader::default().load(paths)
 }
 
-/// Loads databases within a set of `LoadLimits`.
-#[derive(Clone, Copy, Debug, Default)]
+/// Loads databases within a set of `LoadLimits`, checking ClamAV's
+/// signatures on its containers.
+#[derive(Clone, Copy, Debug)]
 pub struct Loader {
     limits: LoadLimits,
+    keys: &'static Keys,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader::new(LoadLimits::default())
+    }
 }
 
 impl Loader {
     pub fn new(limits: LoadLimits) -> Self {
-        Loader { limits }
+        Loader {
+            limits,
+            keys: Keys::clamav(),
+        }
+    }
+
+    /// Checks containers against `keys` instead of ClamAV's (tests sign
+    /// with keys of their own).
+    #[cfg(test)]
+    pub(crate) fn trusting(mut self, keys: &'static Keys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Loads every named database: files of a known format, and folders,
@@ -287,7 +325,9 @@ impl Loader {
                 }
             }
         }
+        let mut provenance = Vec::new();
         let set = if let (true, [(path, Kind::Index)]) = (faults.is_empty(), &sources[..]) {
+            provenance.push((path.clone(), Provenance::Compiled));
             match index::open(path) {
                 Ok(set) => set,
                 Err(fault) => {
@@ -304,7 +344,17 @@ impl Loader {
             let mut builder = SignatureSetBuilder::new();
             for (path, kind) in &sources {
                 let mut budget = Budget::new(self.limits);
-                load_one(&mut builder, path, *kind, &mut budget, &mut faults);
+                let loaded = load_one(
+                    &mut builder,
+                    path,
+                    *kind,
+                    &mut budget,
+                    &mut faults,
+                    self.keys,
+                );
+                if let Some(p) = loaded {
+                    provenance.push((path.clone(), p));
+                }
             }
             tracing::debug!(elapsed = ?started.elapsed(), "signature databases parsed");
             builder.build()
@@ -323,25 +373,33 @@ impl Loader {
             faults.push(SigError {
                 file,
                 line: None,
-                fault: SigFault::Empty,
+                fault: SigFault::Empty {
+                    outside_flevel: set.stats().outside_flevel,
+                },
             });
         }
         if faults.is_empty() {
-            Ok(Loaded { set, ignored })
+            Ok(Loaded {
+                set,
+                ignored,
+                provenance,
+            })
         } else {
             Err(faults.into_error())
         }
     }
 }
 
-/// Reads one database file into `builder`.
+/// Reads one database file into `builder`: whether its signatures are
+/// official, unless it could not be read.
 fn load_one(
     builder: &mut SignatureSetBuilder,
     path: &Path,
     kind: Kind,
     budget: &mut Budget,
     faults: &mut Faults<'_>,
-) {
+    keys: &Keys,
+) -> Option<Provenance> {
     let fault = |fault| SigError {
         file: path.to_path_buf(),
         line: None,
@@ -352,23 +410,52 @@ fn load_one(
             builder.note_file();
             let read = text::load_file(builder, path, format, budget, faults);
             match read {
-                Ok(()) => {}
-                Err(e) if is_too_large(&e) => faults.push(fault(SigFault::TooLarge {
-                    limit: budget.limits.max_db_bytes,
-                })),
-                Err(e) => faults.push(fault(SigFault::Io(e))),
+                Ok(()) => Some(text_provenance(path, format)),
+                Err(e) if is_too_large(&e) => {
+                    faults.push(fault(SigFault::TooLarge {
+                        limit: budget.limits.max_db_bytes,
+                    }));
+                    None
+                }
+                Err(e) => {
+                    faults.push(fault(SigFault::Io(e)));
+                    None
+                }
             }
         }
         Kind::Container(kind) => {
             builder.note_file();
-            cvd::load(builder, path, kind, budget, faults);
+            cvd::load(builder, path, kind, budget, faults, keys)
         }
         Kind::Index => match index::open(path).map(|set| builder.add_set(&set)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => faults.push(fault(e.into())),
-            Err(e) => faults.push(fault(e.into())),
+            Ok(Ok(())) => Some(Provenance::Compiled),
+            Ok(Err(e)) => {
+                faults.push(fault(e.into()));
+                None
+            }
+            Err(e) => {
+                faults.push(fault(e.into()));
+                None
+            }
         },
     }
+}
+
+/// Why a text database's signatures are not official: ClamAV signs only
+/// containers.
+fn text_provenance(path: &Path, format: Format) -> Provenance {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    Provenance::Unofficial(match format {
+        Format::ClamHash | Format::ClamAllow => {
+            format!(".{ext} text databases are never official")
+        }
+        Format::Vsig | Format::Vallow => {
+            format!(".{ext} is vigil's own format; its names are printed as written")
+        }
+    })
 }
 
 /// How a file is read; `None` for a file vigil does not read at all. A file
@@ -534,8 +621,13 @@ mod tests {
         fs::write(&empty, "# nothing\n").unwrap();
         assert!(matches!(
             load_databases(&[empty]).err().unwrap().0[0].fault,
-            SigFault::Empty
+            SigFault::Empty { outside_flevel: 0 }
         ));
+        // A line for other engine versions only: says why it was skipped.
+        let old = dir.path().join("old.hdb");
+        fs::write(&old, "44d88612fea8a8f36de82e1278abb02f:68:Eicar:1:20\n").unwrap();
+        let e = load_databases(&[old]).err().unwrap().0[0].to_string();
+        assert!(e.ends_with("no signatures found; 1 line(s) skipped: their functionality-level window (MINFL:MAXFL) leaves out this engine's level 216"), "{e}");
         let missing = dir.path().join("missing.hdb");
         assert!(matches!(
             load_databases(&[missing]).err().unwrap().0[0].fault,

@@ -13,10 +13,12 @@ mod db;
 mod diff;
 mod dsig;
 pub mod index;
+mod info;
 mod limits;
 mod load;
 mod names;
 mod parse;
+mod provenance;
 mod table;
 mod text;
 
@@ -36,6 +38,25 @@ pub use limits::{LoadLimits, DEFAULT_MAX_DB_BYTES, DEFAULT_MAX_DB_LINES, DEFAULT
 pub use load::load_signatures;
 pub use names::SigName;
 pub use parse::{parse_line, Format, LineFault, Parsed, SigLine, ENGINE_FLEVEL};
+pub use provenance::Provenance;
+
+/// Signed databases for tests elsewhere in the crate, and a loader that
+/// trusts the key they are signed with.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{LoadLimits, Loader};
+
+    /// A `.cld` holding `members`, whose `.info` (signed with the test key)
+    /// lists `listed`.
+    pub(crate) fn signed_cld(listed: &[(&str, &[u8])], members: &[(&str, &[u8])]) -> Vec<u8> {
+        super::cvd::tests::cld(super::cvd::tests::CLD_HEAD, listed, members)
+    }
+
+    /// A loader that trusts the test key in place of ClamAV's.
+    pub(crate) fn trusting_test_keys(limits: LoadLimits) -> Loader {
+        Loader::new(limits).trusting(super::dsig::tests::test_key_set())
+    }
+}
 
 /// What the set says about a file's digests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -104,6 +104,9 @@ pub struct WatcherCounts {
     pub roots_reappeared: AtomicU64,
     /// Walks of roots that could not be fully watched.
     pub polls: AtomicU64,
+    /// Folders found under the roots when they were first watched (one
+    /// inotify watch each).
+    pub watched_folders: AtomicU64,
 }
 
 /// The notify watcher and the housekeeping around it. Owned by the
@@ -198,6 +201,7 @@ impl Watcher {
             report.folders += folders;
             report.unreadable += unreadable;
         }
+        (self.counts.watched_folders).store(report.folders, Ordering::Relaxed);
         Ok(report)
     }
 
@@ -369,6 +373,7 @@ impl Watcher {
             match self.watch(root) {
                 Ok(()) => {
                     let (folders, unreadable) = survey(root, self.follow_symlinks);
+                    (self.counts.watched_folders).fetch_add(folders, Ordering::Relaxed);
                     tracing::info!(root = %root.display(), folders, unreadable, "now watching {}", root.display());
                     if initial_scan {
                         self.shared.schedule(root, Origin::Initial, true);

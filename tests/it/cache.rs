@@ -41,7 +41,10 @@ fn tree() -> TestEnv {
     for i in 0..FILES {
         env.write(format!("d/f{i:02}"), content(i));
     }
-    env.write("none.vsig", sig(Algorithm::Sha256, b"in no file", "Nothing"));
+    env.write(
+        "none.vsig",
+        sig(Algorithm::Sha256, b"in no file", "Nothing"),
+    );
     env.write("evil.vsig", sig(Algorithm::Sha256, EVIL, "Test.Evil"));
     settle();
     env
@@ -73,7 +76,10 @@ fn unchanged_files_are_matched_from_the_cache_without_being_read() {
     let env = tree();
     let first = scan(&env, "none.vsig", &[]);
     first.assert_code(0);
-    assert_eq!(reads(&first), (FILES as u64, (FILES * content(0).len()) as u64, 0));
+    assert_eq!(
+        reads(&first),
+        (FILES as u64, (FILES * content(0).len()) as u64, 0)
+    );
     let second = scan(&env, "none.vsig", &[]);
     second.assert_code(0);
     assert_eq!(reads(&second), (0, 0, FILES as u64), "{}", second.dump());
@@ -124,13 +130,21 @@ fn a_rewrite_with_its_mtime_put_back_is_seen_by_its_ctime() {
     let after = fs::metadata(&path).unwrap();
     assert_eq!(
         (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
-        (before.ino(), before.len(), before.mtime(), before.mtime_nsec()),
+        (
+            before.ino(),
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec()
+        ),
         "same inode, size and mtime: only the ctime tells"
     );
     settle();
     let run = scan(&env, "evil.vsig", &[]);
     run.assert_code(1);
-    assert_eq!(run.detection_paths().into_iter().collect::<Vec<_>>(), ["d/f03"]);
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f03"]
+    );
     assert_eq!(reads(&run).0, 1, "the changed file alone was read");
 }
 
@@ -147,19 +161,37 @@ fn a_file_replaced_by_another_is_read_again() {
     settle();
     let run = scan(&env, "evil.vsig", &[]);
     run.assert_code(1);
-    assert_eq!(run.detection_paths().into_iter().collect::<Vec<_>>(), ["d/f05"]);
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f05"]
+    );
     assert_eq!(reads(&run).0, 1);
 }
 
 #[test]
 fn a_set_needing_another_algorithm_reads_each_file_once_more_then_never() {
     let env = tree();
-    env.write("md5.vsig", sig(Algorithm::Md5, b"in no file", "Nothing.Md5"));
+    env.write(
+        "md5.vsig",
+        sig(Algorithm::Md5, b"in no file", "Nothing.Md5"),
+    );
     let n = FILES as u64;
     assert_eq!(reads(&scan(&env, "none.vsig", &[])).0, n, "sha256: read");
-    assert_eq!(reads(&scan(&env, "md5.vsig", &[])).0, n, "md5 too: read once more");
-    assert_eq!(reads(&scan(&env, "md5.vsig", &[])), (0, 0, n), "then not again");
-    assert_eq!(reads(&scan(&env, "none.vsig", &[])), (0, 0, n), "sha256 was kept");
+    assert_eq!(
+        reads(&scan(&env, "md5.vsig", &[])).0,
+        n,
+        "md5 too: read once more"
+    );
+    assert_eq!(
+        reads(&scan(&env, "md5.vsig", &[])),
+        (0, 0, n),
+        "then not again"
+    );
+    assert_eq!(
+        reads(&scan(&env, "none.vsig", &[])),
+        (0, 0, n),
+        "sha256 was kept"
+    );
     // Both at once, and a match by md5 among them.
     env.write(
         "both.vsig",
@@ -172,7 +204,10 @@ fn a_set_needing_another_algorithm_reads_each_file_once_more_then_never() {
     let run = scan(&env, "both.vsig", &[]);
     run.assert_code(1);
     assert_eq!(reads(&run), (0, 0, n));
-    assert_eq!(run.detection_paths().into_iter().collect::<Vec<_>>(), ["d/f11"]);
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f11"]
+    );
 }
 
 #[test]
@@ -289,7 +324,11 @@ fn a_file_of_another_format_is_kept_aside_untouched() {
         .filter(|p| p.to_string_lossy().contains("cache.redb.bad-"))
         .collect();
     assert_eq!(aside.len(), 1);
-    assert_eq!(fs::read(&aside[0]).unwrap(), theirs, "nothing the user owns is lost");
+    assert_eq!(
+        fs::read(&aside[0]).unwrap(),
+        theirs,
+        "nothing the user owns is lost"
+    );
 }
 
 #[test]
@@ -302,7 +341,8 @@ fn a_read_only_cache_folder_gives_a_warning_and_the_same_results() {
     env.chmod("ro", 0o555);
     let want = truth(&env, "evil.vsig");
     for _ in 0..2 {
-        let run = env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
+        let run =
+            env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
         assert_eq!(run.code(), 1, "{}", run.dump());
         assert_eq!(run.detection_paths(), want);
         assert!(run.stderr().contains("cache not used"), "{}", run.dump());
@@ -315,8 +355,15 @@ fn a_read_only_cache_folder_gives_a_warning_and_the_same_results() {
     let run = env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
     assert_eq!(run.code(), 1, "{}", run.dump());
     assert_eq!(run.detection_paths(), want);
-    assert!(run.stderr().contains("cannot be set aside"), "{}", run.dump());
-    assert_eq!(fs::read(env.path("ro/cache.redb")).unwrap(), b"garbage".repeat(1000));
+    assert!(
+        run.stderr().contains("cannot be set aside"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        fs::read(env.path("ro/cache.redb")).unwrap(),
+        b"garbage".repeat(1000)
+    );
 }
 
 #[test]
@@ -326,7 +373,11 @@ fn a_cache_file_others_could_write_is_not_used() {
     let run = scan(&env, "evil.vsig", &[]);
     run.assert_code(1);
     assert_eq!(run.detection_paths().len(), 3);
-    assert!(run.stderr().contains("can be written by other users"), "{}", run.dump());
+    assert!(
+        run.stderr().contains("can be written by other users"),
+        "{}",
+        run.dump()
+    );
     assert_eq!(reads(&run).2, 0, "nothing taken from it");
     env.chmod("cache.redb", 0o644);
     assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64);
@@ -338,16 +389,30 @@ fn a_cache_held_by_another_process_is_waited_for_then_done_without() {
     let held = fs::File::open(env.path("cache.redb")).unwrap();
     // The lock redb takes: an exclusive flock on the file.
     // SAFETY: flock(2) on a descriptor we own.
-    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
     let before = fs::read(env.path("cache.redb")).unwrap();
     let began = Instant::now();
     let run = scan(&env, "evil.vsig", &[]);
-    assert!(began.elapsed() >= Duration::from_secs(2), "waited briefly first");
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "waited briefly first"
+    );
     run.assert_code(1);
     assert_eq!(run.detection_paths().len(), 3);
-    assert!(run.stderr().contains("in use by another process"), "{}", run.dump());
+    assert!(
+        run.stderr().contains("in use by another process"),
+        "{}",
+        run.dump()
+    );
     assert_eq!(reads(&run).2, 0, "ran without the cache");
-    assert_eq!(fs::read(env.path("cache.redb")).unwrap(), before, "left alone");
+    assert_eq!(
+        fs::read(env.path("cache.redb")).unwrap(),
+        before,
+        "left alone"
+    );
     drop(held);
     assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64);
 }
@@ -360,13 +425,30 @@ fn the_cache_command_shows_prunes_and_clears() {
     let s: Value = serde_json::from_str(stats.stdout().trim()).unwrap();
     assert_eq!(s["entries"], FILES as u64);
     assert_eq!(s["damaged"], 0);
-    env.vigil(["cache", "--file", "cache.redb", "prune", "--older-than", "30d"])
-        .assert_code(0);
-    assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64, "nothing pruned");
+    env.vigil([
+        "cache",
+        "--file",
+        "cache.redb",
+        "prune",
+        "--older-than",
+        "30d",
+    ])
+    .assert_code(0);
+    assert_eq!(
+        reads(&scan(&env, "evil.vsig", &[])).2,
+        FILES as u64,
+        "nothing pruned"
+    );
     let cleared = env.vigil(["cache", "--file", "cache.redb", "clear"]);
     cleared.assert_code(0);
-    assert!(cleared.stdout().contains(&format!("{FILES} entries removed")));
-    assert_eq!(reads(&scan(&env, "evil.vsig", &[])).0, FILES as u64, "read again");
+    assert!(cleared
+        .stdout()
+        .contains(&format!("{FILES} entries removed")));
+    assert_eq!(
+        reads(&scan(&env, "evil.vsig", &[])).0,
+        FILES as u64,
+        "read again"
+    );
     let missing = env.vigil(["cache", "--file", "nowhere.redb", "stats"]);
     missing.assert_code(2);
 }
@@ -450,7 +532,15 @@ fn a_reload_reports_a_newly_matching_cached_file_without_reading_it() {
     while seen.len() < 2 {
         let ev = d.next_event(GUARD).expect("detections after the reload");
         assert_eq!(ev["source"], "reload", "{ev}");
-        seen.push(ev["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string());
+        seen.push(
+            ev["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
     }
     seen.sort();
     assert_eq!(seen, ["f0003", "f0007"]);
@@ -474,7 +564,14 @@ fn a_control_client_is_refused_a_cached_file_it_may_not_open() {
         .config(&format!(
             "state_dir = {:?}\ndatabases = [{:?}]\nsocket_mode = \"0666\"\n",
             state.to_str().unwrap(),
-            secret.parent().unwrap().parent().unwrap().join("evil.vsig").to_str().unwrap()
+            secret
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("evil.vsig")
+                .to_str()
+                .unwrap()
         ))
         .start();
     // Root's scans fill the cache.

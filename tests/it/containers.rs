@@ -401,6 +401,159 @@ with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
     assert!(!Path::new("/etc/evil").exists());
 }
 
+/// Zip members compressed with LZMA, as Python's `zipfile` writes them (an
+/// end marker after the data), are read by path and from a stream, beside
+/// other members; a damaged one is counted and the scan goes on.
+#[test]
+fn zip_lzma_members_are_read() {
+    let env = TestEnv::new();
+    let payload = Rng::new(13).bytes(5000);
+    let db = hsb(&env, &payload, "Planted");
+    env.write("payload.bin", &payload);
+    python(
+        &env,
+        r#"
+import sys, os, zipfile
+root = sys.argv[1]
+payload = open(os.path.join(root, 'payload.bin'), 'rb').read()
+os.remove(os.path.join(root, 'payload.bin'))
+with zipfile.ZipFile(os.path.join(root, 'lzma.zip'), 'w', zipfile.ZIP_LZMA) as z:
+    z.writestr('p.bin', payload)
+with zipfile.ZipFile(os.path.join(root, 'mixed.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('a.txt', b'nothing here' * 100)
+    z.writestr('dir/', b'')
+    z.writestr('p.bin', payload, compress_type=zipfile.ZIP_LZMA)
+with zipfile.ZipFile(os.path.join(root, 'clean.zip'), 'w', zipfile.ZIP_LZMA) as z:
+    z.writestr('q.bin', payload[::-1])
+raw = bytearray(open(os.path.join(root, 'lzma.zip'), 'rb').read())
+at = raw.index(b'p.bin') + len('p.bin') + 40
+raw[at:at + 64] = bytes(64)
+open(os.path.join(root, 'bent.zip'), 'wb').write(bytes(raw))
+# A dictionary of 3.75 GiB in the member's LZMA properties.
+raw = bytearray(open(os.path.join(root, 'lzma.zip'), 'rb').read())
+at = raw.index(b'p.bin') + len('p.bin')
+assert raw[at:at + 4] == b'\x09\x04\x05\x00', raw[at:at + 4]
+raw[at + 5:at + 9] = (0xF0000000).to_bytes(4, 'little')
+open(os.path.join(root, 'huge.zip'), 'wb').write(bytes(raw))
+"#,
+    );
+    let d = db.to_str().unwrap();
+    let run = env.scan([
+        "--no-summary",
+        "-d",
+        d,
+        "lzma.zip",
+        "mixed.zip",
+        "clean.zip",
+    ]);
+    run.assert_code(1);
+    assert_eq!(
+        run.sorted_results(),
+        [
+            "clean.zip: OK",
+            "lzma.zip: Planted.UNOFFICIAL FOUND",
+            "mixed.zip: Planted.UNOFFICIAL FOUND",
+        ],
+        "{}",
+        run.dump()
+    );
+    for name in ["lzma.zip", "mixed.zip"] {
+        let bytes = std::fs::read(env.path(name)).unwrap();
+        let run = env.scan_stdin(["--no-summary", "-d", d, "-"], &bytes);
+        assert_eq!(
+            run.results(),
+            ["stdin: Planted.UNOFFICIAL FOUND"],
+            "{name}\n{}",
+            run.dump()
+        );
+    }
+    let run = env.scan(["--no-summary", "-d", d, "bent.zip", "lzma.zip"]);
+    assert!(!run.stderr().contains("panick"), "{}", run.dump());
+    assert_eq!(
+        run.sorted_results(),
+        ["bent.zip: OK", "lzma.zip: Planted.UNOFFICIAL FOUND"],
+        "{}",
+        run.dump()
+    );
+    let run = env.scan(["--no-summary", "--alert-exceeds-max", "-d", d, "huge.zip"]);
+    assert_eq!(
+        run.results(),
+        ["huge.zip: Heuristics.Limits.Exceeded.MaxFileSize FOUND"],
+        "{}",
+        run.dump()
+    );
+}
+
+/// A 7z whose dictionary is larger than the memory limit is not unpacked,
+/// and is counted as cut short by a limit, as other limit hits are (and with
+/// `--alert-exceeds-max`, reported as one).
+#[test]
+fn a_7z_dictionary_past_the_memory_limit_is_a_limit_hit() {
+    let env = TestEnv::new();
+    let payload = Rng::new(12).bytes(1500);
+    let db = hsb(&env, &payload, "Planted");
+    env.write("payload.bin", &payload);
+    python(
+        &env,
+        r#"
+import sys, os, struct, subprocess, zlib
+root = sys.argv[1]
+src = os.path.join(root, 'seven'); os.makedirs(src)
+os.rename(os.path.join(root, 'payload.bin'), os.path.join(src, 'p.bin'))
+out = os.path.join(root, 'seven.7z')
+subprocess.run(['7z', 'a', '-bd', '-t7z', '-m0=lzma', '-md=1m', '-mhc=off', out,
+                os.path.join(src, 'p.bin')], check=True, stdout=subprocess.DEVNULL)
+seven = bytearray(open(out, 'rb').read())
+offset, size = struct.unpack('<QQ', seven[12:28])
+start = 32 + offset
+props = seven.index(b'\x03\x01\x01\x05', start) + 4
+# 3.75 GiB, and the header checksums made right again.
+seven[props + 1:props + 5] = struct.pack('<I', 0xF0000000)
+seven[28:32] = struct.pack('<I', zlib.crc32(bytes(seven[start:start + size])))
+seven[8:12] = struct.pack('<I', zlib.crc32(bytes(seven[12:32])))
+open(os.path.join(root, 'dict.7z'), 'wb').write(bytes(seven))
+"#,
+    );
+    let d = db.to_str().unwrap();
+    // The untouched archive is read: the member is found.
+    let run = env.scan(["--no-summary", "-d", d, "seven.7z"]);
+    assert_eq!(
+        run.results(),
+        ["seven.7z: Planted.UNOFFICIAL FOUND"],
+        "{}",
+        run.dump()
+    );
+    let run = env.scan(["--json", "-d", d, "dict.7z"]);
+    run.assert_code(0);
+    let summary = run
+        .json()
+        .into_iter()
+        .find(|v| v["type"] == "summary")
+        .expect("a summary");
+    assert_eq!(
+        (
+            summary["containers"].as_u64(),
+            summary["limits_exceeded"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{}",
+        run.dump()
+    );
+    let text = env.scan(["-d", d, "dict.7z"]);
+    assert!(
+        text.stdout().contains("1 files cut short by a limit"),
+        "{}",
+        text.dump()
+    );
+    let alert = env.scan(["--no-summary", "--alert-exceeds-max", "-d", d, "dict.7z"]);
+    assert_eq!(
+        alert.results(),
+        ["dict.7z: Heuristics.Limits.Exceeded.MaxFileSize FOUND"],
+        "{}",
+        alert.dump()
+    );
+}
+
 /// `--max-filesize` holds for each member too: a small zip whose member is
 /// larger than the limit has that member skipped (or, with
 /// `--alert-exceeds-max`, reported as clamscan reports it).

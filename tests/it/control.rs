@@ -99,6 +99,58 @@ fn clamdscan_finds_what_vigil_scan_finds() {
     }
 }
 
+/// A file two signatures match: `ALLMATCHSCAN` (clamdscan `--allmatch`)
+/// reports both, one line each; every other scan command reports one.
+#[test]
+fn allmatchscan_reports_every_signature_and_other_scans_one() {
+    let env = TestEnv::new();
+    let md5 = crate::testenv::hex(vigil::hash::Algorithm::Md5, EICAR);
+    let sha256 = crate::testenv::hex(vigil::hash::Algorithm::Sha256, EICAR);
+    let hdb = env.write("db/two.hdb", format!("{md5}:68:Two.Md5\n"));
+    let hsb = env.write("db/two.hsb", format!("{sha256}:68:Two.Sha256\n"));
+    let d = Daemon::builder()
+        .env(env)
+        .config(&format!("databases = [{hdb:?}, {hsb:?}]"))
+        .start();
+    let root = tree(&d.env);
+    let eicar = root.join("eicar.com");
+    let e = eicar.to_str().unwrap();
+    let both = format!("{e}: Two.Md5.UNOFFICIAL FOUND\n{e}: Two.Sha256.UNOFFICIAL FOUND\n");
+    let run = d.clamdscan(&["--allmatch", "--no-summary", e]);
+    run.assert_code(1);
+    assert_eq!(run.stdout(), both, "{}", run.dump());
+    assert_eq!(
+        text(&d.exchange(format!("nALLMATCHSCAN {e}\n").as_bytes())),
+        both
+    );
+    // A folder: every file, every signature.
+    let r = root.to_str().unwrap();
+    let all = text(&d.exchange(format!("nALLMATCHSCAN {r}\n").as_bytes()));
+    assert_eq!(all.lines().count(), 4, "{all}");
+    assert!(all.contains(": Two.Sha256.UNOFFICIAL FOUND\n"), "{all}");
+    // One name per file for every other way of asking.
+    let one = format!("{e}: Two.Md5.UNOFFICIAL FOUND\n");
+    for cmd in ["SCAN", "CONTSCAN", "MULTISCAN"] {
+        let reply = text(&d.exchange(format!("n{cmd} {e}\n").as_bytes()));
+        assert_eq!(reply, one, "{cmd}");
+    }
+    let cont = text(&d.exchange(format!("nCONTSCAN {r}\n").as_bytes()));
+    assert_eq!(cont.lines().count(), 2, "{cont}");
+    assert!(!cont.contains("Two.Sha256"), "{cont}");
+    for mode in [
+        None,
+        Some("--stream"),
+        Some("--fdpass"),
+        Some("--multiscan"),
+    ] {
+        let mut args = vec!["--no-summary"];
+        args.extend(mode);
+        let run = d.clamdscan(&[&args[..], &[e]].concat());
+        run.assert_code(1);
+        assert_eq!(run.stdout(), one, "{mode:?}\n{}", run.dump());
+    }
+}
+
 #[test]
 fn clamdscan_ping_and_version() {
     let d = Daemon::with_config("");

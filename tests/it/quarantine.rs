@@ -711,10 +711,14 @@ fn files_already_in_the_vault_are_not_moved_again() {
 #[test]
 fn bad_ids_missing_entries_and_missing_vaults_are_errors() {
     let w = World::same_fs();
+    // Nothing quarantined yet: an empty list, and no vault made.
     let none = w.q(&["list"]);
+    none.assert_code(0);
+    assert_eq!(none.stdout(), "", "{}", none.dump());
+    assert!(!w.vault.exists(), "list does not create a vault");
+    let none = w.q(&["show", "20250131-235959-0123abcd"]);
     none.assert_code(2);
     assert!(none.stderr().contains("does not exist"), "{}", none.dump());
-    assert!(!w.vault.exists(), "list does not create a vault");
     fs::create_dir(&w.vault).unwrap();
     let bad = w.q(&["show", "../../etc/passwd"]);
     bad.assert_code(2);

@@ -81,7 +81,18 @@ fn stats_counts_per_algorithm_sized_and_any_size() {
     let o = vigil(&env, &[&"sigs", &"stats", &"a.vsig"]);
     let out = o.stdout();
     assert!(out.contains("distinct names: 2"), "{out}");
-    assert!(out.contains("bytes per signature"), "{out}");
+    // The set's own bytes per signature, not the process's: tens, not millions.
+    let per_signature: f64 = out
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" bytes per signature)")?
+                .rsplit('(')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(per_signature > 0.0 && per_signature < 10_000.0, "{out}");
     assert!(
         out.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
@@ -368,6 +379,68 @@ fn clamav_folder_with_containers_scans() {
         o.stdout().contains("main.cvd: archive MD5"),
         "{}",
         o.stdout()
+    );
+}
+
+/// `sigs check` says of each database whether its names are official and
+/// why; without ClamAV's private keys the test can only make unofficial ones
+/// (the official case is checked with a test key inside the crate).
+#[test]
+fn check_says_why_each_database_is_unofficial() {
+    let env = TestEnv::new();
+    let hdb = format!("{EICAR_MD5}:68:Eicar.Daily\n");
+    let members: &[(&str, &[u8])] = &[("daily.hdb", hdb.as_bytes())];
+    env.write("db/main.cvd", container(members, true));
+    // A .info listing the member, with a DSIG ClamAV's key did not make.
+    let header = String::from_utf8(crate::testenv::cvd_header(&"0".repeat(32))).unwrap();
+    let info = format!(
+        "{}\ndaily.hdb:{}:{}\nDSIG:{}\n",
+        header.trim_end(),
+        hdb.len(),
+        crate::testenv::hex(vigil::hash::Algorithm::Sha256, hdb.as_bytes()),
+        "ab".repeat(170)
+    );
+    let mut cld = crate::testenv::cvd_header(&"0".repeat(32));
+    cld.extend_from_slice(&tar_of(
+        &[("daily.info", info.as_bytes()), members[0]],
+        true,
+    ));
+    env.write("db/daily.cld", cld);
+    env.write("db/old.cld", container(members, false));
+    env.write("db/local.hsb", format!("{EICAR_SHA256}:68:Local\n"));
+    env.write("db/own.vsig", format!("sha256:{EICAR_SHA256}:*:Own\n"));
+    let o = vigil(&env, &[&"sigs", &"check", &"db"]);
+    assert_eq!(o.code(), 0, "{}", o.stderr());
+    let out = o.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "db/daily.cld: unofficial: .info signature: the digital signature does not check against ClamAV's key",
+            "db/local.hsb: unofficial: .hsb text databases are never official",
+            "db/main.cvd: unofficial: CVD signature: the digital signature does not check against ClamAV's key",
+            "db/old.cld: unofficial: it has no .info member",
+            "db/own.vsig: unofficial: .vsig is vigil's own format; its names are printed as written",
+        ],
+        "{out}"
+    );
+    assert!(lines[5].starts_with("db: OK, "), "{out}");
+    // The scan warns why, and names the signatures as ClamAV would.
+    let sample = env.write("eicar.com", EICAR);
+    let o = vigil(
+        &env,
+        &[&"scan", &"-d", &"db/daily.cld", &"--no-summary", &sample],
+    );
+    assert_eq!(o.code(), 1, "{}", o.stderr());
+    assert!(
+        o.stdout().contains("Eicar.Daily.UNOFFICIAL FOUND"),
+        "{}",
+        o.stdout()
+    );
+    assert!(
+        o.stderr().contains(".info signature: the digital signature does not check against ClamAV's key: its signatures load as unofficial"),
+        "{}",
+        o.stderr()
     );
 }
 

@@ -13,8 +13,8 @@ fn unit_copy() -> (tempfile::TempDir, std::path::PathBuf) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/vigil.service"),
     )
     .unwrap();
-    assert!(text.contains("ExecStart=/usr/local/bin/vigil daemon"));
-    let text = text.replace("/usr/local/bin/vigil", env!("CARGO_BIN_EXE_vigil"));
+    assert!(text.contains("ExecStart=/usr/bin/vigil daemon"));
+    let text = text.replace("/usr/bin/vigil", env!("CARGO_BIN_EXE_vigil"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vigil.service");
     std::fs::write(&path, text).unwrap();

@@ -62,6 +62,8 @@ struct FileConfig {
     self_check: Option<String>,
     action: Option<Action>,
     quarantine_dir: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
+    metrics_interval: Option<String>,
 }
 
 /// What the daemon does with a detected file.
@@ -150,6 +152,10 @@ pub struct DaemonConfig {
     /// The quarantine folder, absolute (used with `action = "quarantine"`,
     /// and then never walked or watched).
     pub quarantine_dir: PathBuf,
+    /// Where the metrics are written (Prometheus' text format), if anywhere.
+    pub metrics_file: Option<PathBuf>,
+    /// How often they are written.
+    pub metrics_interval: Duration,
 }
 
 /// A configuration that cannot be used.
@@ -208,7 +214,8 @@ impl DaemonConfig {
                     path: path.clone(),
                     source,
                 })?;
-                parse_file(&text, path)?
+                let file = parse_file(&text, path)?;
+                return merge(file, args).map_err(|e| with_line(e, &text));
             }
         };
         merge(file, args)
@@ -250,6 +257,11 @@ impl DaemonConfig {
         check(self.action != new.action, "action");
         check(self.quarantine_dir != new.quarantine_dir, "quarantine_dir");
         check(self.self_check != new.self_check, "self_check");
+        check(
+            (&self.metrics_file, self.metrics_interval)
+                != (&new.metrics_file, new.metrics_interval),
+            "metrics_file, metrics_interval",
+        );
         keys
     }
 
@@ -350,6 +362,33 @@ fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             }
         }
     })
+}
+
+/// A bad value found after parsing names its key; add the line the key
+/// is on, as parse errors have.
+fn with_line(e: ConfigError, text: &str) -> ConfigError {
+    match e {
+        ConfigError::Value { file, key, message } if !message.contains("(line ") => {
+            let message = match key_line(text, &key) {
+                Some(line) => format!("{message} (line {line})"),
+                None => message,
+            };
+            ConfigError::Value { file, key, message }
+        }
+        other => other,
+    }
+}
+
+/// The line where a top-level `key = ...` is written.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let name = key.split(['.', '[']).next().unwrap_or(key);
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// A list from the command line if given there, else from the file.
@@ -465,6 +504,13 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     if poll_interval.is_zero() {
         return Err(bad("poll_interval", "must be more than 0".into()));
     }
+    let metrics_interval = match file.metrics_interval.as_deref() {
+        Some(text) => parse_duration(text).map_err(|m| bad("metrics_interval", m))?,
+        None => Duration::from_secs(15),
+    };
+    if metrics_interval.is_zero() {
+        return Err(bad("metrics_interval", "must be more than 0".into()));
+    }
     let exclude = pick_list(&args.walk.exclude, file.exclude);
     let exclude_dir = pick_list(&args.walk.exclude_dir, file.exclude_dir);
     let action = match args.action {
@@ -489,7 +535,10 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let cache = match (&state_dir, file.cache) {
         (Some(state), None | Some(true)) => {
             let path = state.join(crate::cache::FILE_NAME);
-            Some(std::path::absolute(&path).map_err(|e| bad("state_dir", format!("{}: {e}", path.display())))?)
+            Some(
+                std::path::absolute(&path)
+                    .map_err(|e| bad("state_dir", format!("{}: {e}", path.display())))?,
+            )
         }
         _ => None,
     };
@@ -516,8 +565,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     };
     let log_level = args.log_level.clone().or(file.log_level);
     if let Some(level) = &log_level {
-        tracing_subscriber::EnvFilter::try_new(level)
-            .map_err(|e| bad("log_level", e.to_string()))?;
+        crate::cli::values::check_log_filter(level).map_err(|e| bad("log_level", e))?;
     }
     Ok(DaemonConfig {
         file: args.config.clone(),
@@ -544,6 +592,8 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         self_check,
         action,
         quarantine_dir,
+        metrics_file: file.metrics_file,
+        metrics_interval,
     })
 }
 
@@ -691,6 +741,43 @@ mod tests {
                 ..Default::default()
             },
         )
+        .map_err(|e| with_line(e, text))
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        for (text, key, line) in [
+            (
+                "watch = [\"/a\"]\nmax_filesize = \"lots\"\n",
+                "max_filesize",
+                2,
+            ),
+            ("watch = [\"/a\"]\n\n  settle = \"5\"\n", "settle", 3),
+            (
+                "watch = [\"/a\"]\nsocket_mode = \"999\"\n",
+                "socket_mode",
+                2,
+            ),
+            (
+                "command_timeout = \"forever\"\nwatch = [\"/a\"]\n",
+                "command_timeout",
+                1,
+            ),
+            (
+                "watch = [\"/a\"]\nmetrics_interval = \"0s\"\n",
+                "metrics_interval",
+                2,
+            ),
+            (
+                "watch = [\"/a\"]\nlog_level = \"warning\"\n",
+                "log_level",
+                2,
+            ),
+        ] {
+            let e = from_toml(text).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("vigil.toml: {key}: ")), "{e}");
+            assert!(e.ends_with(&format!("(line {line})")), "{e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The daemon's logs: tracing on stderr, as text or JSON lines, at a level
 //! that SIGHUP can change. The level is `log_level` from the configuration,
-//! else `VIGIL_LOG`, else `info`.
+//! else `VIGIL_LOG`, else `info`. Under systemd (stderr is the journal, as
+//! `JOURNAL_STREAM` says) they go to the journal instead, each tracing field
+//! a journal field of its own (`PATH`, `SIGNATURES`, ...).
 
 use std::io::IsTerminal;
 
@@ -27,29 +29,57 @@ pub fn init(format: LogFormat, level: Option<&str>) -> LogControl {
     let (layer, handle) = reload::Layer::new(filter(level));
     let ansi = std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry().with(layer);
-    let installed = match format {
-        LogFormat::Text => registry
+    let journal = crate::report::journal::is_journal_stream(std::io::stderr())
+        .then(tracing_journald::layer)
+        .and_then(|j| {
+            j.inspect_err(|e| eprintln!("vigil: cannot log to the journal, only to stderr: {e}"))
+                .ok()
+        });
+    let installed = match (journal, format) {
+        (Some(journal), _) => registry
             .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(ansi)
-                    .with_target(false),
+                journal
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("vigil".into())
+                    .with_priority_mappings(syslog_priorities()),
             )
             .try_init(),
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr)
-                    .with_current_span(false)
-                    .with_span_list(false),
-            )
-            .try_init(),
+        (None, format) => match format {
+            LogFormat::Text => registry
+                .with(
+                    fmt::layer()
+                        .with_writer(std::io::stderr)
+                        .with_ansi(ansi)
+                        .with_target(false),
+                )
+                .try_init(),
+            LogFormat::Json => registry
+                .with(
+                    fmt::layer()
+                        .json()
+                        .with_writer(std::io::stderr)
+                        .with_current_span(false)
+                        .with_span_list(false),
+                )
+                .try_init(),
+        },
     };
     if installed.is_err() {
         eprintln!("vigil: a log subscriber was already installed");
     }
     LogControl { handle }
+}
+
+/// syslog's meanings: info is 6, debug and trace 7 (tracing-journald's
+/// default moves each one up).
+fn syslog_priorities() -> tracing_journald::PriorityMappings {
+    use tracing_journald::Priority;
+    tracing_journald::PriorityMappings {
+        info: Priority::Informational,
+        debug: Priority::Debug,
+        trace: Priority::Debug,
+        ..tracing_journald::PriorityMappings::new()
+    }
 }
 
 impl LogControl {

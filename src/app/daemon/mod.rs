@@ -96,19 +96,31 @@ pub struct Live {
     pub budget: crate::container::Budget,
     /// The verdict cache (fixed at start), shared the same way.
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// How long the current signatures took to load, in nanoseconds.
+    pub load_nanos: AtomicU64,
+    /// Reloads that swapped in a new set, and reloads that failed.
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
 }
 
 impl Live {
     fn load(config: &DaemonConfig) -> Result<Self, Error> {
+        let began = Instant::now();
         let set = load_signatures(&config.databases, config.load_limits)?;
         Ok(Live {
+            load_nanos: AtomicU64::new(began.elapsed().as_nanos() as u64),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
             sigs: Arc::new(ArcSwap::from_pointee(set)),
             walk: Arc::new(ArcSwap::from_pointee(config.walk.clone())),
             max_filesize: SizeLimit::new(config.max_filesize),
             loaded_at: AtomicU64::new(control::now_secs()),
             containers: config.containers,
             budget: crate::container::Budget::default(),
-            cache: config.cache.as_deref().and_then(crate::app::scan::open_cache),
+            cache: config
+                .cache
+                .as_deref()
+                .and_then(crate::app::scan::open_cache),
         })
     }
 
@@ -184,7 +196,20 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     let daemon_stats = || {
         let sigs = live.sigs.load();
         let memory = sigs.memory();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut extra = crate::metrics::Readings::new();
+        extra.count("queue_capacity", config.queue_capacity as u64);
+        extra.count("watched_folders", get(&watcher_counts.watched_folders));
+        extra.count("watch_limit_hits", get(&watcher_counts.watch_limit_hits));
+        let c = shared.counts();
+        extra.count("changes", c.dirty.changes);
+        let rescans = c.overflows + c.dirty.rescans_full + get(&watcher_counts.roots_reappeared);
+        extra.count("rescans", rescans);
+        extra.count("reloads_ok", get(&live.reloads_ok));
+        extra.count("reloads_failed", get(&live.reloads_failed));
+        extra.set("signature_load_seconds", get(&live.load_nanos) as f64 / 1e9);
         DaemonStats {
+            extra,
             threads: pipeline.threads(),
             queue_depth: pipeline.queue_depth(),
             outstanding: pipeline.outstanding(),
@@ -257,6 +282,11 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         log: &log,
         watched: &watched,
         started,
+        readings: &|| match &server {
+            Some((server, _)) => server.readings(),
+            None => daemon_stats().readings(),
+        },
+        metrics_failing: std::cell::Cell::new(false),
     };
     std::thread::scope(|s| {
         let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
@@ -322,6 +352,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
         sink.flush();
         supervisor.log_stats("stopped");
+        supervisor.write_metrics();
         if abandoned > 0 {
             tracing::info!(abandoned, "changed paths not scanned at shutdown (an initial scan at the next start covers them)");
         }
@@ -432,6 +463,8 @@ struct Reloaded {
     config: DaemonConfig,
     /// How the databases looked just before they were read.
     look: dbwatch::Snapshot,
+    /// How long the signatures took to load.
+    load_nanos: u64,
 }
 
 /// The main thread: serves signals, the control socket's requests and the
@@ -451,6 +484,11 @@ struct Supervisor<'a> {
     /// records what it loaded here.
     watched: &'a std::sync::Mutex<dbwatch::Watched>,
     started: Instant,
+    /// Everything measured, for the metrics file.
+    readings: &'a dyn Fn() -> crate::metrics::Readings,
+    /// The last write of the metrics file failed (logged once, not at
+    /// every interval).
+    metrics_failing: std::cell::Cell<bool>,
 }
 
 impl Supervisor<'_> {
@@ -470,11 +508,19 @@ impl Supervisor<'_> {
             .map(|interval| crossbeam_channel::tick(interval / 2))
             .unwrap_or_else(crossbeam_channel::never);
         let mut last_finished = u64::MAX;
+        let metrics = match self.running.metrics_file {
+            Some(_) => {
+                self.write_metrics();
+                crossbeam_channel::tick(self.running.metrics_interval)
+            }
+            None => crossbeam_channel::never(),
+        };
         loop {
             if stopping.load(Ordering::Relaxed) {
                 return;
             }
             select! {
+                recv(metrics) -> _ => self.write_metrics(),
                 recv(events) -> event => match event {
                     Ok(Event::Signal(SIGHUP)) => self.reload(),
                     Ok(Event::Signal(SIGUSR1)) => self.log_stats("stats"),
@@ -538,6 +584,7 @@ impl Supervisor<'_> {
             restart,
             config,
             look,
+            load_nanos,
         } = match built {
             Ok(Ok(built)) => built,
             Ok(Err(e)) => return self.reload_failed(Runtime::Reload(describe(&e))),
@@ -545,6 +592,8 @@ impl Supervisor<'_> {
         };
         let count = set.stats().total_detections();
         let live = self.live;
+        live.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        live.load_nanos.store(load_nanos, Ordering::Relaxed);
         live.sigs.store(Arc::new(set));
         live.walk.store(Arc::new(config.walk.clone()));
         live.max_filesize.set(config.max_filesize);
@@ -592,17 +641,38 @@ impl Supervisor<'_> {
         let restart = self.running.needs_restart(&new);
         let config = self.running.reloaded(new)?;
         let look = dbwatch::Snapshot::take(&config.databases);
+        let began = Instant::now();
         let set = load_signatures(&config.databases, config.load_limits)?;
+        let load_nanos = began.elapsed().as_nanos() as u64;
         control::faults::panic_at("reload");
         Ok(Reloaded {
             set,
             restart,
             config,
             look,
+            load_nanos,
         })
     }
 
+    /// Writes `metrics_file` (if set); a failure is logged, the daemon goes on.
+    fn write_metrics(&self) {
+        let Some(path) = &self.running.metrics_file else {
+            return;
+        };
+        let text = (self.readings)().to_prometheus();
+        match crate::metrics::write_atomically(path, &text) {
+            Ok(()) => self.metrics_failing.set(false),
+            Err(e) if !self.metrics_failing.replace(true) => tracing::warn!(
+                path = %path.display(),
+                "cannot write metrics (said once until a write succeeds): {}",
+                crate::error::io_reason(&e)
+            ),
+            Err(_) => {}
+        }
+    }
+
     fn reload_failed(&self, e: Runtime) {
+        self.live.reloads_failed.fetch_add(1, Ordering::Relaxed);
         e.log();
         self.notifier
             .ready("reload failed; running with the previous configuration");
