@@ -212,6 +212,14 @@ pub struct Inspector {
     cache: Option<Arc<Cache>>,
 }
 
+/// What the cache said of a file before it was opened.
+enum Recall<'a> {
+    /// The stored digests settle it: never opened.
+    Answered(Inspected),
+    /// It must be read; what to remember then (`None`: no usable cache).
+    Read(Option<Remember<'a>>),
+}
+
 /// What to remember of a file about to be read, and where.
 struct Remember<'a> {
     cache: &'a Cache,
@@ -340,8 +348,8 @@ impl Inspector {
             None => cache::trust::fs_type(&cand.path),
         };
         let remember = match self.recall(&sigs, algos, cand.key, matches, fs_type) {
-            Ok(answered) => return answered,
-            Err(remember) => remember,
+            Recall::Answered(answered) => return answered,
+            Recall::Read(remember) => remember,
         };
         let remember = remember.as_ref();
         if algos.is_empty() {
@@ -382,12 +390,12 @@ impl Inspector {
         key: Key,
         matches: Matches,
         fs_type: impl FnOnce() -> std::io::Result<u64>,
-    ) -> Result<Inspected, Option<Remember<'_>>> {
+    ) -> Recall<'_> {
         let Some(cache) = self.cache.as_deref() else {
-            return Err(None);
+            return Recall::Read(None);
         };
         if self.read_only || !cache.trusts(key.dev, fs_type) {
-            return Err(None);
+            return Recall::Read(None);
         }
         let since = Stamp::now();
         let prior = cache.get(&key);
@@ -396,7 +404,7 @@ impl Inspector {
                 if cache.is_stale(entry) {
                     cache.put(&key, *entry);
                 }
-                return Ok(Inspected {
+                return Recall::Answered(Inspected {
                     result,
                     bytes: 0,
                     reused: false,
@@ -405,7 +413,7 @@ impl Inspector {
                 });
             }
         }
-        Err(Some(Remember {
+        Recall::Read(Some(Remember {
             cache,
             key,
             prior,
@@ -496,8 +504,8 @@ impl Inspector {
                 if !algos.is_empty() || (self.limits.enabled && !self.read_only) {
                     let fs_type = || cache::trust::fs_type_of(file);
                     match self.recall(&sigs, algos, Key::of(meta), Matches::First, fs_type) {
-                        Ok(answered) => return answered,
-                        Err(r) => remember = r,
+                        Recall::Answered(answered) => return answered,
+                        Recall::Read(r) => remember = r,
                     }
                 }
             }
@@ -700,6 +708,9 @@ impl Inspector {
         (FileResult::Clean { size }, inside)
     }
 
+    // Each argument is a decision already taken for this file; a struct
+    // would only name them twice.
+    #[allow(clippy::too_many_arguments)]
     fn hash_open(
         &self,
         sigs: &SignatureSet,

@@ -799,7 +799,7 @@ mod tests {
         let nowhere = from_toml("watch = [\"/a\"]\n").unwrap();
         assert_eq!(nowhere.cache, None);
         let changed = on.needs_restart(&off);
-        assert!(changed.iter().any(|k| k == "cache"), "{changed:?}");
+        assert!(changed.contains(&"cache"), "{changed:?}");
     }
 
     #[test]
