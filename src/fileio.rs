@@ -300,7 +300,7 @@ pub fn map_file(file: &File) -> io::Result<Mapping> {
     // vigil only maps its compiled indexes, and its own writer
     // (`signature::write_index`) never rewrites one: it writes a new file and
     // `rename`s it over the old path, so a process holding the old mapping
-    // keeps the old, unlinked inode, intact. The README states the same rule
+    // keeps the old, unlinked inode, intact. docs/index-format.md states the same rule
     // for anyone who updates indexes by other means. Everything read from the
     // mapping is validated (checksums, bounds) before use, and all access is
     // through safe slices, so a *consistent* corrupt file is refused rather

@@ -2,7 +2,7 @@
 //! known-file signatures. One engine — sources, a bounded queue, a
 //! work-stealing pool and sinks — serves `vigil scan`, `vigil daemon` and the
 //! daemon's control socket (`vigil ctl`, clamd clients).
-//! See the Layout section of the README for where each part lives.
+//! See docs/development.md for where each part lives.
 
 // The commands, and the command line they read.
 pub mod app;

@@ -3,7 +3,7 @@
 //! a checksum, with no parsing and no copying. Lookups binary-search the
 //! mapped records in place.
 //!
-//! Layout (all integers little-endian; see README "Signatures at scale"):
+//! Layout (all integers little-endian; see docs/index-format.md):
 //!
 //! ```text
 //! 0    magic "VIGILIDX"            8

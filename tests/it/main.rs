@@ -15,6 +15,7 @@ mod clamd_parity;
 mod containers;
 mod control;
 mod daemon;
+mod docs;
 mod feeds;
 mod first_use;
 mod journal;

@@ -1,6 +1,6 @@
 //! What a bench found, and its three renderings: the text table on stdout,
 //! JSON (`Report` as it is serialized) and CSV (one row per worker count).
-//! The field names are documented in README.md ("vigil bench").
+//! The field names are documented in docs/bench.md.
 
 use std::fs;
 use std::io;
