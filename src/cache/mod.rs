@@ -47,7 +47,7 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 /// Entries not seen for this long are pruned.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Entries written per commit, at most.
-const BATCH: usize = 4096;
+const BATCH: usize = 32_768;
 /// A batch not yet full is committed after this long without writes.
 const BATCH_AGE: Duration = Duration::from_millis(500);
 /// A long-running process makes its commits durable (fsync) this often.
