@@ -109,6 +109,10 @@ pub struct Cache {
     trusted: RwLock<HashMap<u64, bool>>,
     /// Set when the file misbehaves after opening: the cache is then left alone.
     broken: AtomicBool,
+    /// Whether the file may hold entries: false for a new or empty file
+    /// until the writer's first commit, so that a first scan does not look
+    /// up what cannot be there.
+    filled: std::sync::Arc<AtomicBool>,
     counts: Counts,
     /// When this process opened the cache: the `seen` of what it writes.
     opened_at: u64,
@@ -129,14 +133,16 @@ impl Cache {
                 aside.moved_to.display()
             );
         }
+        let filled = std::sync::Arc::new(AtomicBool::new(store.len().map_or(true, |n| n > 0)));
         let store = std::sync::Arc::new(store);
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let thread = {
             let store = store.clone();
             let ttl = options.ttl;
+            let filled = filled.clone();
             std::thread::Builder::new()
                 .name("vigil-cache".into())
-                .spawn(move || writer(&store, &rx, ttl))
+                .spawn(move || writer(&store, &rx, ttl, &filled))
                 .map_err(|source| StoreError::Io {
                     path: path.to_path_buf(),
                     source,
@@ -148,6 +154,7 @@ impl Cache {
             writer: Mutex::new(Some((tx, thread))),
             trusted: RwLock::new(HashMap::new()),
             broken: AtomicBool::new(false),
+            filled,
             counts: Counts::default(),
             opened_at: now_secs(),
             ttl: options.ttl,
@@ -187,7 +194,8 @@ impl Cache {
 
     /// The entry stored for `key`, if there is one and it is intact.
     pub fn get(&self, key: &Key) -> Option<Entry> {
-        if self.broken.load(Ordering::Relaxed) {
+        if self.broken.load(Ordering::Relaxed) || !self.filled.load(Ordering::Relaxed) {
+            self.counts.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let bytes = key.to_bytes();
@@ -294,7 +302,7 @@ impl Drop for Cache {
 }
 
 /// The writer thread: batches puts into commits. Prunes first, when due.
-fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration) {
+fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration, filled: &AtomicBool) {
     let now = now_secs();
     let due = store.pruned_at().map_or(true, |at| at + 24 * 3600 <= now);
     if due {
@@ -306,6 +314,7 @@ fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration) {
     }
     let mut w = Batcher {
         store,
+        filled,
         batch: Vec::new(),
         failed: false,
         undurable: false,
@@ -338,6 +347,8 @@ fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration) {
 /// The writer thread's state between commits.
 struct Batcher<'a> {
     store: &'a Store,
+    /// Set after the first commit (see `Cache::filled`).
+    filled: &'a AtomicBool,
     /// Entries not yet committed.
     batch: Vec<([u8; KEY_LEN], Vec<u8>)>,
     /// A commit failed: nothing more is written.
@@ -376,6 +387,7 @@ impl Batcher<'_> {
         self.batch.clear();
         match done {
             Ok(()) => {
+                self.filled.store(true, Ordering::Relaxed);
                 self.undurable = !durable;
                 if durable {
                     self.last_durable = Instant::now();
