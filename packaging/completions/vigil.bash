@@ -769,7 +769,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__daemon)
-            opts="-c -w -d -j -x -h -V --config --max-db-size --max-db-lines --watch --database --threads --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --socket --tcp --queue-capacity --settle --initial-scan --no-initial-scan --state-dir --log-format --log-level --poll-interval --action --quarantine-dir --help --version"
+            opts="-c -w -d -j -x -h -V --config --max-db-size --max-db-lines --watch --guard --database --threads --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --socket --tcp --queue-capacity --settle --initial-scan --no-initial-scan --state-dir --log-format --log-level --poll-interval --action --quarantine-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,6 +796,10 @@ _vigil() {
                     return 0
                     ;;
                 -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --guard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

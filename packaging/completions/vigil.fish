@@ -117,6 +117,7 @@ complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s c -l config -d 'C
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l max-db-size -d 'Refuse a signature database that unpacks to more than SIZE (bytes, or with a K, M, G or T suffix; a container counts its whole archive) [default: 2G]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l max-db-lines -d 'Refuse a signature database of more than N lines [default: 20000000]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s w -l watch -d 'Folder to watch (recursively); repeat for more. Replaces `watch` in the file' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l guard -d 'Folder to guard: opening or running a detected file under it fails (EPERM); repeat for more. Needs CAP_SYS_ADMIN. Replaces `guard` in the file' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s d -l database -d 'Signature database file or folder; repeat for more. Without any, the built-in set (the EICAR test file) is used. In the daemon, replaces `databases` in the file' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s j -l threads -d 'Number of scan workers [default: the number of available cores]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l exclude -d 'Skip files whose name or path matches GLOB; repeat for more' -r

@@ -75,6 +75,8 @@ pub enum Error {
     Config(#[from] daemon::config::ConfigError),
     #[error("{0}")]
     Watch(#[from] crate::source::watcher::WatchError),
+    #[error("{0}")]
+    Guard(#[from] crate::source::guard::GuardError),
     #[error("cannot set up signal handling: {0}")]
     Signals(#[source] io::Error),
     #[error("cannot use NOTIFY_SOCKET: {0}")]

@@ -148,6 +148,11 @@ pub struct DaemonArgs {
     #[arg(short = 'w', long, value_name = "DIR")]
     pub watch: Vec<PathBuf>,
 
+    /// Folder to guard: opening or running a detected file under it fails
+    /// (EPERM); repeat for more. Needs CAP_SYS_ADMIN. Replaces `guard` in the file.
+    #[arg(long, value_name = "DIR")]
+    pub guard: Vec<PathBuf>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 

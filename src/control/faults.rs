@@ -6,6 +6,8 @@
 //! - `reload`: while the daemon builds a reloaded signature set;
 //! - `stats`: while a control connection answers `STATS`.
 //!
+//! `VIGIL_TEST_DELAY=POINT:MS` sleeps at a named point (see `delay_at`).
+//!
 //! Not meant for anything but tests.
 
 use std::sync::OnceLock;
@@ -19,5 +21,26 @@ pub fn panic_at(point: &str) {
     let at = AT.get_or_init(|| std::env::var(PANIC_ENV).ok());
     if at.as_deref() == Some(point) {
         panic!("{PANIC_ENV}={point}: panicking here (test hook)");
+    }
+}
+
+/// Names a point to slow down, and by how much: `VIGIL_TEST_DELAY=POINT:MS`.
+pub const DELAY_ENV: &str = "VIGIL_TEST_DELAY";
+
+/// Sleeps if `VIGIL_TEST_DELAY` names `point`:
+///
+/// - `guard`: before the guard answers an open it decided on the pool (a
+///   slow decision, which `guard_timeout` must answer first).
+pub fn delay_at(point: &str) {
+    static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let text = std::env::var(DELAY_ENV).ok()?;
+        let (name, ms) = text.split_once(':')?;
+        Some((name.to_string(), ms.parse().ok()?))
+    });
+    if let Some((name, ms)) = at {
+        if name == point {
+            std::thread::sleep(std::time::Duration::from_millis(*ms));
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector, Matches};
 use crate::engine::pool::JobRunner;
-use crate::engine::request::{Origin, RequestId, ScanRequest};
+use crate::engine::request::{GuardedOpen, Opener, Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
 use crate::engine::Outputs;
 use crate::fileio::{FileKind, Identity};
@@ -48,6 +48,7 @@ impl Job {
             Job::Request(ScanRequest::Path(_) | ScanRequest::Stdin) => Origin::Command,
             Job::Request(ScanRequest::Watched { origin, .. }) => *origin,
             Job::Request(ScanRequest::Control { id, .. }) => Origin::Control(*id),
+            Job::Request(ScanRequest::Open(_)) => Origin::Guard,
             Job::Dir(_, origin) | Job::Files(_, origin) => *origin,
         }
     }
@@ -152,6 +153,7 @@ impl Engine<'_> {
                 };
                 self.control_root(found, id, spawn);
             }
+            Job::Request(ScanRequest::Open(open)) => self.guarded(open),
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),
             Job::Files(files, origin) => {
                 for cand in files {
@@ -248,7 +250,37 @@ impl Engine<'_> {
         inspected
     }
 
+    /// A file a process waits to open: decided on the descriptor the guard
+    /// holds, answered, then reported (a refused open as `blocked`).
+    fn guarded(&self, open: GuardedOpen) {
+        let cand = match open.file.metadata() {
+            Ok(meta) => Candidate::of_open(open.path, open.file, &meta),
+            Err(e) => {
+                let result = FileResult::Failed(e.into());
+                open.reply.answer(&result);
+                if let FileResult::Failed(e) = &result {
+                    self.error(&open.path, e, Origin::Guard);
+                }
+                return;
+            }
+        };
+        let inspected = self.inspector.inspect(&cand, Matches::First);
+        let refused = open.reply.answer(&inspected.result);
+        self.report_as(&cand.path, &inspected, Origin::Guard, refused.as_ref());
+    }
+
     fn report(&self, path: &Path, inspected: &Inspected, origin: Origin) {
+        self.report_as(path, inspected, origin, None);
+    }
+
+    /// `report`, for a file whose open was `refused` if it was.
+    fn report_as(
+        &self,
+        path: &Path,
+        inspected: &Inspected,
+        origin: Origin,
+        refused: Option<&Opener>,
+    ) {
         let local = self.stats.local();
         count_verdict(local, inspected);
         match &inspected.result {
@@ -266,22 +298,23 @@ impl Engine<'_> {
             } => {
                 let moved = self.move_detected(path, signature, digest, identity.as_ref());
                 let dest = moved.as_ref().and_then(|m| m.as_ref().ok());
-                self.emit(
-                    &Event::Detection(Detection {
-                        path,
-                        size: *size,
-                        signature,
-                        official: *official,
-                        also,
-                        digest,
-                        moved: dest.map(|(id, dest)| Moved {
-                            id: id.as_str(),
-                            dest,
-                        }),
-                        member,
+                let detection = Detection {
+                    path,
+                    size: *size,
+                    signature,
+                    official: *official,
+                    also,
+                    digest,
+                    moved: dest.map(|(id, dest)| Moved {
+                        id: id.as_str(),
+                        dest,
                     }),
-                    origin,
-                );
+                    member,
+                };
+                match refused {
+                    Some(opener) => self.outputs.sink.blocked(&detection, opener),
+                    None => self.emit(&Event::Detection(detection), origin),
+                }
                 match moved {
                     Some(Ok(_)) => bump(&local.moved),
                     Some(Err(reason)) => {

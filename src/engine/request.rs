@@ -3,10 +3,12 @@
 //! hands requests to the engine's bounded queue. Sources (`source/`) and the
 //! control socket (`control/`) produce these; the engine only consumes them.
 
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::access::Credentials;
+use crate::engine::inspect::FileResult;
 use crate::engine::queue::QueueSender;
 
 /// One thing to scan, as a source names it.
@@ -30,6 +32,54 @@ pub enum ScanRequest {
         id: RequestId,
         confine: Option<Arc<Credentials>>,
     },
+    /// A file a process is opening, held by the guard until the verdict
+    /// answers it (see `GuardedOpen`).
+    Open(GuardedOpen),
+}
+
+/// A file some process is waiting to open. The engine reads `file` (a
+/// descriptor the kernel opened for the guard, never the path), and hands
+/// the verdict to `reply`, which allows or refuses the open.
+#[derive(Clone)]
+pub struct GuardedOpen {
+    /// The path, as the guard resolved it from the descriptor: for reports.
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub reply: Arc<dyn OpenReply>,
+}
+
+impl std::fmt::Debug for GuardedOpen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedOpen")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two guarded opens are equal when they wait on the same reply.
+impl PartialEq for GuardedOpen {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.reply, &other.reply)
+    }
+}
+
+impl Eq for GuardedOpen {}
+
+/// Where a guarded open's verdict goes: the guard answers the kernel.
+pub trait OpenReply: Send + Sync {
+    /// Allows or refuses the open from `result`; returns the process that
+    /// was refused, if this answer refused it.
+    fn answer(&self, result: &FileResult) -> Option<Opener>;
+}
+
+/// The process whose open was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opener {
+    pub pid: i32,
+    /// Its real user id, if it could be read.
+    pub uid: Option<u32>,
+    /// Its executable, if it could be read.
+    pub executable: Option<PathBuf>,
 }
 
 /// Names one control-socket request while it is in flight.
@@ -55,6 +105,8 @@ pub enum Origin {
     Reload,
     /// A control-socket client (`SCAN`, `INSTREAM`, ...), by request.
     Control(RequestId),
+    /// The on-access guard: a process is opening the file.
+    Guard,
 }
 
 impl Origin {
@@ -68,6 +120,7 @@ impl Origin {
             Origin::Poll => "poll",
             Origin::Reload => "reload",
             Origin::Control(_) => "control",
+            Origin::Guard => "guard",
         }
     }
 }

@@ -81,6 +81,15 @@ impl Candidate {
         }
     }
 
+    /// A file already open elsewhere (the guard's event descriptor), sized
+    /// by its `fstat`.
+    pub(crate) fn of_open(path: PathBuf, file: Arc<File>, meta: &Metadata) -> Self {
+        Candidate {
+            opened: Some(file),
+            ..Candidate::new(path, meta, false)
+        }
+    }
+
     fn opened(path: PathBuf, file: File, st: &rustix::fs::Stat) -> Self {
         Candidate {
             path,

@@ -1,7 +1,9 @@
 //! The daemon's event log: one JSON line per detection and per error, the
 //! same objects as `vigil scan --json`, plus `time` (RFC 3339, UTC) and
 //! `source` (which source asked for the scan: `initial`, `watch`, `rescan`,
-//! `poll`). Each line is flushed as it is written, since a reader (the
+//! `poll`, `control`, `guard`). An open the guard refused is a detection with
+//! `"action": "blocked"` and the `pid`, `uid` and `executable` of the process
+//! that tried. Each line is flushed as it is written, since a reader (the
 //! journal, a pipe) should see an event when it happens.
 
 use std::io::{self, Write};
@@ -11,9 +13,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::journal::{self, Journal};
-use super::json::Record;
-use super::{Event, Sink, Summary};
-use crate::engine::request::Origin;
+use super::json::{JsonPath, Record};
+use super::{Detection, Event, Sink, Summary};
+use crate::engine::request::{Opener, Origin};
 
 /// Writes stamped JSON lines, flushing each. A failed write is not retried
 /// and does not stop later events (see `is_closed`).
@@ -30,6 +32,18 @@ struct Stamped<'a> {
     record: Record<'a>,
     time: String,
     source: &'static str,
+}
+
+/// A refused open: the detection, and who tried.
+#[derive(Serialize)]
+struct BlockedRecord<'a> {
+    #[serde(flatten)]
+    stamped: Stamped<'a>,
+    action: &'static str,
+    pid: i32,
+    uid: Option<u32>,
+    /// As text (escaped if it is not UTF-8).
+    executable: Option<String>,
 }
 
 impl EventLog {
@@ -53,6 +67,25 @@ impl EventLog {
     }
 }
 
+impl EventLog {
+    /// Writes one record of `event` as a journal entry under systemd, else
+    /// as a line, flushed.
+    fn write(&self, record: &impl Serialize, event: &Event<'_>, origin: Origin) {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        if let Some(j) = &self.journal {
+            let message = String::from_utf8_lossy(&line);
+            if j.send(&journal::event_fields(event, origin.name(), &message))
+                .is_ok()
+            {
+                return;
+            }
+        }
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = out.write_all(&line).and_then(|()| out.flush());
+    }
+}
+
 impl Sink for EventLog {
     fn event(&self, event: &Event<'_>) {
         self.event_from(Origin::Watch, event);
@@ -67,18 +100,26 @@ impl Sink for EventLog {
             time: crate::timefmt::rfc3339_millis(SystemTime::now()),
             source: origin.name(),
         };
-        let mut line = serde_json::to_vec(&stamped).expect("records serialize");
-        if let Some(j) = &self.journal {
-            let message = String::from_utf8_lossy(&line);
-            if j.send(&journal::event_fields(event, origin.name(), &message))
-                .is_ok()
-            {
-                return;
-            }
-        }
-        line.push(b'\n');
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = out.write_all(&line).and_then(|()| out.flush());
+        self.write(&stamped, event, origin);
+    }
+
+    fn blocked(&self, detection: &Detection<'_>, opener: &Opener) {
+        let Some(record) = Record::of(&Event::Detection(*detection)) else {
+            return;
+        };
+        let event = Event::Detection(*detection);
+        let record = BlockedRecord {
+            stamped: Stamped {
+                record,
+                time: crate::timefmt::rfc3339_millis(SystemTime::now()),
+                source: Origin::Guard.name(),
+            },
+            action: "blocked",
+            pid: opener.pid,
+            uid: opener.uid,
+            executable: (opener.executable.as_deref()).map(|p| JsonPath::new(p).path),
+        };
+        self.write(&record, &event, Origin::Guard);
     }
 
     fn summary(&self, _summary: &Summary) {}

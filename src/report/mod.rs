@@ -14,7 +14,7 @@ pub mod text;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::engine::request::Origin;
+use crate::engine::request::{Opener, Origin};
 use crate::hash::Digest;
 use crate::stats::Snapshot;
 
@@ -141,6 +141,14 @@ pub trait Sink: Sync {
     fn event_from(&self, origin: Origin, event: &Event<'_>) {
         let _ = origin;
         self.event(event);
+    }
+
+    /// A detected file whose open the guard refused to `opener`. Sinks that
+    /// say who tried (the daemon's event log) override this; others report
+    /// the detection.
+    fn blocked(&self, detection: &Detection<'_>, opener: &Opener) {
+        let _ = opener;
+        self.event_from(Origin::Guard, &Event::Detection(*detection));
     }
 
     fn summary(&self, summary: &Summary);

@@ -59,6 +59,14 @@ pub enum WatchError {
     Limit { path: PathBuf, limit: String },
     #[error("cannot start the file watcher: {0}")]
     Start(#[source] notify::Error),
+    #[error("cannot start the fanotify watcher (watch_backend = \"fanotify\" needs CAP_SYS_ADMIN): {}", crate::error::io_reason(.0))]
+    StartFanotify(#[source] io::Error),
+    #[error("cannot watch {} with fanotify: {}", path.display(), crate::error::io_reason(source))]
+    WatchFanotify {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot watch {}: {source}", path.display())]
     Watch {
         path: PathBuf,
@@ -113,6 +121,8 @@ pub struct WatcherCounts {
 /// coordinator thread once started.
 pub struct Watcher {
     inner: Option<RecommendedWatcher>,
+    /// The fanotify backend instead of notify's (`watch_backend`).
+    fan: Option<super::fanwatch::FanWatch>,
     shared: Arc<Shared>,
     /// The roots; shared with the callback, replaced whole on reload.
     roots: Arc<ArcSwap<Vec<PathBuf>>>,
@@ -167,6 +177,7 @@ impl Watcher {
             .map_err(WatchError::Start)?;
         Ok(Watcher {
             inner: Some(inner),
+            fan: None,
             shared,
             roots,
             follow_symlinks,
@@ -176,6 +187,34 @@ impl Watcher {
             next_poll: None,
             counts: Arc::default(),
             single,
+            loop_done,
+        })
+    }
+
+    /// Like `start`, with the fanotify backend (see `fanwatch`): one mark
+    /// per filesystem, no watch per folder.
+    pub fn start_fanotify(
+        shared: Arc<Shared>,
+        roots: Vec<PathBuf>,
+        walker: Walker,
+        poll_interval: Duration,
+    ) -> Result<Self, WatchError> {
+        let (alive, loop_done) = crossbeam_channel::bounded(0);
+        let roots = Arc::new(ArcSwap::from_pointee(roots));
+        let fan = super::fanwatch::FanWatch::start(shared.clone(), roots.clone(), walker, alive)
+            .map_err(WatchError::StartFanotify)?;
+        Ok(Watcher {
+            inner: None,
+            fan: Some(fan),
+            shared,
+            roots,
+            follow_symlinks: false,
+            missing: BTreeSet::new(),
+            polled: BTreeSet::new(),
+            poll_interval,
+            next_poll: None,
+            counts: Arc::default(),
+            single: Arc::default(),
             loop_done,
         })
     }
@@ -197,6 +236,9 @@ impl Watcher {
                 continue;
             }
             self.watch(&root)?;
+            if self.fan.is_some() {
+                continue; // nothing per folder to count
+            }
             let (folders, unreadable) = survey(&root, self.follow_symlinks);
             report.folders += folders;
             report.unreadable += unreadable;
@@ -208,6 +250,12 @@ impl Watcher {
     /// Watches `root` recursively; if a folder in it refuses a watch, watches
     /// the tree piece by piece so that everything else is still watched.
     fn watch(&mut self, root: &Path) -> Result<(), WatchError> {
+        if let Some(fan) = &self.fan {
+            return fan.watch(root).map_err(|source| WatchError::WatchFanotify {
+                path: root.to_path_buf(),
+                source,
+            });
+        }
         match self.watch_one(root, RecursiveMode::Recursive) {
             Err(WatchError::Watch { source, .. }) if is_refused(&source) => {
                 self.unwatch_quietly(root);
@@ -424,6 +472,9 @@ impl Watcher {
     /// Stops notify's thread and waits (up to `bound`) until it has ended.
     pub fn shutdown(mut self, bound: Duration) -> bool {
         drop(self.inner.take());
+        if let Some(fan) = self.fan.take() {
+            fan.stop();
+        }
         matches!(
             self.loop_done.recv_timeout(bound),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)

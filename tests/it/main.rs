@@ -18,6 +18,7 @@ mod daemon;
 mod docs;
 mod feeds;
 mod first_use;
+mod guard;
 mod journal;
 mod metrics;
 mod output;

@@ -161,6 +161,7 @@ fn the_debian_package_installs_a_working_service() {
         "./usr/share/zsh/vendor-completions/_vigil",
         "./usr/share/fish/vendor_completions.d/vigil.fish",
         "./usr/share/doc/vigil/copyright",
+        "./usr/share/doc/vigil/examples/vigil-guard.conf",
     ] {
         assert!(
             listed.contains(&path),

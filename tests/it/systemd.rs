@@ -137,3 +137,25 @@ fn unit_has_the_required_type_sandboxing_and_capability() {
         assert!(text.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
 }
+
+#[test]
+fn the_guard_drop_in_passes_systemd_analyze_verify() {
+    if !have_systemd_analyze() {
+        return;
+    }
+    let (dir, unit) = unit_copy();
+    let drop_in = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/vigil-guard.conf"),
+    )
+    .unwrap();
+    assert!(drop_in.contains("CAP_SYS_ADMIN") && drop_in.contains("fanotify_init"));
+    // A second [Service] section merges as a drop-in does.
+    let merged = std::fs::read_to_string(&unit).unwrap() + &drop_in;
+    let path = dir.path().join("vigil-guarded.service");
+    std::fs::write(&path, merged).unwrap();
+    let out = systemd_analyze().arg("verify").arg(&path).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.trim().is_empty(), "verify printed warnings:\n{text}");
+}

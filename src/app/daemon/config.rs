@@ -16,6 +16,7 @@ use crate::engine::walk::{WalkOptions, Walker};
 use crate::engine::{Pipeline, PipelineParts};
 use crate::quarantine::Quarantine;
 use crate::signature::LoadLimits;
+use crate::source::guard::{self, GuardError, GuardSettings, OnTimeout};
 
 /// The file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +65,31 @@ struct FileConfig {
     quarantine_dir: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
     metrics_interval: Option<String>,
+    guard: Option<Vec<PathBuf>>,
+    guard_timeout: Option<String>,
+    guard_on_timeout: Option<OnTimeoutValue>,
+    guard_max_marks: Option<usize>,
+    watch_backend: Option<WatchBackend>,
+}
+
+/// `guard_on_timeout = "allow"` or `"deny"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OnTimeoutValue {
+    Allow,
+    Deny,
+}
+
+/// How the daemon learns that a watched file changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchBackend {
+    /// One inotify watch per folder; works without privileges.
+    #[default]
+    Inotify,
+    /// fanotify `FAN_CLOSE_WRITE` on whole filesystems: no watch per folder
+    /// and no watch limit; needs CAP_SYS_ADMIN.
+    Fanotify,
 }
 
 /// What the daemon does with a detected file.
@@ -156,6 +182,15 @@ pub struct DaemonConfig {
     pub metrics_file: Option<PathBuf>,
     /// How often they are written.
     pub metrics_interval: Duration,
+    /// Folders whose files are checked when opened (the guard), absolute.
+    pub guard: Vec<PathBuf>,
+    /// How long an open waits for its verdict.
+    pub guard_timeout: Duration,
+    /// What an open that waited `guard_timeout` is answered.
+    pub guard_on_timeout: OnTimeout,
+    /// Ignore marks added before all are dropped and rebuilt.
+    pub guard_max_marks: usize,
+    pub watch_backend: WatchBackend,
 }
 
 /// A configuration that cannot be used.
@@ -175,7 +210,7 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("nothing to watch: give `watch` in the configuration or --watch DIR")]
+    #[error("nothing to watch or guard: give `watch` or `guard` in the configuration, or --watch DIR or --guard DIR")]
     NoRoots,
 }
 
@@ -203,6 +238,17 @@ impl DaemonConfig {
             quarantine,
         })
         .map_err(crate::app::Error::Pool)
+    }
+
+    /// What the guard runs with: the folders resolved as the kernel names
+    /// them. A folder that does not exist is an error.
+    pub fn guard_settings(&self) -> Result<GuardSettings, GuardError> {
+        Ok(GuardSettings {
+            dirs: guard::resolve_dirs(&self.guard)?,
+            timeout: self.guard_timeout,
+            on_timeout: self.guard_on_timeout,
+            max_marks: self.guard_max_marks,
+        })
     }
 
     /// Reads `args.config` (if any) and applies `args` on top.
@@ -262,12 +308,15 @@ impl DaemonConfig {
                 != (&new.metrics_file, new.metrics_interval),
             "metrics_file, metrics_interval",
         );
+        check(self.guard.is_empty() != new.guard.is_empty(), "guard");
+        check(self.watch_backend != new.watch_backend, "watch_backend");
         keys
     }
 
     /// What runs after a reload to `new`: its keys that apply on reload
     /// (`watch`, `initial_scan`, `databases`, `max_db_size`, `max_db_lines`, `settle`, `log_level`,
-    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`), and this configuration's
+    /// `max_filesize`, `exclude`, `exclude_dir`, `one_file_system`, and the guard's keys while
+    /// a guard runs), and this configuration's
     /// restart-only keys (see `needs_restart`). The walk's rules are built
     /// again from both, so that the running vault stays excluded.
     pub fn reloaded(&self, new: DaemonConfig) -> Result<DaemonConfig, ConfigError> {
@@ -296,6 +345,14 @@ impl DaemonConfig {
             exclude: new.exclude,
             exclude_dir: new.exclude_dir,
             log_level: new.log_level,
+            guard: if self.guard.is_empty() || new.guard.is_empty() {
+                self.guard.clone()
+            } else {
+                new.guard
+            },
+            guard_timeout: new.guard_timeout,
+            guard_on_timeout: new.guard_on_timeout,
+            guard_max_marks: new.guard_max_marks,
             ..self.clone()
         })
     }
@@ -410,9 +467,33 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
     let control = control_settings(&file, &bad)?;
     let tcp = tcp_address(args, &file, &bad)?;
     let watch: Vec<PathBuf> = pick_list(&args.watch, file.watch);
-    if watch.is_empty() {
+    let mut guard = Vec::new();
+    for dir in pick_list(&args.guard, file.guard) {
+        let abs = std::path::absolute(&dir)
+            .map_err(|e| bad("guard", format!("{}: {e}", dir.display())))?;
+        if !guard.contains(&abs) {
+            guard.push(abs);
+        }
+    }
+    if watch.is_empty() && guard.is_empty() {
         return Err(ConfigError::NoRoots);
     }
+    let guard_timeout = match &file.guard_timeout {
+        Some(text) => parse_duration(text).map_err(|m| bad("guard_timeout", m))?,
+        None => guard::DEFAULT_TIMEOUT,
+    };
+    if guard_timeout.is_zero() {
+        return Err(bad("guard_timeout", "must be more than 0".into()));
+    }
+    let guard_on_timeout = match file.guard_on_timeout {
+        Some(OnTimeoutValue::Deny) => OnTimeout::Deny,
+        Some(OnTimeoutValue::Allow) | None => OnTimeout::Allow,
+    };
+    let guard_max_marks = match file.guard_max_marks {
+        Some(0) => return Err(bad("guard_max_marks", "must be at least 1".into())),
+        Some(n) => n,
+        None => guard::DEFAULT_MAX_MARKS,
+    };
     let mut roots = Vec::new();
     for w in watch {
         let abs =
@@ -594,6 +675,11 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         quarantine_dir,
         metrics_file: file.metrics_file,
         metrics_interval,
+        guard,
+        guard_timeout,
+        guard_on_timeout,
+        guard_max_marks,
+        watch_backend: file.watch_backend.unwrap_or_default(),
     })
 }
 
@@ -1010,6 +1096,43 @@ mod tests {
         assert!(skip_dir.is_match("/q") && skip_dir.is_match("cache") && !skip_dir.is_match("/r"));
         assert!(c.walk.exclude.unwrap().is_match("x.tmp"));
         assert!(running.needs_restart(&running.clone()).is_empty());
+    }
+
+    #[test]
+    fn guard_keys() {
+        let c = from_toml("guard = [\"/g\", \"/g\"]\n").unwrap();
+        assert!(c.watch.is_empty(), "a guard needs no watch");
+        assert_eq!(c.guard, vec![PathBuf::from("/g")]);
+        assert_eq!(c.guard_timeout, Duration::from_secs(5));
+        assert_eq!(c.guard_on_timeout, OnTimeout::Allow);
+        assert_eq!(c.watch_backend, WatchBackend::Inotify);
+        let c = from_toml(
+            "guard = [\"/g\"]\nguard_timeout = \"750ms\"\nguard_on_timeout = \"deny\"\n\
+             guard_max_marks = 10\nwatch_backend = \"fanotify\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.guard_timeout, Duration::from_millis(750));
+        assert_eq!(c.guard_on_timeout, OnTimeout::Deny);
+        assert_eq!(c.guard_max_marks, 10);
+        assert_eq!(c.watch_backend, WatchBackend::Fanotify);
+        let err = |t: &str| from_toml(t).unwrap_err().to_string();
+        assert!(err("guard = [\"/g\"]\nguard_timeout = \"0s\"\n").contains("guard_timeout"));
+        assert!(
+            err("guard = [\"/g\"]\nguard_on_timeout = \"maybe\"\n").contains("guard_on_timeout")
+        );
+        assert!(err("guard = [\"/g\"]\nguard_max_marks = 0\n").contains("guard_max_marks"));
+        assert!(err("guard = [\"/g\"]\nwatch_backend = \"poll\"\n").contains("watch_backend"));
+        // The guard's keys reload; turning the guard on or off needs a restart.
+        let running = from_toml("guard = [\"/g\"]\n").unwrap();
+        let new = from_toml("guard = [\"/h\"]\nguard_timeout = \"1s\"\n").unwrap();
+        assert!(running.needs_restart(&new).is_empty());
+        let c = running.reloaded(new).unwrap();
+        assert_eq!(c.guard, vec![PathBuf::from("/h")]);
+        assert_eq!(c.guard_timeout, Duration::from_secs(1));
+        let watching = from_toml("watch = [\"/w\"]\n").unwrap();
+        let guarding = from_toml("watch = [\"/w\"]\nguard = [\"/g\"]\n").unwrap();
+        assert_eq!(watching.needs_restart(&guarding), ["guard"]);
+        assert!(watching.reloaded(guarding).unwrap().guard.is_empty());
     }
 
     #[test]

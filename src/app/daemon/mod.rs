@@ -68,8 +68,9 @@ use crate::report::Sink;
 use crate::signature::{load_signatures, SignatureSet};
 use crate::source::coordinator::Shared;
 use crate::source::dirty::{DirtySet, Settle};
+use crate::source::guard::{self, Guard, GuardSettings};
 use crate::source::watcher::{Watcher, WatcherCounts};
-use config::DaemonConfig;
+use config::{DaemonConfig, WatchBackend};
 use supervisor::Runtime;
 
 /// How long queued work may still run after SIGTERM before it is dropped.
@@ -178,13 +179,22 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         MAX_PENDING,
     ));
     let shared = Arc::new(shared);
-    let mut watcher = Watcher::start(
-        shared.clone(),
-        config.watch.clone(),
-        crate::engine::walk::Walker::live(live.walk.clone()),
-        config.walk.follow_symlinks,
-        config.poll_interval,
-    )?;
+    let walker = crate::engine::walk::Walker::live(live.walk.clone());
+    let mut watcher = match config.watch_backend {
+        WatchBackend::Inotify => Watcher::start(
+            shared.clone(),
+            config.watch.clone(),
+            walker,
+            config.walk.follow_symlinks,
+            config.poll_interval,
+        )?,
+        WatchBackend::Fanotify => Watcher::start_fanotify(
+            shared.clone(),
+            config.watch.clone(),
+            walker,
+            config.poll_interval,
+        )?,
+    };
     let report = watcher.watch_roots()?;
     let watcher_counts = watcher.counts();
     if config.initial_scan {
@@ -248,8 +258,18 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         }
         None => None,
     };
+    // The guard last, just before its reader starts: from here on, an open
+    // of the daemon's own on a guarded filesystem waits for that reader.
+    let guard = match config.guard.is_empty() {
+        true => None,
+        false => Some(Guard::start(config.guard_settings()?, live.sigs.clone())?),
+    };
+    let guarding = match config.guard.len() {
+        0 => String::new(),
+        n => format!(", guarding {n} folders,"),
+    };
     let status = format!(
-        "watching {} folders under {} roots with {} signatures",
+        "watching {} folders under {} roots{guarding} with {} signatures",
         report.folders,
         config.watch.len(),
         live.sigs.load().stats().total_detections()
@@ -258,6 +278,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         folders = report.folders,
         unreadable = report.unreadable,
         missing_roots = report.missing,
+        watch_backend = ?config.watch_backend,
         threads = pipeline.threads(),
         queue_capacity = config.queue_capacity,
         settle_ms = config.settle.as_millis() as u64,
@@ -281,6 +302,7 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         notifier: &notifier,
         log: &log,
         watched: &watched,
+        guard: guard.as_ref(),
         started,
         readings: &|| match &server {
             Some((server, _)) => server.readings(),
@@ -289,6 +311,15 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         metrics_failing: std::cell::Cell::new(false),
     };
     std::thread::scope(|s| {
+        let guard_threads = guard.as_ref().map(|guard| {
+            let (to_pool, incoming) = crossbeam_channel::unbounded();
+            let reader = spawn_worker(s, "vigil-guard", move || guard.read_events(to_pool));
+            let (admission, threads) = (admission.clone(), pipeline.threads());
+            let feeder = spawn_worker(s, "vigil-guard-admit", move || {
+                guard::feed(&incoming, &admission, threads)
+            });
+            (reader, feeder)
+        });
         let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
         let (errors_tx, errors) = crossbeam_channel::unbounded::<Runtime>();
         let pipeline_worker = {
@@ -327,8 +358,15 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         notifier.ready(&status);
         supervisor.serve(&events, &control_rx, &errors, &stopping);
 
-        // Shutdown. The control server first: it holds one end of the queue.
+        // Shutdown. The guard first, so that no open waits on a stopping
+        // daemon; then the control server: it holds one end of the queue.
         notifier.stopping();
+        if let Some((guard, (reader, feeder))) = guard.as_ref().zip(guard_threads) {
+            guard.stop();
+            let _ = reader.join();
+            let _ = feeder.join();
+            log_guard(guard, "guard stopped");
+        }
         if let Some(((server, _), thread)) = server.as_ref().zip(control_thread) {
             server.stop();
             let _ = thread.join();
@@ -458,6 +496,8 @@ fn control_worker(server: &Server<'_>, listeners: &[Listener], admission: Admiss
 /// What a reload built, nothing of it swapped in yet.
 struct Reloaded {
     set: SignatureSet,
+    /// The guard's new settings, if it runs.
+    guard: Option<GuardSettings>,
     /// The changed settings that need a restart.
     restart: Vec<&'static str>,
     config: DaemonConfig,
@@ -483,6 +523,9 @@ struct Supervisor<'a> {
     /// The databases the `self_check` worker compares against; a reload
     /// records what it loaded here.
     watched: &'a std::sync::Mutex<dbwatch::Watched>,
+    /// The guard, if it runs: a reload hands it its new settings and drops
+    /// its ignore marks.
+    guard: Option<&'a Guard>,
     started: Instant,
     /// Everything measured, for the metrics file.
     readings: &'a dyn Fn() -> crate::metrics::Readings,
@@ -581,6 +624,7 @@ impl Supervisor<'_> {
         let built = supervisor::guarded(|| self.build_reload());
         let Reloaded {
             set,
+            guard,
             restart,
             config,
             look,
@@ -598,6 +642,13 @@ impl Supervisor<'_> {
         live.walk.store(Arc::new(config.walk.clone()));
         live.max_filesize.set(config.max_filesize);
         live.loaded_at.store(control::now_secs(), Ordering::Relaxed);
+        // After the new set is in place: a file allowed on the old one is
+        // decided again at its next open.
+        if let (Some(running), Some(settings)) = (self.guard, guard) {
+            if let Err(e) = running.reload(settings) {
+                Runtime::Reload(e.to_string()).log();
+            }
+        }
         self.shared.set_settle(Settle::from_quiet(config.settle));
         self.log.set_level(config.log_level.as_deref());
         if config.watch != self.running.watch {
@@ -641,12 +692,17 @@ impl Supervisor<'_> {
         let restart = self.running.needs_restart(&new);
         let config = self.running.reloaded(new)?;
         let look = dbwatch::Snapshot::take(&config.databases);
+        let guard = match self.guard {
+            Some(_) => Some(config.guard_settings()?),
+            None => None,
+        };
         let began = Instant::now();
         let set = load_signatures(&config.databases, config.load_limits)?;
         let load_nanos = began.elapsed().as_nanos() as u64;
         control::faults::panic_at("reload");
         Ok(Reloaded {
             set,
+            guard,
             restart,
             config,
             look,
@@ -713,7 +769,25 @@ impl Supervisor<'_> {
             rss_kib = rss_kib(),
             "{message}"
         );
+        if let Some(guard) = self.guard {
+            log_guard(guard, "guard");
+        }
     }
+}
+
+/// What the guard has done (with SIGUSR1's statistics, and at shutdown).
+fn log_guard(guard: &Guard, message: &str) {
+    let c = guard.counts();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    tracing::info!(
+        allowed_at_once = get(&c.allowed_at_once),
+        decided = get(&c.decided),
+        blocked = get(&c.blocked),
+        timed_out = get(&c.timed_out),
+        marks = get(&c.marks),
+        flushes = get(&c.flushes),
+        "{message}"
+    );
 }
 
 /// An error as one line, with every signature fault listed.
