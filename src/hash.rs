@@ -106,6 +106,21 @@ impl AlgoSet {
             .into_iter()
             .filter(move |a| self.contains(*a))
     }
+
+    /// Whether every algorithm of `self` is in `other`.
+    pub fn is_subset(self, other: AlgoSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The mask, bit `Algorithm::index()` per algorithm (for storing).
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set a mask from `bits` stands for; `None` if it names no algorithm.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        (bits & !0b1111 == 0).then_some(AlgoSet(bits))
+    }
 }
 
 /// A binary digest of one algorithm. The bytes past `algo.digest_len()` are zero.
@@ -220,7 +235,7 @@ impl fmt::Display for Digest {
 }
 
 /// The digests one pass produced, indexed by `Algorithm::index()`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Digests([Option<Digest>; 4]);
 
 impl Digests {
@@ -230,6 +245,20 @@ impl Digests {
 
     pub fn iter(&self) -> impl Iterator<Item = &Digest> {
         self.0.iter().flatten()
+    }
+
+    /// Adds (or replaces) the digest of `d`'s algorithm.
+    pub fn insert(&mut self, d: Digest) {
+        self.0[d.algorithm().index()] = Some(d);
+    }
+
+    /// The algorithms present.
+    pub fn algorithms(&self) -> AlgoSet {
+        let mut set = AlgoSet::EMPTY;
+        for d in self.iter() {
+            set.insert(d.algorithm());
+        }
+        set
     }
 }
 

@@ -19,6 +19,7 @@ pub mod source;
 
 // Small helpers every layer uses.
 pub(crate) mod access;
+pub mod cache;
 pub mod error;
 pub mod fileio;
 pub mod hash;

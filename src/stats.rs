@@ -19,6 +19,8 @@ pub struct Counters {
     pub cleared_by_size: AtomicU64,
     /// Hard links whose inode was already hashed under another name.
     pub hardlinks_reused: AtomicU64,
+    /// Files answered from the verdict cache, never opened.
+    pub from_cache: AtomicU64,
     pub skipped_special: AtomicU64,
     pub skipped_too_large: AtomicU64,
     pub skipped_excluded: AtomicU64,
@@ -120,6 +122,7 @@ impl Stats {
             s.bytes_hashed += get(&c.bytes_hashed);
             s.cleared_by_size += get(&c.cleared_by_size);
             s.hardlinks_reused += get(&c.hardlinks_reused);
+            s.from_cache += get(&c.from_cache);
             s.skipped.special += get(&c.skipped_special);
             s.skipped.too_large += get(&c.skipped_too_large);
             s.skipped.excluded += get(&c.skipped_excluded);
@@ -150,6 +153,7 @@ pub struct Snapshot {
     pub bytes_hashed: u64,
     pub cleared_by_size: u64,
     pub hardlinks_reused: u64,
+    pub from_cache: u64,
     pub skipped: Skipped,
     pub detections: u64,
     pub errors: u64,

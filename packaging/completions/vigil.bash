@@ -19,6 +19,9 @@ _vigil() {
             vigil,bench)
                 cmd="vigil__subcmd__bench"
                 ;;
+            vigil,cache)
+                cmd="vigil__subcmd__cache"
+                ;;
             vigil,ctl)
                 cmd="vigil__subcmd__ctl"
                 ;;
@@ -39,6 +42,30 @@ _vigil() {
                 ;;
             vigil,sigs)
                 cmd="vigil__subcmd__sigs"
+                ;;
+            vigil__subcmd__cache,clear)
+                cmd="vigil__subcmd__cache__subcmd__clear"
+                ;;
+            vigil__subcmd__cache,help)
+                cmd="vigil__subcmd__cache__subcmd__help"
+                ;;
+            vigil__subcmd__cache,prune)
+                cmd="vigil__subcmd__cache__subcmd__prune"
+                ;;
+            vigil__subcmd__cache,stats)
+                cmd="vigil__subcmd__cache__subcmd__stats"
+                ;;
+            vigil__subcmd__cache__subcmd__help,clear)
+                cmd="vigil__subcmd__cache__subcmd__help__subcmd__clear"
+                ;;
+            vigil__subcmd__cache__subcmd__help,help)
+                cmd="vigil__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            vigil__subcmd__cache__subcmd__help,prune)
+                cmd="vigil__subcmd__cache__subcmd__help__subcmd__prune"
+                ;;
+            vigil__subcmd__cache__subcmd__help,stats)
+                cmd="vigil__subcmd__cache__subcmd__help__subcmd__stats"
                 ;;
             vigil__subcmd__ctl,help)
                 cmd="vigil__subcmd__ctl__subcmd__help"
@@ -85,6 +112,9 @@ _vigil() {
             vigil__subcmd__help,bench)
                 cmd="vigil__subcmd__help__subcmd__bench"
                 ;;
+            vigil__subcmd__help,cache)
+                cmd="vigil__subcmd__help__subcmd__cache"
+                ;;
             vigil__subcmd__help,ctl)
                 cmd="vigil__subcmd__help__subcmd__ctl"
                 ;;
@@ -105,6 +135,15 @@ _vigil() {
                 ;;
             vigil__subcmd__help,sigs)
                 cmd="vigil__subcmd__help__subcmd__sigs"
+                ;;
+            vigil__subcmd__help__subcmd__cache,clear)
+                cmd="vigil__subcmd__help__subcmd__cache__subcmd__clear"
+                ;;
+            vigil__subcmd__help__subcmd__cache,prune)
+                cmd="vigil__subcmd__help__subcmd__cache__subcmd__prune"
+                ;;
+            vigil__subcmd__help__subcmd__cache,stats)
+                cmd="vigil__subcmd__help__subcmd__cache__subcmd__stats"
                 ;;
             vigil__subcmd__help__subcmd__ctl,ping)
                 cmd="vigil__subcmd__help__subcmd__ctl__subcmd__ping"
@@ -242,7 +281,7 @@ _vigil() {
 
     case "${cmd}" in
         vigil)
-            opts="-h -V --help --version scan bench quarantine daemon sigs ctl generate help"
+            opts="-h -V --help --version scan bench quarantine daemon sigs cache ctl generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +346,152 @@ _vigil() {
                     return 0
                     ;;
                 --plot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache)
+            opts="-h -V --file --help --version stats prune clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__clear)
+            opts="-h -V --file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__help)
+            opts="stats prune clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__help__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__prune)
+            opts="-h -V --older-than --file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__cache__subcmd__stats)
+            opts="-h -V --json --file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -728,7 +913,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__help)
-            opts="scan bench quarantine daemon sigs ctl generate help"
+            opts="scan bench quarantine daemon sigs cache ctl generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -744,6 +929,62 @@ _vigil() {
         vigil__subcmd__help__subcmd__bench)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__help__subcmd__cache)
+            opts="stats prune clear"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__help__subcmd__cache__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__help__subcmd__cache__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vigil__subcmd__help__subcmd__cache__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1302,7 +1543,7 @@ _vigil() {
             return 0
             ;;
         vigil__subcmd__scan)
-            opts="-d -j -x -i -f -r -h -V --database --threads --io-depth --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --max-db-size --max-db-lines --infected --no-summary --json --file-list --quiet --move --metrics-file --recursive --help --version"
+            opts="-d -j -x -i -f -r -h -V --database --threads --io-depth --exclude --exclude-dir --max-filesize --follow-symlinks --one-file-system --scan-archive --max-recursion --max-files --max-scansize --alert-exceeds-max --max-db-size --max-db-lines --infected --no-summary --json --file-list --quiet --move --cache --metrics-file --recursive --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1373,6 +1614,10 @@ _vigil() {
                     return 0
                     ;;
                 --move)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

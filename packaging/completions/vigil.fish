@@ -31,6 +31,7 @@ complete -c vigil -n "__fish_vigil_needs_command" -f -a "bench" -d 'Measure scan
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "quarantine" -d 'List, show, restore, delete and repair quarantined files (`scan --move`)'
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "daemon" -d 'Watch folders and scan what changes, as a service (in the foreground)'
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "sigs" -d 'Check, count, write and compile signature databases'
+complete -c vigil -n "__fish_vigil_needs_command" -f -a "cache" -d 'Show, prune or clear a verdict cache (`scan --cache`, the daemon\'s `state_dir/cache.redb`)'
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "ctl" -d 'Talk to a running `vigil daemon` through its control socket'
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "generate" -d 'Write the man pages or the shell completions (bash, zsh, fish) into DIR, generated from these definitions (for packagers)'
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -49,6 +50,7 @@ complete -c vigil -n "__fish_vigil_using_subcommand scan" -l max-db-size -d 'Ref
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l max-db-lines -d 'Refuse a signature database of more than N lines [default: 20000000]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -s f -l file-list -d 'Also scan the paths listed in FILE, one per line' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l move -d 'Move each detected file into the quarantine folder DIR (made, mode 0700, if missing), with a record to restore it from' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand scan" -l cache -d 'Remember each file\'s digests in FILE (made if missing), and match files unchanged since (same device, inode, size, mtime and ctime) from it without reading them. See docs/cache.md' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l metrics-file -d 'When done, write the scan\'s counters to FILE in Prometheus\' text format (atomically; for node_exporter\'s textfile collector)' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l follow-symlinks -d 'Follow symbolic links inside folders (loops are detected and reported)'
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -s x -l one-file-system -d 'Do not descend into folders on other file systems'
@@ -193,6 +195,28 @@ complete -c vigil -n "__fish_vigil_using_subcommand sigs; and __fish_seen_subcom
 complete -c vigil -n "__fish_vigil_using_subcommand sigs; and __fish_seen_subcommand_from help" -f -a "diff" -d 'What an update changes: signatures added and removed between two sets'
 complete -c vigil -n "__fish_vigil_using_subcommand sigs; and __fish_seen_subcommand_from help" -f -a "compile" -d 'Compile databases into one binary index that `-d` maps in place'
 complete -c vigil -n "__fish_vigil_using_subcommand sigs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -l file -d 'The cache file [default: /var/lib/vigil/cache.redb]' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -s V -l version -d 'Print version'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -f -a "stats" -d 'Print the cache\'s size, entries, and how old they are'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -f -a "prune" -d 'Remove the entries of files not seen for a while (and damaged ones)'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -f -a "clear" -d 'Remove every entry: the next scan reads every file again'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and not __fish_seen_subcommand_from stats prune clear help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from stats" -l file -d 'The cache file [default: /var/lib/vigil/cache.redb]' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from stats" -l json -d 'Print one JSON object'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from prune" -l older-than -d 'How long an entry may go unseen, e.g. 30d, 12h [default: 30d]' -r
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from prune" -l file -d 'The cache file [default: /var/lib/vigil/cache.redb]' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from clear" -l file -d 'The cache file [default: /var/lib/vigil/cache.redb]' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from clear" -s h -l help -d 'Print help'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from clear" -s V -l version -d 'Print version'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Print the cache\'s size, entries, and how old they are'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Remove the entries of files not seen for a while (and damaged ones)'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Remove every entry: the next scan reads every file again'
+complete -c vigil -n "__fish_vigil_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vigil -n "__fish_vigil_using_subcommand ctl; and not __fish_seen_subcommand_from ping version stats reload shutdown scan help" -l socket -d 'The daemon\'s control socket [default: /run/vigil/vigil.sock]' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand ctl; and not __fish_seen_subcommand_from ping version stats reload shutdown scan help" -l tcp -d 'Reach the daemon on TCP instead (its `tcp_socket`), e.g. 127.0.0.1:3310 or [::1]:3310' -r
 complete -c vigil -n "__fish_vigil_using_subcommand ctl; and not __fish_seen_subcommand_from ping version stats reload shutdown scan help" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -241,14 +265,15 @@ complete -c vigil -n "__fish_vigil_using_subcommand ctl; and __fish_seen_subcomm
 complete -c vigil -n "__fish_vigil_using_subcommand ctl; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vigil -n "__fish_vigil_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c vigil -n "__fish_vigil_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "scan" -d 'Scan files and folders (recursively) against hash signatures'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "bench" -d 'Measure scan throughput at 1, 2, 4, ... workers beside the machine\'s limits (reading without hashing; hashing on one core)'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "quarantine" -d 'List, show, restore, delete and repair quarantined files (`scan --move`)'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "daemon" -d 'Watch folders and scan what changes, as a service (in the foreground)'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "sigs" -d 'Check, count, write and compile signature databases'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "ctl" -d 'Talk to a running `vigil daemon` through its control socket'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "generate" -d 'Write the man pages or the shell completions (bash, zsh, fish) into DIR, generated from these definitions (for packagers)'
-complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs ctl generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "scan" -d 'Scan files and folders (recursively) against hash signatures'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "bench" -d 'Measure scan throughput at 1, 2, 4, ... workers beside the machine\'s limits (reading without hashing; hashing on one core)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "quarantine" -d 'List, show, restore, delete and repair quarantined files (`scan --move`)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "daemon" -d 'Watch folders and scan what changes, as a service (in the foreground)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "sigs" -d 'Check, count, write and compile signature databases'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "cache" -d 'Show, prune or clear a verdict cache (`scan --cache`, the daemon\'s `state_dir/cache.redb`)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "ctl" -d 'Talk to a running `vigil daemon` through its control socket'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "generate" -d 'Write the man pages or the shell completions (bash, zsh, fish) into DIR, generated from these definitions (for packagers)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and not __fish_seen_subcommand_from scan bench quarantine daemon sigs cache ctl generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from quarantine" -f -a "list" -d 'List the entries, and anything an interrupted move, restore or delete left'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from quarantine" -f -a "show" -d 'Show one entry\'s record'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from quarantine" -f -a "restore" -d 'Put a file back with its content, mode, owner and times, and drop the entry'
@@ -260,6 +285,9 @@ complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcom
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from sigs" -f -a "import" -d 'Turn a plain list of hashes (one per line, `#` comments) into `.vsig` lines'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from sigs" -f -a "diff" -d 'What an update changes: signatures added and removed between two sets'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from sigs" -f -a "compile" -d 'Compile databases into one binary index that `-d` maps in place'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "stats" -d 'Print the cache\'s size, entries, and how old they are'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "prune" -d 'Remove the entries of files not seen for a while (and damaged ones)'
+complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "clear" -d 'Remove every entry: the next scan reads every file again'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "ping" -d 'Check that the daemon answers (prints PONG)'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "version" -d 'Print the daemon\'s version, signature count and when they were loaded'
 complete -c vigil -n "__fish_vigil_using_subcommand help; and __fish_seen_subcommand_from ctl" -f -a "stats" -d 'Print the daemon\'s statistics'

@@ -3,6 +3,7 @@
 //! sees `cli`.
 
 pub mod bench;
+pub mod cache;
 pub mod console_log;
 pub mod ctl;
 pub mod daemon;
@@ -39,6 +40,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
             sigs::run(&config)
         }
         Command::Ctl(args) => ctl::run(&CtlConfig::from_args(args)),
+        Command::Cache(args) => {
+            let config = cache::CacheConfig::from_args(args).map_err(Error::Usage)?;
+            cache::run(&config)
+        }
         Command::Generate { what, dir } => generate::run(what, &dir),
         Command::Bench(args) => {
             let config = BenchConfig::from_args(args).map_err(|e| Error::Usage(e.to_string()))?;
@@ -88,6 +93,8 @@ pub enum Error {
     Ctl(#[from] ctl::ClientError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    #[error("{0}")]
+    Cache(#[from] crate::cache::StoreError),
     #[error("cannot write into {}: {}", path.display(), crate::error::io_reason(source))]
     Generate {
         path: std::path::PathBuf,

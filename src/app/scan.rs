@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{ConfigError, Error};
+use crate::cache::{Cache, Options as CacheOptions};
 use crate::cli::args::ScanArgs;
 use crate::cli::values::{globs, parse_size, threads_or_default};
 use crate::engine::inspect::Inspector;
@@ -46,6 +47,8 @@ pub struct ScanConfig {
     pub file_list: Option<PathBuf>,
     /// Quarantine folder for detected files (`--move`).
     pub move_to: Option<PathBuf>,
+    /// The verdict cache file (`--cache`).
+    pub cache: Option<PathBuf>,
     /// Where to write the scan's metrics when done (`--metrics-file`).
     pub metrics_file: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
@@ -86,6 +89,7 @@ impl ScanConfig {
             max_filesize,
             file_list: args.file_list,
             move_to: args.move_to,
+            cache: args.cache,
             metrics_file: args.metrics_file,
             paths,
             read_only: false,
@@ -93,11 +97,13 @@ impl ScanConfig {
     }
 
     /// The engine this scan runs on, matching against `sigs`; opens the
-    /// quarantine of `--move`.
+    /// quarantine of `--move` and the cache of `--cache` (a cache that
+    /// cannot be used is warned about, and the scan reads every file).
     pub fn pipeline(&self, sigs: Arc<SignatureSet>) -> Result<Pipeline, Error> {
         let quarantine = (self.move_to.as_deref())
             .map(Quarantine::open)
             .transpose()?;
+        let cache = self.cache.as_deref().and_then(open_cache);
         Pipeline::new(PipelineParts {
             threads: self.threads,
             queue_capacity: None,
@@ -105,10 +111,23 @@ impl ScanConfig {
             walker: Walker::new(self.walk.clone()),
             inspector: Inspector::new(sigs, self.max_filesize)
                 .read_only(self.read_only)
-                .containers(self.containers, crate::container::Budget::default()),
+                .containers(self.containers, crate::container::Budget::default())
+                .cache(cache),
             quarantine,
         })
         .map_err(Error::Pool)
+    }
+}
+
+/// The cache at `path`, or `None` with a warning saying why it cannot be
+/// used (the scan then goes on without it).
+pub(crate) fn open_cache(path: &std::path::Path) -> Option<Arc<Cache>> {
+    match Cache::open(path, &CacheOptions::default()) {
+        Ok(cache) => Some(Arc::new(cache)),
+        Err(e) => {
+            tracing::warn!("cache not used: {e}");
+            None
+        }
     }
 }
 

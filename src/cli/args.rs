@@ -46,6 +46,12 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Check, count, write and compile signature databases.
     Sigs(SigsArgs),
+    /// Show, prune or clear a verdict cache (`scan --cache`, the daemon's
+    /// `state_dir/cache.redb`).
+    ///
+    /// Exit 0 on success, 2 when the cache cannot be opened (missing, or
+    /// held by a running scan or daemon).
+    Cache(CacheArgs),
     /// Talk to a running `vigil daemon` through its control socket.
     ///
     /// The daemon speaks clamd's protocol there (`socket` in its
@@ -356,6 +362,12 @@ pub struct ScanArgs {
     #[arg(long = "move", value_name = "DIR")]
     pub move_to: Option<PathBuf>,
 
+    /// Remember each file's digests in FILE (made if missing), and match
+    /// files unchanged since (same device, inode, size, mtime and ctime)
+    /// from it without reading them. See docs/cache.md.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+
     /// When done, write the scan's counters to FILE in Prometheus' text
     /// format (atomically; for node_exporter's textfile collector).
     #[arg(long, value_name = "FILE")]
@@ -368,6 +380,34 @@ pub struct ScanArgs {
     /// Files and folders to scan; `-` reads standard input [default: the current folder].
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The cache file [default: /var/lib/vigil/cache.redb].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache's size, entries, and how old they are.
+    Stats {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the entries of files not seen for a while (and damaged ones).
+    Prune {
+        /// How long an entry may go unseen, e.g. 30d, 12h [default: 30d].
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
+    /// Remove every entry: the next scan reads every file again.
+    Clear,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,12 @@
 //! reloaded set while scans go on: each file is scanned against the set that
 //! was current when its scan began (one lock-free load per file). The size
 //! limit (`SizeLimit`) can be changed the same way, with one atomic load.
+//!
+//! With a verdict cache, a file is looked up by its identity before it is
+//! opened: if the cache holds every digest the current set needs for its
+//! size (and, when that matters, knows it is not a container), it is matched
+//! from those and never opened. Otherwise it is read, and what was computed
+//! is remembered for next time.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,6 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::cache::{self, Cache, Entry, Key, Stamp};
 use crate::container::{self, Budget, Exceeded, Limits, Unpacked, SNIFF_LEN};
 use crate::engine::walk::{Candidate, FileId};
 use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
@@ -132,6 +139,8 @@ pub struct Inspected {
     pub reused: bool,
     /// What was looked at inside, if the file is a container.
     pub inside: Inside,
+    /// Answered from the verdict cache, without opening the file.
+    pub cached: bool,
 }
 
 /// What unpacking a file came to, for the summary.
@@ -210,6 +219,49 @@ pub struct Inspector {
     /// Memory for members held whole, shared with every other inspector
     /// given the same budget.
     budget: Budget,
+    /// Digests remembered across scans; `None`: every file is read.
+    cache: Option<Arc<Cache>>,
+}
+
+/// What the cache said of a file before it was opened.
+enum Recall<'a> {
+    /// The stored digests settle it: never opened.
+    Answered(Inspected),
+    /// It must be read; what to remember then (`None`: no usable cache).
+    Read(Option<Remember<'a>>),
+}
+
+/// What to remember of a file about to be read, and where.
+struct Remember<'a> {
+    cache: &'a Cache,
+    /// The key the file was looked up by.
+    key: Key,
+    /// What the cache held for that key (digests of other algorithms), to
+    /// be kept beside what is computed now.
+    prior: Option<Entry>,
+    /// The clock before the file was opened: only a file last changed
+    /// before it is remembered (see `Key::settled_before`).
+    since: Stamp,
+}
+
+impl Remember<'_> {
+    /// Stores what reading the file under `key` (its `fstat` before the
+    /// read) found.
+    fn store(&self, key: Key, digests: Digests, container: Option<bool>) {
+        if !key.settled_before(self.since) {
+            return;
+        }
+        let entry = Entry {
+            digests,
+            container,
+            seen: 0,
+        };
+        let entry = match self.prior {
+            Some(prior) if key == self.key => prior.merged(&entry),
+            _ => entry,
+        };
+        self.cache.put(&key, entry);
+    }
 }
 
 impl Inspector {
@@ -222,6 +274,7 @@ impl Inspector {
             read_only: false,
             limits: Limits::default(),
             budget: Budget::default(),
+            cache: None,
         }
     }
 
@@ -236,7 +289,15 @@ impl Inspector {
             read_only: false,
             limits: Limits::default(),
             budget: Budget::default(),
+            cache: None,
         }
+    }
+
+    /// Answers unchanged files from `cache` (shared with whoever else
+    /// holds it), and remembers what is read.
+    pub fn cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// With `yes`, files are chosen, opened and read exactly as in a scan, but
@@ -282,13 +343,33 @@ impl Inspector {
         if cand.size > self.max_filesize.get() {
             return ReadNeed::Nothing;
         }
-        if !self.sigs.load().algorithms_for_size(cand.size).is_empty() {
+        let sigs = self.sigs.load();
+        let algos = sigs.algorithms_for_size(cand.size);
+        if algos.is_empty() && (!self.limits.enabled || self.read_only) {
+            return ReadNeed::Nothing;
+        }
+        if self.answered_by_cache(&sigs, algos, cand) {
+            return ReadNeed::Nothing;
+        }
+        if !algos.is_empty() {
             return ReadNeed::Whole;
         }
-        if self.limits.enabled && !self.read_only {
-            return ReadNeed::Head(SNIFF_LEN as u64);
+        ReadNeed::Head(SNIFF_LEN as u64)
+    }
+
+    /// Whether the cache alone would answer for `cand` now, so that reading
+    /// it ahead would be wasted. Only advice: `inspect` looks again.
+    fn answered_by_cache(&self, sigs: &SignatureSet, algos: AlgoSet, cand: &Candidate) -> bool {
+        let Some(cache) = self.cache.as_deref() else {
+            return false;
+        };
+        if self.read_only || !cache.trusts(cand.key.dev, || cache::trust::fs_type(&cand.path)) {
+            return false;
         }
-        ReadNeed::Nothing
+        cache.get(&cand.key).is_some_and(|entry| {
+            self.answer(sigs, algos, &cand.key, &entry, Matches::First)
+                .is_some()
+        })
     }
 
     /// Scans one file found by the walk, reporting `matches`.
@@ -298,6 +379,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside,
+            cached: false,
         };
         let max = self.max_filesize.get();
         if cand.size > max {
@@ -305,17 +387,26 @@ impl Inspector {
         }
         let sigs = self.sigs.load();
         let algos = sigs.algorithms_for_size(cand.size);
+        if algos.is_empty() && (!self.limits.enabled || self.read_only) {
+            return fresh((FileResult::Cleared, 0, Inside::default()));
+        }
+        let fs_type = || match &cand.opened {
+            Some(file) => cache::trust::fs_type_of(file),
+            None => cache::trust::fs_type(&cand.path),
+        };
+        let remember = match self.recall(&sigs, algos, cand.key, matches, fs_type) {
+            Recall::Answered(answered) => return answered,
+            Recall::Read(remember) => remember,
+        };
+        let remember = remember.as_ref();
         if algos.is_empty() {
-            if !self.limits.enabled || self.read_only {
-                return fresh((FileResult::Cleared, 0, Inside::default()));
-            }
-            return fresh(self.sniff_cleared(&sigs, max, cand));
+            return fresh(self.sniff_cleared(&sigs, max, cand, remember));
         }
         let known = Some((cand.size, algos));
         let hardlinks = match &self.hardlinks {
             // The results kept per inode are of first matches.
             Some(map) if cand.nlink > 1 && matches == Matches::First => map,
-            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, matches)),
+            _ => return fresh(self.hash_and_match(&sigs, max, cand, known, matches, remember)),
         };
         let cell = {
             let mut map = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
@@ -324,13 +415,94 @@ impl Inspector {
         let mut computed = false;
         let (result, bytes, inside) = cell.get_or_init(|| {
             computed = true;
-            self.hash_and_match(&sigs, max, cand, known, matches)
+            self.hash_and_match(&sigs, max, cand, known, matches, remember)
         });
         Inspected {
             result: result.clone(),
             bytes: if computed { *bytes } else { 0 },
             reused: !computed,
             inside: if computed { *inside } else { Inside::default() },
+            cached: false,
+        }
+    }
+
+    /// Looks a file up in the cache, by `key`, before it is opened: the
+    /// answer, if the stored digests settle it; else what to remember once
+    /// it is read (`None` without a usable cache). `fs_type` is asked once
+    /// per device whether its file system's times can be trusted.
+    fn recall(
+        &self,
+        sigs: &SignatureSet,
+        algos: AlgoSet,
+        key: Key,
+        matches: Matches,
+        fs_type: impl FnOnce() -> std::io::Result<u64>,
+    ) -> Recall<'_> {
+        let Some(cache) = self.cache.as_deref() else {
+            return Recall::Read(None);
+        };
+        if self.read_only || !cache.trusts(key.dev, fs_type) {
+            return Recall::Read(None);
+        }
+        let since = Stamp::now();
+        let prior = cache.get(&key);
+        if let Some(entry) = &prior {
+            if let Some(result) = self.answer(sigs, algos, &key, entry, matches) {
+                if cache.is_stale(entry) {
+                    cache.put(&key, *entry);
+                }
+                return Recall::Answered(Inspected {
+                    result,
+                    bytes: 0,
+                    reused: false,
+                    inside: Inside::default(),
+                    cached: true,
+                });
+            }
+        }
+        Recall::Read(Some(Remember {
+            cache,
+            key,
+            prior,
+            since,
+        }))
+    }
+
+    /// The result for a file of `key` from its cache entry, if the entry
+    /// settles it: it holds every algorithm the set needs for the size, and
+    /// the file would not be unpacked (it is not a container, or it matched).
+    fn answer(
+        &self,
+        sigs: &SignatureSet,
+        algos: AlgoSet,
+        key: &Key,
+        entry: &Entry,
+        matches: Matches,
+    ) -> Option<FileResult> {
+        let size = key.size;
+        let not_container = entry.container == Some(false) || !self.limits.enabled;
+        if algos.is_empty() {
+            return not_container.then_some(FileResult::Cleared);
+        }
+        if !algos.is_subset(entry.algorithms()) {
+            return None;
+        }
+        match sigs.lookup(&entry.digests, size) {
+            Lookup::Detected(_) => {
+                let mut result = verdict(sigs, &entry.digests, size, matches);
+                if let FileResult::Detected { identity, .. } = &mut result {
+                    *identity = Some(Identity {
+                        dev: key.dev,
+                        ino: key.ino,
+                        size,
+                        mtime_sec: key.mtime.sec,
+                        mtime_nsec: key.mtime.nsec,
+                    });
+                }
+                Some(result)
+            }
+            Lookup::Allowed => Some(FileResult::Clean { size }),
+            Lookup::Clean => not_container.then_some(FileResult::Clean { size }),
         }
     }
 
@@ -343,6 +515,7 @@ impl Inspector {
         cand: &Candidate,
         known: Option<(u64, AlgoSet)>,
         matches: Matches,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let failed = |result| (result, 0, Inside::default());
         if let Some(file) = &cand.opened {
@@ -353,7 +526,9 @@ impl Inspector {
                 Ok(meta) if !meta.file_type().is_file() => {
                     failed(FileResult::NotRegular(FileKind::of(meta.file_type())))
                 }
-                Ok(meta) => self.hash_open(sigs, max, &mut &**file, &meta, known, matches),
+                Ok(meta) => {
+                    self.hash_open(sigs, max, &mut &**file, &meta, known, matches, remember)
+                }
                 Err(e) => failed(FileResult::Failed(e.into())),
             };
         }
@@ -362,15 +537,32 @@ impl Inspector {
             Err(OpenError::NotRegular(kind)) => return failed(FileResult::NotRegular(kind)),
             Err(e) => return failed(FileResult::Failed(e.into())),
         };
-        self.hash_open(sigs, max, &mut file, &meta, known, matches)
+        self.hash_open(sigs, max, &mut file, &meta, known, matches, remember)
     }
 
     /// Scans a file that is already open (a descriptor a client passed):
     /// only a regular file is read, sized by its `fstat`, as for a path.
+    /// With a cache, the descriptor's `fstat` is the key it is looked up by.
     pub fn inspect_open(&self, file: &mut std::fs::File) -> Inspected {
         let max = self.max_filesize.get();
         let none = Inside::default();
-        let (result, bytes, inside) = match file.metadata() {
+        let meta = file.metadata();
+        let mut remember = None;
+        if let Ok(meta) = &meta {
+            if meta.file_type().is_file() && meta.len() <= max {
+                let sigs = self.sigs.load();
+                let algos = sigs.algorithms_for_size(meta.len());
+                if !algos.is_empty() || (self.limits.enabled && !self.read_only) {
+                    let fs_type = || cache::trust::fs_type_of(file);
+                    match self.recall(&sigs, algos, Key::of(meta), Matches::First, fs_type) {
+                        Recall::Answered(answered) => return answered,
+                        Recall::Read(r) => remember = r,
+                    }
+                }
+            }
+        }
+        let remember = remember.as_ref();
+        let (result, bytes, inside) = match meta {
             Err(e) => (FileResult::Failed(e.into()), 0, none),
             Ok(meta) if !meta.file_type().is_file() => (
                 FileResult::NotRegular(FileKind::of(meta.file_type())),
@@ -385,13 +577,15 @@ impl Inspector {
                     && !self.read_only
                     && self.sigs.load().algorithms_for_size(meta.len()).is_empty() =>
             {
-                self.sniff_open(&self.sigs.load(), max, file, meta.len())
+                let key = Key::of(&meta);
+                self.sniff_open(&self.sigs.load(), max, file, meta.len(), key, remember)
             }
             Ok(meta) => {
                 // From the start, wherever the client left the offset.
                 match std::io::Seek::seek(file, std::io::SeekFrom::Start(0)) {
                     Ok(_) => {
-                        self.hash_open(&self.sigs.load(), max, file, &meta, None, Matches::First)
+                        let sigs = self.sigs.load();
+                        self.hash_open(&sigs, max, file, &meta, None, Matches::First, remember)
                     }
                     Err(e) => (FileResult::Failed(e.into()), 0, none),
                 }
@@ -402,6 +596,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside,
+            cached: false,
         }
     }
 
@@ -413,6 +608,7 @@ impl Inspector {
         sigs: &SignatureSet,
         max: u64,
         cand: &Candidate,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let cleared = (FileResult::Cleared, 0, Inside::default());
         let opened;
@@ -427,17 +623,19 @@ impl Inspector {
                 Err(_) => return cleared,
             },
         };
-        self.sniff_open(sigs, max, file, cand.size)
+        self.sniff_open(sigs, max, file, cand.size, cand.key, remember)
     }
 
     /// `sniff_cleared` on an open file the walk (or a client) sized at
-    /// `walked`.
+    /// `walked` and found as `key`.
     fn sniff_open(
         &self,
         sigs: &SignatureSet,
         max: u64,
         file: &std::fs::File,
         walked: u64,
+        key: Key,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let cleared = (FileResult::Cleared, 0, Inside::default());
         let mut head = [0u8; SNIFF_LEN];
@@ -445,6 +643,9 @@ impl Inspector {
             return cleared;
         };
         let Some(format) = self.format_of(&head[..n], file, walked) else {
+            if let Some(r) = remember {
+                r.store(key, Digests::default(), Some(false));
+            }
             return cleared;
         };
         let meta = match file.metadata() {
@@ -558,6 +759,9 @@ impl Inspector {
         (FileResult::Clean { size }, inside)
     }
 
+    // Each argument is a decision already taken for this file; a struct
+    // would only name them twice.
+    #[allow(clippy::too_many_arguments)]
     fn hash_open(
         &self,
         sigs: &SignatureSet,
@@ -566,6 +770,7 @@ impl Inspector {
         meta: &std::fs::Metadata,
         known: Option<(u64, AlgoSet)>,
         matches: Matches,
+        remember: Option<&Remember<'_>>,
     ) -> (FileResult, u64, Inside) {
         let none = Inside::default();
         // The size may have changed since the walk: decide again on what is
@@ -604,7 +809,11 @@ impl Inspector {
         };
         let lookup = sigs.lookup(&digests, size);
         if lookup == Lookup::Clean && !self.read_only {
-            if let Some(format) = self.format_of_open(head.bytes(), file, size) {
+            let format = self.format_of_open(head.bytes(), file, size);
+            if let Some(r) = remember {
+                r.store(Key::of(meta), digests, Some(format.is_some()));
+            }
+            if let Some(format) = format {
                 let unpacked = container::unpack_file(
                     sigs,
                     self.unpack_limits(),
@@ -616,6 +825,11 @@ impl Inspector {
                 let (result, inside) =
                     self.conclude(size, unpacked, Some(digests), Some(meta), file);
                 return (result, bytes, inside);
+            }
+        }
+        if lookup != Lookup::Clean && !self.read_only {
+            if let Some(r) = remember {
+                r.store(Key::of(meta), digests, None);
             }
         }
         let mut result = verdict(sigs, &digests, size, matches);
@@ -678,6 +892,7 @@ impl Inspector {
                 bytes,
                 reused: false,
                 inside,
+                cached: false,
             };
         }
         let (result, bytes) = SCRATCH.with(|scratch| {
@@ -696,6 +911,7 @@ impl Inspector {
             bytes,
             reused: false,
             inside: Inside::default(),
+            cached: false,
         }
     }
 }

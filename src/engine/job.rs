@@ -417,13 +417,15 @@ fn may_open(origin: Origin) -> bool {
 }
 
 /// Counts one verdict: a file examined (hashed, its hard link's verdict
-/// reused, or cleared by size), a detection, or a file skipped. A failure is
+/// reused, answered from the cache, or cleared by size), a detection, or a file skipped. A failure is
 /// counted with its error event, not here.
 pub(crate) fn count_verdict(local: &Counters, inspected: &Inspected) {
     let examined = |hashed: bool| {
         bump(&local.files);
         if inspected.reused {
             bump(&local.hardlinks_reused);
+        } else if inspected.cached {
+            bump(&local.from_cache);
         } else if hashed {
             bump(&local.hashed);
             add(&local.bytes_hashed, inspected.bytes);

@@ -99,6 +99,10 @@ pub enum Origin {
     Rescan,
     /// A subtree that could not be watched (watch limit), walked on a timer.
     Poll,
+    /// The roots walked again after new signatures were loaded, so that
+    /// files they now match are reported; with the cache, unchanged files
+    /// are matched without being read.
+    Reload,
     /// A control-socket client (`SCAN`, `INSTREAM`, ...), by request.
     Control(RequestId),
     /// The on-access guard: a process is opening the file.
@@ -114,6 +118,7 @@ impl Origin {
             Origin::Watch => "watch",
             Origin::Rescan => "rescan",
             Origin::Poll => "poll",
+            Origin::Reload => "reload",
             Origin::Control(_) => "control",
             Origin::Guard => "guard",
         }

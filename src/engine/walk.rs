@@ -63,6 +63,9 @@ pub struct Candidate {
     /// Already open (by a confined walk, which decided on this descriptor):
     /// read this, never the path.
     pub opened: Option<Arc<File>>,
+    /// What the verdict cache knows the file by, from the same `stat` (for
+    /// a file already open, its `fstat`).
+    pub key: crate::cache::Key,
 }
 
 impl Candidate {
@@ -74,6 +77,7 @@ impl Candidate {
             nlink: meta.nlink(),
             via_symlink,
             opened: None,
+            key: crate::cache::Key::of(meta),
         }
     }
 
@@ -94,6 +98,7 @@ impl Candidate {
             nlink: st.st_nlink,
             via_symlink: false,
             opened: Some(Arc::new(file)),
+            key: crate::cache::Key::of_stat(st),
         }
     }
 }

@@ -161,6 +161,12 @@ fn format_summary(s: &Summary) -> String {
         "Hashed files: {} ({} cleared by size without opening, {} hard links reused)\n",
         c.hashed, c.cleared_by_size, c.hardlinks_reused
     );
+    if c.from_cache > 0 {
+        text += &format!(
+            "From the cache: {} (unchanged, matched without reading)\n",
+            c.from_cache
+        );
+    }
     text += &format!(
         "Skipped: {} (special files: {}, over max size: {}, excluded: {}, symlinks: {}, other file systems: {})\n",
         k.total(),

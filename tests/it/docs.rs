@@ -364,6 +364,7 @@ fn readme_links_to_the_docs_pages() {
         "security.md",
         "clamav-differences.md",
         "install.md",
+        "cache.md",
     ] {
         assert!(
             linked.contains(page),

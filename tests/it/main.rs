@@ -9,6 +9,7 @@
 mod testenv;
 
 mod bench;
+mod cache;
 mod clamav_parity;
 mod clamd_parity;
 mod containers;

@@ -973,6 +973,15 @@ impl Daemon {
     pub fn stop(mut self) -> ExitStatus {
         self.terminate()
     }
+
+    /// SIGTERM; once the daemon has exited (successfully), the test's
+    /// folder, for another daemon to start on.
+    #[track_caller]
+    pub fn stop_keeping_env(mut self) -> TestEnv {
+        let status = self.terminate();
+        assert!(status.success(), "daemon stopped with {status}");
+        std::mem::take(&mut self.env)
+    }
 }
 
 impl Drop for Daemon {

@@ -111,6 +111,7 @@ pub fn scan_config(
         containers: crate::container::Limits::default(),
         file_list: None,
         move_to: None,
+        cache: None,
         metrics_file: None,
         paths: vec![root.to_path_buf()],
         read_only,

@@ -57,6 +57,7 @@ struct FileConfig {
     tcp_allow_control: Option<bool>,
     tcp_allow: Option<Vec<String>>,
     state_dir: Option<PathBuf>,
+    cache: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     poll_interval: Option<String>,
@@ -166,6 +167,9 @@ pub struct DaemonConfig {
     /// How the control socket behaves (`socket_mode`, `socket_group`, ...).
     pub control: ControlSettings,
     pub state_dir: Option<PathBuf>,
+    /// The verdict cache file, absolute: `state_dir/cache.redb` unless
+    /// `cache = false` (or no `state_dir`). Never walked or watched.
+    pub cache: Option<PathBuf>,
     pub log_format: LogFormat,
     /// A tracing filter; `None` means VIGIL_LOG, else `info`.
     pub log_level: Option<String>,
@@ -298,6 +302,7 @@ impl DaemonConfig {
             "scan_archive, max_recursion, max_files, max_scansize, ...",
         );
         check(self.state_dir != new.state_dir, "state_dir");
+        check(self.cache != new.cache, "cache");
         check(self.log_format != new.log_format, "log_format");
         check(self.poll_interval != new.poll_interval, "poll_interval");
         check(self.action != new.action, "action");
@@ -331,6 +336,7 @@ impl DaemonConfig {
             self.walk.follow_symlinks,
             new.walk.one_file_system,
             self.vault(),
+            self.cache.as_deref(),
             &bad,
         )?;
         Ok(DaemonConfig {
@@ -363,19 +369,25 @@ impl DaemonConfig {
 }
 
 /// The walk's rules. With a `vault`, it is never walked: it may sit inside
-/// a watched tree.
+/// a watched tree. Nor is the `cache` file, which changes as files are scanned.
 fn walk_options(
     exclude: &[String],
     exclude_dir: &[String],
     follow_symlinks: bool,
     one_file_system: bool,
     vault: Option<&Path>,
+    cache: Option<&Path>,
     bad: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<WalkOptions, ConfigError> {
     let mut exclude_dir = exclude_dir.to_vec();
     if let Some(vault) = vault {
         exclude_dir.push(globset::escape(&vault.to_string_lossy()));
     }
+    let mut exclude = exclude.to_vec();
+    if let Some(cache) = cache {
+        exclude.push(globset::escape(&cache.to_string_lossy()));
+    }
+    let exclude = &exclude[..];
     let glob_err = |key: &str, e: ValueError| bad(key, e.to_string());
     Ok(WalkOptions {
         follow_symlinks,
@@ -606,12 +618,23 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
             format!("{}: {e}", quarantine_dir.display()),
         )
     })?;
+    let cache = match (&state_dir, file.cache) {
+        (Some(state), None | Some(true)) => {
+            let path = state.join(crate::cache::FILE_NAME);
+            Some(
+                std::path::absolute(&path)
+                    .map_err(|e| bad("state_dir", format!("{}: {e}", path.display())))?,
+            )
+        }
+        _ => None,
+    };
     let walk = walk_options(
         &exclude,
         &exclude_dir,
         args.walk.follow_symlinks || file.follow_symlinks.unwrap_or(false),
         args.walk.one_file_system || file.one_file_system.unwrap_or(false),
         (action == Action::Quarantine).then_some(quarantine_dir.as_path()),
+        cache.as_deref(),
         &bad,
     )?;
     let initial_scan = if args.no_initial_scan {
@@ -649,6 +672,7 @@ fn merge(file: FileConfig, args: &DaemonArgs) -> Result<DaemonConfig, ConfigErro
         tcp,
         control,
         state_dir,
+        cache,
         log_format,
         log_level,
         poll_interval,
@@ -854,6 +878,20 @@ mod tests {
         let c = from_toml(text).unwrap();
         assert!(!c.watch.is_empty());
         assert!(c.initial_scan);
+    }
+
+    #[test]
+    fn the_cache_lives_in_state_dir_unless_turned_off() {
+        let on = from_toml("watch = [\"/a\"]\nstate_dir = \"/var/lib/vigil\"\n").unwrap();
+        assert_eq!(on.cache, Some(PathBuf::from("/var/lib/vigil/cache.redb")));
+        let a_file = Path::new("/var/lib/vigil/cache.redb");
+        assert!(on.walk.exclude.as_ref().is_some_and(|g| g.is_match(a_file)));
+        let off = from_toml("watch = [\"/a\"]\nstate_dir = \"/s\"\ncache = false\n").unwrap();
+        assert_eq!(off.cache, None);
+        let nowhere = from_toml("watch = [\"/a\"]\n").unwrap();
+        assert_eq!(nowhere.cache, None);
+        let changed = on.needs_restart(&off);
+        assert!(changed.contains(&"cache"), "{changed:?}");
     }
 
     #[test]

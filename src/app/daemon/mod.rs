@@ -95,6 +95,8 @@ pub struct Live {
     /// One memory budget for members held whole, shared by the workers and
     /// the control socket's connections.
     pub budget: crate::container::Budget,
+    /// The verdict cache (fixed at start), shared the same way.
+    pub cache: Option<Arc<crate::cache::Cache>>,
     /// How long the current signatures took to load, in nanoseconds.
     pub load_nanos: AtomicU64,
     /// Reloads that swapped in a new set, and reloads that failed.
@@ -116,6 +118,10 @@ impl Live {
             loaded_at: AtomicU64::new(control::now_secs()),
             containers: config.containers,
             budget: crate::container::Budget::default(),
+            cache: config
+                .cache
+                .as_deref()
+                .and_then(crate::app::scan::open_cache),
         })
     }
 
@@ -123,6 +129,7 @@ impl Live {
     pub fn inspector(&self) -> Inspector {
         Inspector::live(self.sigs.clone(), self.max_filesize.clone())
             .containers(self.containers, self.budget.clone())
+            .cache(self.cache.clone())
     }
 }
 
@@ -648,6 +655,15 @@ impl Supervisor<'_> {
             self.shared
                 .set_roots(config.watch.clone(), config.initial_scan);
         }
+        if let Some(cache) = &live.cache {
+            // Every file is matched against the new set: those unchanged
+            // from their cached digests, without a read. What scans put
+            // lately is committed first, so that it is found.
+            cache.flush();
+            for root in config.watch.iter().filter(|r| r.is_dir()) {
+                self.shared.schedule(root, Origin::Reload, true);
+            }
+        }
         {
             let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
             watched.databases = config.databases.clone();
@@ -728,6 +744,7 @@ impl Supervisor<'_> {
             uptime_secs = self.started.elapsed().as_secs(),
             files = s.files,
             hashed = s.hashed,
+            from_cache = s.from_cache,
             bytes_hashed = s.bytes_hashed,
             directories = s.directories,
             detections = s.detections,

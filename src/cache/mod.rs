@@ -1,0 +1,550 @@
+//! The verdict cache: per file, the digests computed so far, so that a file
+//! that has not changed is matched again — against today's signatures or
+//! tomorrow's — without being read. It stores digests, never verdicts: a new
+//! or reloaded signature set needs no special pass.
+//!
+//! - `key`: what a file is known by (device, inode, size, mtime, ctime to
+//!   the nanosecond), and when what was read may be remembered.
+//! - `entry`: what is remembered, with a checksum per entry.
+//! - `store`: the crash-safe file (redb) and what to do when it is busy,
+//!   damaged, or not ours.
+//! - `trust`: the file systems whose times are not trusted (network and
+//!   user-space ones), where files are always read.
+//!
+//! The engine's inspector asks `get` before opening a file and calls `put`
+//! after reading one. Writes go to one writer thread that commits them in
+//! batches, so a first scan pays little for filling the cache.
+
+// redb's own error type is large; it is returned only on cold paths and
+// per failed read, which is rare.
+#![allow(clippy::result_large_err)]
+
+mod entry;
+mod key;
+mod store;
+pub mod trust;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redb::{Durability, ReadableTable};
+
+pub use entry::Entry;
+pub use key::{Key, Stamp, KEY_LEN};
+pub use store::StoreError;
+use store::{Store, ENTRIES};
+
+/// File name of the daemon's cache in its `state_dir`.
+pub const FILE_NAME: &str = "cache.redb";
+/// How long a second process waits for the cache file before it scans
+/// without it.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+/// Entries not seen for this long are pruned.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Entries written per commit, at most.
+const BATCH: usize = 32_768;
+/// A batch not yet full is committed after this long without writes.
+const BATCH_AGE: Duration = Duration::from_millis(500);
+/// A long-running process makes its commits durable (fsync) this often.
+const DURABLE_EVERY: Duration = Duration::from_secs(60);
+/// Writes waiting for the writer thread; past this, entries are dropped
+/// (they are only a saving: the file is read again next time).
+const QUEUE: usize = 65_536;
+
+/// Seconds since the epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How a cache is opened.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long to wait for another process holding the file.
+    pub wait: Duration,
+    /// Entries not seen for this long are removed (checked at most daily).
+    pub ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait: DEFAULT_WAIT,
+            ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+/// What the writer thread is sent.
+enum Msg {
+    Put([u8; KEY_LEN], Vec<u8>),
+    /// Commit everything so far, durably, then answer.
+    Flush(Sender<()>),
+}
+
+/// Counts for the summary and `vigil cache stats`.
+#[derive(Debug, Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// An open cache file, shared by every worker of a process.
+pub struct Cache {
+    store: std::sync::Arc<Store>,
+    /// To the writer thread; a clone per put is not needed (`Sender` is `Sync`).
+    tx: Sender<Msg>,
+    /// The writer thread, joined on drop (after `tx` is replaced and dropped).
+    writer: Mutex<Option<(Sender<Msg>, JoinHandle<()>)>>,
+    /// Per device: whether its file system's times are trusted. Filled on
+    /// first sight of each device.
+    trusted: RwLock<HashMap<u64, bool>>,
+    /// Set when the file misbehaves after opening: the cache is then left alone.
+    broken: AtomicBool,
+    /// Whether the file may hold entries: false for a new or empty file
+    /// until the writer's first commit, so that a first scan does not look
+    /// up what cannot be there.
+    filled: std::sync::Arc<AtomicBool>,
+    counts: Counts,
+    /// When this process opened the cache: the `seen` of what it writes.
+    opened_at: u64,
+    ttl: Duration,
+}
+
+impl Cache {
+    /// Opens the cache file at `path`, making it if missing. The error says
+    /// why the cache cannot be used; the caller scans without it. A file that
+    /// was not usable and was set aside is logged here as a warning.
+    pub fn open(path: &Path, options: &Options) -> Result<Cache, StoreError> {
+        let (store, aside) = Store::open(path, options.wait)?;
+        if let Some(aside) = aside {
+            tracing::warn!(
+                "cache {}: {}; set aside as {} and a new one started",
+                path.display(),
+                aside.why,
+                aside.moved_to.display()
+            );
+        }
+        let filled = std::sync::Arc::new(AtomicBool::new(store.len().map_or(true, |n| n > 0)));
+        let store = std::sync::Arc::new(store);
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let thread = {
+            let store = store.clone();
+            let ttl = options.ttl;
+            let filled = filled.clone();
+            std::thread::Builder::new()
+                .name("vigil-cache".into())
+                .spawn(move || writer(&store, &rx, ttl, &filled))
+                .map_err(|source| StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        };
+        Ok(Cache {
+            store,
+            tx: tx.clone(),
+            writer: Mutex::new(Some((tx, thread))),
+            trusted: RwLock::new(HashMap::new()),
+            broken: AtomicBool::new(false),
+            filled,
+            counts: Counts::default(),
+            opened_at: now_secs(),
+            ttl: options.ttl,
+        })
+    }
+
+    /// The file this cache lives in.
+    pub fn path(&self) -> &Path {
+        &self.store.path
+    }
+
+    /// Whether files on device `dev` may be answered from the cache; asks
+    /// `fs_type` (the `statfs` magic) the first time a device is seen.
+    pub fn trusts(&self, dev: u64, fs_type: impl FnOnce() -> std::io::Result<u64>) -> bool {
+        if let Some(yes) = self
+            .trusted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&dev)
+        {
+            return *yes;
+        }
+        let kind = fs_type().ok().map(trust::untrusted_kind);
+        let yes = matches!(kind, Some(None));
+        let mut map = self.trusted.write().unwrap_or_else(|p| p.into_inner());
+        if map.insert(dev, yes).is_none() && !yes {
+            match kind.flatten() {
+                Some(kind) => tracing::info!(
+                    dev,
+                    "cache: not used for files on this {kind} file system (its times are not the local kernel's)"
+                ),
+                None => tracing::info!(dev, "cache: not used on a file system that cannot be told apart"),
+            }
+        }
+        yes
+    }
+
+    /// The entry stored for `key`, if there is one and it is intact.
+    pub fn get(&self, key: &Key) -> Option<Entry> {
+        if self.broken.load(Ordering::Relaxed) || !self.filled.load(Ordering::Relaxed) {
+            self.counts.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let bytes = key.to_bytes();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || -> Result<Option<Entry>, redb::Error> {
+                let txn = self.store.db.begin_read()?;
+                let table = txn.open_table(ENTRIES)?;
+                let value = table.get(bytes.as_slice())?;
+                Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
+            },
+        ));
+        let entry = match found {
+            Ok(Ok(entry)) => entry,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cache read failed; reading the file");
+                None
+            }
+            Err(_) => {
+                self.give_up("a read of the cache file failed");
+                None
+            }
+        };
+        let counter = if entry.is_some() {
+            &self.counts.hits
+        } else {
+            &self.counts.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        entry
+    }
+
+    /// Whether `entry`, just found, is due to be written again so that
+    /// pruning keeps it.
+    pub fn is_stale(&self, entry: &Entry) -> bool {
+        entry.seen + self.ttl.as_secs() / 4 < self.opened_at
+    }
+
+    /// Remembers `entry` for `key` (written with the next batch). Its `seen`
+    /// is set to now.
+    pub fn put(&self, key: &Key, entry: Entry) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let entry = Entry {
+            seen: self.opened_at,
+            ..entry
+        };
+        let k = key.to_bytes();
+        let v = entry.encode(&k);
+        match self.tx.try_send(Msg::Put(k, v)) {
+            Ok(()) => {
+                self.counts.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Commits what was put so far, durably.
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv();
+        }
+    }
+
+    /// Lookups answered, lookups missed, entries put.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let c = &self.counts;
+        (
+            c.hits.load(Ordering::Relaxed),
+            c.misses.load(Ordering::Relaxed),
+            c.written.load(Ordering::Relaxed),
+        )
+    }
+
+    fn give_up(&self, why: &str) {
+        if !self.broken.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "cache {}: {why}; going on without it",
+                self.store.path.display()
+            );
+        }
+    }
+}
+
+impl Drop for Cache {
+    /// Commits what is left and ends the writer thread.
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((tx, thread)) = writer {
+            // Every sender must go for the writer to see the end.
+            let (dummy, _) = crossbeam_channel::bounded(0);
+            drop(std::mem::replace(&mut self.tx, dummy));
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: batches puts into commits. Prunes first, when due.
+fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration, filled: &AtomicBool) {
+    let now = now_secs();
+    let due = store.pruned_at().map_or(true, |at| at + 24 * 3600 <= now);
+    if due {
+        match store.prune(now.saturating_sub(ttl.as_secs())) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "cache: pruned entries not seen for a while"),
+            Err(e) => tracing::warn!("cache {}: cannot prune: {e}", store.path.display()),
+        }
+    }
+    let mut w = Batcher {
+        store,
+        filled,
+        batch: Vec::new(),
+        failed: false,
+        undurable: false,
+        last_durable: Instant::now(),
+    };
+    loop {
+        match rx.recv_timeout(BATCH_AGE) {
+            Ok(Msg::Put(k, v)) => {
+                w.batch.push((k, v));
+                if w.batch.len() >= BATCH {
+                    w.commit(false);
+                }
+            }
+            Ok(Msg::Flush(done)) => {
+                w.commit(true);
+                let _ = done.send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let durable = w.last_durable.elapsed() >= DURABLE_EVERY;
+                w.commit(durable);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                w.commit(true);
+                return;
+            }
+        }
+    }
+}
+
+/// The writer thread's state between commits.
+struct Batcher<'a> {
+    store: &'a Store,
+    /// Set after the first commit (see `Cache::filled`).
+    filled: &'a AtomicBool,
+    /// Entries not yet committed.
+    batch: Vec<([u8; KEY_LEN], Vec<u8>)>,
+    /// A commit failed: nothing more is written.
+    failed: bool,
+    /// Commits were made since the last durable one.
+    undurable: bool,
+    last_durable: Instant,
+}
+
+impl Batcher<'_> {
+    /// Commits the batch; with `durable`, synced to disk (also when the
+    /// batch is empty but earlier commits were not synced).
+    fn commit(&mut self, durable: bool) {
+        if self.failed || (self.batch.is_empty() && !(durable && self.undurable)) {
+            self.batch.clear();
+            return;
+        }
+        // In key order: each B-tree page is visited once per batch.
+        self.batch.sort_unstable_by_key(|a| a.0);
+        let done = (|| -> Result<(), redb::Error> {
+            let mut txn = self.store.db.begin_write()?;
+            txn.set_durability(if durable {
+                Durability::Immediate
+            } else {
+                Durability::Eventual
+            });
+            {
+                let mut table = txn.open_table(ENTRIES)?;
+                for (k, v) in &self.batch {
+                    table.insert(k.as_slice(), v.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })();
+        self.batch.clear();
+        match done {
+            Ok(()) => {
+                self.filled.store(true, Ordering::Relaxed);
+                self.undurable = !durable;
+                if durable {
+                    self.last_durable = Instant::now();
+                }
+            }
+            Err(e) => {
+                self.failed = true;
+                tracing::warn!(
+                    "cache {}: cannot write ({e}); results are not remembered",
+                    self.store.path.display()
+                );
+            }
+        }
+    }
+}
+
+/// What `vigil cache stats` shows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileStats {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub entries: u64,
+    /// Entries that fail their checksum or are of another layout.
+    pub damaged: u64,
+    /// Entries by the algorithms they hold digests of.
+    pub with_digests: u64,
+    /// Entries of files known not to be containers.
+    pub not_containers: u64,
+    /// The oldest and newest `seen` (seconds since the epoch).
+    pub oldest_seen: Option<u64>,
+    pub newest_seen: Option<u64>,
+    pub pruned_at: Option<u64>,
+}
+
+/// Opens a cache file for its command (`vigil cache`), waiting `wait` for
+/// another process; fails if it is missing.
+fn open_existing(path: &Path, wait: Duration) -> Result<Store, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
+    }
+    let (store, aside) = Store::open(path, wait)?;
+    if let Some(aside) = aside {
+        tracing::warn!(
+            "cache {}: {}; set aside as {} and a new one started",
+            path.display(),
+            aside.why,
+            aside.moved_to.display()
+        );
+    }
+    Ok(store)
+}
+
+fn db_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unusable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The figures of the cache file at `path`.
+pub fn file_stats(path: &Path, wait: Duration) -> Result<FileStats, StoreError> {
+    let store = open_existing(path, wait)?;
+    let bad = |e: redb::Error| db_error(path, e);
+    let mut s = FileStats {
+        path: path.to_path_buf(),
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        entries: 0,
+        damaged: 0,
+        with_digests: 0,
+        not_containers: 0,
+        oldest_seen: None,
+        newest_seen: None,
+        pruned_at: Some(store.pruned_at().map_err(bad)?).filter(|t| *t > 0),
+    };
+    let txn = store.db.begin_read().map_err(|e| bad(e.into()))?;
+    let table = txn.open_table(ENTRIES).map_err(|e| bad(e.into()))?;
+    for item in table.iter().map_err(|e| bad(e.into()))? {
+        let (k, v) = item.map_err(|e| bad(e.into()))?;
+        s.entries += 1;
+        match Entry::decode(k.value(), v.value()) {
+            None => s.damaged += 1,
+            Some(e) => {
+                if !e.algorithms().is_empty() {
+                    s.with_digests += 1;
+                }
+                if e.container == Some(false) {
+                    s.not_containers += 1;
+                }
+                s.oldest_seen = Some(s.oldest_seen.map_or(e.seen, |o| o.min(e.seen)));
+                s.newest_seen = Some(s.newest_seen.map_or(e.seen, |o| o.max(e.seen)));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Removes the entries of the cache at `path` not seen for `older_than`, and
+/// damaged ones. Returns how many went.
+pub fn prune_file(path: &Path, older_than: Duration, wait: Duration) -> Result<u64, StoreError> {
+    let store = open_existing(path, wait)?;
+    let cutoff = now_secs().saturating_sub(older_than.as_secs());
+    store.prune(cutoff).map_err(|e| db_error(path, e))
+}
+
+/// Removes every entry of the cache at `path`. Returns how many went.
+pub fn clear_file(path: &Path, wait: Duration) -> Result<u64, StoreError> {
+    let mut store = open_existing(path, wait)?;
+    store.clear().map_err(|e| db_error(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm, Digests};
+
+    fn key(ino: u64) -> Key {
+        let t = Stamp { sec: 1, nsec: 2 };
+        Key {
+            dev: 7,
+            ino,
+            size: 3,
+            mtime: t,
+            ctime: t,
+        }
+    }
+
+    #[test]
+    fn an_entry_put_is_found_once_committed_and_a_damaged_one_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c"), &Options::default()).unwrap();
+        let mut digests = Digests::default();
+        digests.insert(hash_bytes(Algorithm::Sha256, b"abc"));
+        let entry = Entry {
+            digests,
+            container: Some(false),
+            seen: 0,
+        };
+        cache.put(&key(1), entry);
+        cache.flush();
+        let found = cache.get(&key(1)).expect("committed");
+        assert_eq!((found.digests, found.container), (digests, Some(false)));
+        assert_eq!(cache.get(&key(2)), None);
+
+        // One flipped bit in the stored value: a miss, not a wrong answer.
+        let k = key(1).to_bytes();
+        let txn = cache.store.db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            let mut bytes = table.get(k.as_slice()).unwrap().unwrap().value().to_vec();
+            bytes[20] ^= 0x10;
+            table.insert(k.as_slice(), bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.counts().0, 1, "one hit, before the damage");
+    }
+}

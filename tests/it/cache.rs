@@ -1,0 +1,600 @@
+//! The verdict cache: `vigil scan --cache FILE`, `vigil cache`, and the
+//! daemon's cache in its `state_dir`. What a scan read is told by its
+//! summary's `hashed`, `bytes_hashed` and `from_cache` counts (a file
+//! answered from the cache is never opened). A file cannot be made
+//! unreadable to show it, since `chmod` changes its ctime, hence its key: the
+//! counters are the proof.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vigil::hash::Algorithm;
+
+use crate::testenv::{hex, Daemon, Rng, TestEnv, GUARD, NOBODY};
+
+/// Files in the test tree.
+const FILES: usize = 24;
+
+/// A `.vsig` line matching `data` by `algo`, any size.
+fn sig(algo: Algorithm, data: &[u8], name: &str) -> String {
+    format!("{}:{}:*:{name}\n", algo.name(), hex(algo, data))
+}
+
+/// The content of file `i` of the tree.
+fn content(i: usize) -> Vec<u8> {
+    format!("harmless file number {i:04}\n").into_bytes()
+}
+
+/// Bytes of the same length as every file of the tree, matched by `EVIL`.
+const EVIL: &[u8] = b"evil payload, same len!!!\n";
+
+/// A tree `d/` of `FILES` small files, and databases: `none.vsig` matches
+/// nothing in it, `evil.vsig` matches `EVIL`.
+fn tree() -> TestEnv {
+    assert_eq!(EVIL.len(), content(0).len());
+    let env = TestEnv::new();
+    for i in 0..FILES {
+        env.write(format!("d/f{i:02}"), content(i));
+    }
+    env.write(
+        "none.vsig",
+        sig(Algorithm::Sha256, b"in no file", "Nothing"),
+    );
+    env.write("evil.vsig", sig(Algorithm::Sha256, EVIL, "Test.Evil"));
+    settle();
+    env
+}
+
+/// Waits out the clock tick in which files were just written: a file
+/// changed within the current tick is not remembered (see docs/cache.md).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(30));
+}
+
+/// `vigil scan --json -d DB --cache cache.redb d`, with any extra arguments.
+fn scan(env: &TestEnv, db: &str, extra: &[&str]) -> crate::testenv::Run {
+    let mut args = vec!["--json", "-d", db, "--cache", "cache.redb"];
+    args.extend_from_slice(extra);
+    args.push("d");
+    env.scan(args)
+}
+
+/// (hashed, bytes_hashed, from_cache) of a run's summary.
+fn reads(run: &crate::testenv::Run) -> (u64, u64, u64) {
+    let s = run.json_summary();
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+    (n("hashed"), n("bytes_hashed"), n("from_cache"))
+}
+
+#[test]
+fn unchanged_files_are_matched_from_the_cache_without_being_read() {
+    let env = tree();
+    let first = scan(&env, "none.vsig", &[]);
+    first.assert_code(0);
+    assert_eq!(
+        reads(&first),
+        (FILES as u64, (FILES * content(0).len()) as u64, 0)
+    );
+    let second = scan(&env, "none.vsig", &[]);
+    second.assert_code(0);
+    assert_eq!(reads(&second), (0, 0, FILES as u64), "{}", second.dump());
+    assert_eq!(second.json_summary()["files"], FILES as u64);
+}
+
+#[test]
+fn a_new_signature_detects_a_cached_clean_file_without_reading_it() {
+    let env = tree();
+    scan(&env, "none.vsig", &[]).assert_code(0);
+    env.write(
+        "more.vsig",
+        format!(
+            "{}{}",
+            sig(Algorithm::Sha256, b"in no file", "Nothing"),
+            sig(Algorithm::Sha256, &content(7), "Test.Seven")
+        ),
+    );
+    let run = scan(&env, "more.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(reads(&run), (0, 0, FILES as u64), "not one file read");
+    let found = run.json_of("detection");
+    assert_eq!(found.len(), 1, "{}", run.dump());
+    assert_eq!(found[0]["path"], "d/f07");
+    assert_eq!(found[0]["signature"], "Test.Seven");
+    assert_eq!(found[0]["digest"], hex(Algorithm::Sha256, &content(7)));
+}
+
+/// Sets `path`'s mtime with `touch -d @SECS.NANOS`.
+fn touch_mtime(path: &Path, sec: i64, nsec: i64) {
+    let status = Command::new("touch")
+        .arg("-d")
+        .arg(format!("@{sec}.{nsec:09}"))
+        .arg(path)
+        .status()
+        .expect("run touch");
+    assert!(status.success());
+}
+
+#[test]
+fn a_rewrite_with_its_mtime_put_back_is_seen_by_its_ctime() {
+    let env = tree();
+    scan(&env, "evil.vsig", &[]).assert_code(0);
+    let path = env.path("d/f03");
+    let before = fs::metadata(&path).unwrap();
+    fs::write(&path, EVIL).unwrap();
+    touch_mtime(&path, before.mtime(), before.mtime_nsec());
+    let after = fs::metadata(&path).unwrap();
+    assert_eq!(
+        (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
+        (
+            before.ino(),
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec()
+        ),
+        "same inode, size and mtime: only the ctime tells"
+    );
+    settle();
+    let run = scan(&env, "evil.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f03"]
+    );
+    assert_eq!(reads(&run).0, 1, "the changed file alone was read");
+}
+
+#[test]
+fn a_file_replaced_by_another_is_read_again() {
+    let env = tree();
+    scan(&env, "evil.vsig", &[]).assert_code(0);
+    let path = env.path("d/f05");
+    let before = fs::metadata(&path).unwrap();
+    let new = env.write("d/.incoming", EVIL);
+    touch_mtime(&new, before.mtime(), before.mtime_nsec());
+    fs::rename(&new, &path).unwrap();
+    assert_ne!(fs::metadata(&path).unwrap().ino(), before.ino());
+    settle();
+    let run = scan(&env, "evil.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f05"]
+    );
+    assert_eq!(reads(&run).0, 1);
+}
+
+#[test]
+fn a_set_needing_another_algorithm_reads_each_file_once_more_then_never() {
+    let env = tree();
+    env.write(
+        "md5.vsig",
+        sig(Algorithm::Md5, b"in no file", "Nothing.Md5"),
+    );
+    let n = FILES as u64;
+    assert_eq!(reads(&scan(&env, "none.vsig", &[])).0, n, "sha256: read");
+    assert_eq!(
+        reads(&scan(&env, "md5.vsig", &[])).0,
+        n,
+        "md5 too: read once more"
+    );
+    assert_eq!(
+        reads(&scan(&env, "md5.vsig", &[])),
+        (0, 0, n),
+        "then not again"
+    );
+    assert_eq!(
+        reads(&scan(&env, "none.vsig", &[])),
+        (0, 0, n),
+        "sha256 was kept"
+    );
+    // Both at once, and a match by md5 among them.
+    env.write(
+        "both.vsig",
+        format!(
+            "{}{}",
+            sig(Algorithm::Sha256, b"in no file", "Nothing"),
+            sig(Algorithm::Md5, &content(11), "Test.Md5")
+        ),
+    );
+    let run = scan(&env, "both.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(reads(&run), (0, 0, n));
+    assert_eq!(
+        run.detection_paths().into_iter().collect::<Vec<_>>(),
+        ["d/f11"]
+    );
+}
+
+#[test]
+fn a_cached_detection_is_moved_to_quarantine_after_its_identity_is_checked() {
+    let env = tree();
+    env.write("d/f01", EVIL);
+    settle();
+    scan(&env, "none.vsig", &[]).assert_code(0);
+    let run = scan(&env, "evil.vsig", &["--move", "vault"]);
+    run.assert_code(1);
+    assert_eq!(reads(&run).0, 0, "answered from the cache");
+    let found = run.json_of("detection");
+    assert_eq!(found.len(), 1, "{}", run.dump());
+    assert!(found[0]["quarantine"]["id"].is_string(), "{}", run.dump());
+    assert!(!env.path("d/f01").exists());
+}
+
+/// The detections of a scan of the tree without any cache.
+fn truth(env: &TestEnv, db: &str) -> std::collections::BTreeSet<String> {
+    let run = env.scan(["--json", "-d", db, "d"]);
+    run.detection_paths()
+}
+
+/// A tree with some detected files, and its cache filled by one scan.
+fn cached_tree() -> TestEnv {
+    let env = tree();
+    for i in [2, 9, 17] {
+        env.write(format!("d/f{i:02}"), EVIL);
+    }
+    settle();
+    scan(&env, "evil.vsig", &[]).assert_code(1);
+    env
+}
+
+/// Scans the tree with its (damaged) cache twice: both must give the
+/// detections a scan without the cache gives, with no panic.
+fn assert_right_results(env: &TestEnv, what: &str) -> String {
+    let want = truth(env, "evil.vsig");
+    assert_eq!(want.len(), 3);
+    let mut stderr = String::new();
+    for round in 0..2 {
+        let run = scan(env, "evil.vsig", &[]);
+        assert_eq!(run.code(), 1, "{what}, round {round}: {}", run.dump());
+        assert_eq!(run.detection_paths(), want, "{what}, round {round}");
+        assert!(!run.stderr().contains("panicked"), "{what}: {}", run.dump());
+        stderr += &run.stderr();
+    }
+    stderr
+}
+
+#[test]
+fn random_bytes_written_into_the_cache_file_change_no_result() {
+    for seed in 1..=3u64 {
+        let env = cached_tree();
+        let path = env.path("cache.redb");
+        let mut bytes = fs::read(&path).unwrap();
+        let mut rng = Rng::new(seed);
+        for _ in 0..50 {
+            let at = rng.range(0, bytes.len() as u64) as usize;
+            bytes[at] = rng.next_u64() as u8;
+        }
+        fs::write(&path, &bytes).unwrap();
+        assert_right_results(&env, &format!("seed {seed}"));
+    }
+}
+
+#[test]
+fn a_truncated_cache_file_is_set_aside_and_a_new_one_started() {
+    for keep in [100u64, 4096, 0] {
+        let env = cached_tree();
+        let path = env.path("cache.redb");
+        let len = fs::metadata(&path).unwrap().len();
+        let keep = if keep == 0 { len / 2 } else { keep };
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
+        let stderr = assert_right_results(&env, &format!("truncated to {keep}"));
+        assert!(stderr.contains("set aside"), "{stderr}");
+        assert!(aside_files(&env) >= 1);
+    }
+}
+
+/// Files set aside beside the cache.
+fn aside_files(env: &TestEnv) -> usize {
+    fs::read_dir(env.root())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("cache.redb.bad-")
+        })
+        .count()
+}
+
+#[test]
+fn a_file_of_another_format_is_kept_aside_untouched() {
+    let env = tree();
+    for i in [2, 9, 17] {
+        env.write(format!("d/f{i:02}"), EVIL);
+    }
+    let theirs = b"SQLite format 3\0not a vigil cache at all".repeat(100);
+    env.write("cache.redb", &theirs);
+    settle();
+    let stderr = assert_right_results(&env, "another format");
+    assert!(stderr.contains("set aside"), "{stderr}");
+    let aside: Vec<_> = fs::read_dir(env.root())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("cache.redb.bad-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        fs::read(&aside[0]).unwrap(),
+        theirs,
+        "nothing the user owns is lost"
+    );
+}
+
+#[test]
+fn a_read_only_cache_folder_gives_a_warning_and_the_same_results() {
+    let env = tree();
+    for i in [4, 8] {
+        env.write(format!("d/f{i:02}"), EVIL);
+    }
+    env.mkdir("ro");
+    env.chmod("ro", 0o555);
+    let want = truth(&env, "evil.vsig");
+    for _ in 0..2 {
+        let run =
+            env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
+        assert_eq!(run.code(), 1, "{}", run.dump());
+        assert_eq!(run.detection_paths(), want);
+        assert!(run.stderr().contains("cache not used"), "{}", run.dump());
+    }
+    // A damaged cache in a folder where it cannot be set aside: the same.
+    env.chmod("ro", 0o755);
+    env.write("ro/cache.redb", b"garbage".repeat(1000));
+    std::os::unix::fs::chown(env.path("ro/cache.redb"), Some(NOBODY), Some(NOBODY)).unwrap();
+    env.chmod("ro", 0o555);
+    let run = env.scan_as_nobody(["--json", "-d", "evil.vsig", "--cache", "ro/cache.redb", "d"]);
+    assert_eq!(run.code(), 1, "{}", run.dump());
+    assert_eq!(run.detection_paths(), want);
+    assert!(
+        run.stderr().contains("cannot be set aside"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        fs::read(env.path("ro/cache.redb")).unwrap(),
+        b"garbage".repeat(1000)
+    );
+}
+
+#[test]
+fn a_cache_file_others_could_write_is_not_used() {
+    let env = cached_tree();
+    env.chmod("cache.redb", 0o666);
+    let run = scan(&env, "evil.vsig", &[]);
+    run.assert_code(1);
+    assert_eq!(run.detection_paths().len(), 3);
+    assert!(
+        run.stderr().contains("can be written by other users"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(reads(&run).2, 0, "nothing taken from it");
+    env.chmod("cache.redb", 0o644);
+    assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64);
+}
+
+#[test]
+fn a_cache_held_by_another_process_is_waited_for_then_done_without() {
+    let env = cached_tree();
+    let held = fs::File::open(env.path("cache.redb")).unwrap();
+    // The lock redb takes: an exclusive flock on the file.
+    // SAFETY: flock(2) on a descriptor we own.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let before = fs::read(env.path("cache.redb")).unwrap();
+    let began = Instant::now();
+    let run = scan(&env, "evil.vsig", &[]);
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "waited briefly first"
+    );
+    run.assert_code(1);
+    assert_eq!(run.detection_paths().len(), 3);
+    assert!(
+        run.stderr().contains("in use by another process"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(reads(&run).2, 0, "ran without the cache");
+    assert_eq!(
+        fs::read(env.path("cache.redb")).unwrap(),
+        before,
+        "left alone"
+    );
+    drop(held);
+    assert_eq!(reads(&scan(&env, "evil.vsig", &[])).2, FILES as u64);
+}
+
+#[test]
+fn the_cache_command_shows_prunes_and_clears() {
+    let env = cached_tree();
+    let stats = env.vigil(["cache", "--file", "cache.redb", "stats", "--json"]);
+    stats.assert_code(0);
+    let s: Value = serde_json::from_str(stats.stdout().trim()).unwrap();
+    assert_eq!(s["entries"], FILES as u64);
+    assert_eq!(s["damaged"], 0);
+    env.vigil([
+        "cache",
+        "--file",
+        "cache.redb",
+        "prune",
+        "--older-than",
+        "30d",
+    ])
+    .assert_code(0);
+    assert_eq!(
+        reads(&scan(&env, "evil.vsig", &[])).2,
+        FILES as u64,
+        "nothing pruned"
+    );
+    let cleared = env.vigil(["cache", "--file", "cache.redb", "clear"]);
+    cleared.assert_code(0);
+    assert!(cleared
+        .stdout()
+        .contains(&format!("{FILES} entries removed")));
+    assert_eq!(
+        reads(&scan(&env, "evil.vsig", &[])).0,
+        FILES as u64,
+        "read again"
+    );
+    let missing = env.vigil(["cache", "--file", "nowhere.redb", "stats"]);
+    missing.assert_code(2);
+}
+
+/// `vigil daemon` watching `env/w` with its state in `env/state`, matching
+/// `evil.vsig`.
+fn daemon(env: TestEnv) -> Daemon {
+    let root = env.path("w");
+    let state = env.mkdir("state");
+    let db = env.path("evil.vsig");
+    Daemon::builder()
+        .args([
+            "--watch".as_ref(),
+            root.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            "-d".as_ref(),
+            db.as_os_str(),
+            "--settle".as_ref(),
+            "200ms".as_ref(),
+        ])
+        .env(env)
+        .start()
+}
+
+/// A watched tree `w/` of `n` files, one of them `EVIL`.
+fn watched_tree(n: usize) -> TestEnv {
+    let env = TestEnv::new();
+    for i in 0..n {
+        let body = if i == 3 { EVIL.to_vec() } else { content(i) };
+        env.write(format!("w/{:02}/f{i:04}", i % 16), body);
+    }
+    env.write("evil.vsig", sig(Algorithm::Sha256, EVIL, "Test.Evil"));
+    settle();
+    env
+}
+
+/// Waits for the initial scan's detection and for the daemon to be idle;
+/// returns its statistics.
+fn initial(d: &mut Daemon) -> Value {
+    let ev = d.next_event(GUARD).expect("the initial scan's detection");
+    assert_eq!(ev["source"], "initial");
+    assert!(ev["path"].as_str().unwrap().ends_with("/f0003"));
+    d.wait_idle()
+}
+
+#[test]
+fn a_restarted_daemon_matches_its_tree_from_the_cache() {
+    let n = 200;
+    let env = watched_tree(n);
+    let mut d = daemon(env);
+    let first = initial(&mut d);
+    assert_eq!(first["hashed"], n as u64, "{first}");
+    let env = d.stop_keeping_env();
+    let mut d = daemon(env);
+    let second = initial(&mut d);
+    assert_eq!(second["hashed"], 0, "{second}");
+    assert_eq!(second["from_cache"], n as u64, "{second}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_reload_reports_a_newly_matching_cached_file_without_reading_it() {
+    let n = 40;
+    let env = watched_tree(n);
+    let mut d = daemon(env);
+    let first = initial(&mut d);
+    assert_eq!(first["hashed"], n as u64);
+    let db = d.env.path("evil.vsig");
+    fs::write(
+        &db,
+        format!(
+            "{}{}",
+            sig(Algorithm::Sha256, EVIL, "Test.Evil"),
+            sig(Algorithm::Sha256, &content(7), "Test.Seven")
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev = d.next_event(GUARD).expect("detections after the reload");
+        assert_eq!(ev["source"], "reload", "{ev}");
+        seen.push(
+            ev["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ["f0003", "f0007"]);
+    let after = d.wait_idle();
+    assert_eq!(after["hashed"], n as u64, "nothing read again: {after}");
+    assert_eq!(after["from_cache"], n as u64, "{after}");
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_control_client_is_refused_a_cached_file_it_may_not_open() {
+    let env = TestEnv::new();
+    let state = env.mkdir("state");
+    env.mkdir("shut");
+    let secret = env.write("shut/secret", EVIL);
+    let open = env.write("open/plain", EVIL);
+    env.write("evil.vsig", sig(Algorithm::Sha256, EVIL, "Test.Evil"));
+    settle();
+    let mut d = Daemon::builder()
+        .env(env)
+        .config(&format!(
+            "state_dir = {:?}\ndatabases = [{:?}]\nsocket_mode = \"0666\"\n",
+            state.to_str().unwrap(),
+            secret
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("evil.vsig")
+                .to_str()
+                .unwrap()
+        ))
+        .start();
+    // Root's scans fill the cache.
+    for p in [&secret, &open] {
+        let run = d.ctl(&["scan", p.to_str().unwrap()]);
+        assert_eq!(run.code(), 1, "{}", run.dump());
+    }
+    // Writes are committed in batches; a reload commits what is pending.
+    d.signal(libc::SIGHUP);
+    d.wait_log("reloaded");
+    let filled = d.wait_idle();
+    // The folder is shut (the file itself, and so its key, is unchanged).
+    d.env.chmod("shut", 0o700);
+    let refused = d.ctl_as_nobody(&["scan", secret.to_str().unwrap()]);
+    assert_eq!(refused.code(), 2, "{}", refused.dump());
+    assert!(!refused.stdout().contains("FOUND"), "{}", refused.dump());
+    let allowed = d.ctl_as_nobody(&["scan", open.to_str().unwrap()]);
+    assert_eq!(allowed.code(), 1, "{}", allowed.dump());
+    let after = d.wait_idle();
+    assert_eq!(
+        after["from_cache"].as_u64().unwrap(),
+        filled["from_cache"].as_u64().unwrap() + 1,
+        "the readable file was answered from the cache after its open: {after}"
+    );
+    assert!(d.stop().success());
+}
