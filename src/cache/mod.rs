@@ -37,7 +37,7 @@ use redb::{Durability, ReadableTable};
 pub use entry::Entry;
 pub use key::{Key, Stamp, KEY_LEN};
 pub use store::StoreError;
-use store::{Store, ENTRIES};
+use store::{SetAside, Store, ENTRIES};
 
 /// File name of the daemon's cache in its `state_dir`.
 pub const FILE_NAME: &str = "cache.redb";
@@ -125,14 +125,7 @@ impl Cache {
     /// was not usable and was set aside is logged here as a warning.
     pub fn open(path: &Path, options: &Options) -> Result<Cache, StoreError> {
         let (store, aside) = Store::open(path, options.wait)?;
-        if let Some(aside) = aside {
-            tracing::warn!(
-                "cache {}: {}; set aside as {} and a new one started",
-                path.display(),
-                aside.why,
-                aside.moved_to.display()
-            );
-        }
+        warn_set_aside(path, aside.as_ref());
         let filled = std::sync::Arc::new(AtomicBool::new(store.len().map_or(true, |n| n > 0)));
         let store = std::sync::Arc::new(store);
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
@@ -422,6 +415,18 @@ pub struct FileStats {
     pub pruned_at: Option<u64>,
 }
 
+/// Warns that the file at `path` was not usable and was set aside.
+fn warn_set_aside(path: &Path, aside: Option<&SetAside>) {
+    if let Some(aside) = aside {
+        tracing::warn!(
+            "cache {}: {}; set aside as {} and a new one started",
+            path.display(),
+            aside.why,
+            aside.moved_to.display()
+        );
+    }
+}
+
 /// Opens a cache file for its command (`vigil cache`), waiting `wait` for
 /// another process; fails if it is missing.
 fn open_existing(path: &Path, wait: Duration) -> Result<Store, StoreError> {
@@ -432,14 +437,7 @@ fn open_existing(path: &Path, wait: Duration) -> Result<Store, StoreError> {
         });
     }
     let (store, aside) = Store::open(path, wait)?;
-    if let Some(aside) = aside {
-        tracing::warn!(
-            "cache {}: {}; set aside as {} and a new one started",
-            path.display(),
-            aside.why,
-            aside.moved_to.display()
-        );
-    }
+    warn_set_aside(path, aside.as_ref());
     Ok(store)
 }
 
