@@ -1080,4 +1080,44 @@ mod tests {
             }
         }
     }
+
+    /// A file the cache answers is not read ahead (the scan would not read
+    /// it); once it changes, it is again.
+    #[test]
+    fn a_file_the_cache_answers_is_not_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![5u8; 4000]).unwrap();
+        let mut b = SignatureSetBuilder::new();
+        let other = SigLine {
+            digest: hash_bytes(Algorithm::Sha256, b"something else"),
+            size: None,
+            name: "Other",
+        };
+        b.add(&other, false).unwrap();
+        let sigs = Arc::new(b.build());
+        let cache = Arc::new(
+            Cache::open(&dir.path().join("cache"), &crate::cache::Options::default()).unwrap(),
+        );
+        let inspector = Inspector::new(sigs, None).cache(Some(cache.clone()));
+        let candidate = || {
+            let crate::engine::walk::Found::File(cand) =
+                Walker::new(Default::default()).root(path.clone())
+            else {
+                panic!("a regular file");
+            };
+            cand
+        };
+        // Remembered only once its ctime is older than the clock's tick.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Whole);
+        let first = inspector.inspect(&candidate(), Matches::First);
+        assert_eq!((first.cached, first.bytes), (false, 4000));
+        cache.flush();
+        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Nothing);
+        assert!(inspector.inspect(&candidate(), Matches::First).cached);
+
+        std::fs::write(&path, vec![6u8; 4000]).unwrap();
+        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Whole);
+    }
 }
