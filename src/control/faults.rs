@@ -30,7 +30,9 @@ pub const DELAY_ENV: &str = "VIGIL_TEST_DELAY";
 /// Sleeps if `VIGIL_TEST_DELAY` names `point`:
 ///
 /// - `guard`: before the guard answers an open it decided on the pool (a
-///   slow decision, which `guard_timeout` must answer first).
+///   slow decision, which `guard_timeout` must answer first);
+/// - `guard-large`: the same, for files over 1 MiB only (slow large files,
+///   which must not hold up the small ones).
 pub fn delay_at(point: &str) {
     static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
     let at = AT.get_or_init(|| {

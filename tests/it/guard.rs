@@ -3,8 +3,8 @@
 //! files in it. A known-bad file is refused (EPERM) on open and on exec, a
 //! clean one opens unchanged, a file written later is refused once closed, a
 //! reload that adds a signature refuses a file allowed before, a slow
-//! decision is answered by `guard_timeout`, and a daemon killed with SIGKILL
-//! lets every open through.
+//! decision is answered by `guard_timeout`, a small file is decided while
+//! large ones wait, and a daemon killed with SIGKILL lets every open through.
 //!
 //! The tests run as root (CI does): the guard needs CAP_SYS_ADMIN. Each
 //! guarded folder is on a tmpfs of its own, so the filesystem mark sees the
@@ -259,6 +259,80 @@ fn a_slow_decision_is_answered_by_guard_timeout() {
     assert_refused(&cat_as_nobody(&same_size));
     // A size no signature can match is decided at once, not timed out.
     assert_opened(&cat_as_nobody(&clean), b"fine\n");
+}
+
+/// The guard's counts, through SIGUSR1 (its `guard` line follows `stats`).
+fn guard_counts(d: &mut Daemon) -> Value {
+    d.signal(libc::SIGUSR1);
+    loop {
+        let line = d.wait_log("guard");
+        if line["fields"]["message"] == "guard" {
+            return line["fields"].clone();
+        }
+    }
+}
+
+#[test]
+fn a_small_file_is_decided_while_two_large_ones_wait() {
+    // Two workers: large files get one of them, the other is kept for small
+    // files. Large files are decided 5 s late (the daemon is killed
+    // before), small ones at once.
+    const LARGE: usize = 2 << 20;
+    let fs = Tmpfs::new();
+    let large_a = fs.write("g/a.iso", &vec![b'a'; LARGE]);
+    let large_b = fs.write("g/b.iso", &vec![b'b'; LARGE]);
+    let bad = fs.write("g/planted.com", EICAR);
+    let env = TestEnv::new();
+    let db = env.mkdir("db");
+    // A signature of the large files' size, so that they are read.
+    let sigs = format!(
+        "{}:68:Eicar\n{}:{LARGE}:Large-Decoy\n",
+        hex(Md5, EICAR),
+        hex(Md5, &vec![b'z'; LARGE])
+    );
+    fs::write(db.join("a.hdb"), sigs).unwrap();
+    let mut d = Daemon::builder()
+        .env(env)
+        .config(&format!(
+            "guard = [{:?}]\ndatabases = [{:?}]\nthreads = 2\nguard_timeout = \"60s\"",
+            fs.path("g").to_str().unwrap(),
+            db.to_str().unwrap()
+        ))
+        .var("VIGIL_TEST_DELAY", "guard-large:5000")
+        .start();
+    let open_as_nobody = |path: &Path| {
+        as_nobody("cat")
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut waiting = [open_as_nobody(&large_a), open_as_nobody(&large_b)];
+    // Both large opens are on their way to the pool before the small one:
+    // they reach the feeder first.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = guard_counts(&mut d);
+        if counts["decided"].as_u64() == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{counts}");
+        std::thread::sleep(Duration::from_millis(20)); // poll interval, not an assertion
+    }
+    assert_refused(&cat_as_nobody(&bad));
+    for (child, path) in waiting.iter_mut().zip([&large_a, &large_b]) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{} was answered before the small file",
+            path.display()
+        );
+    }
+    // A dead guard lets them through.
+    drop(d);
+    for mut child in waiting {
+        assert!(child.wait().unwrap().success());
+    }
 }
 
 #[test]

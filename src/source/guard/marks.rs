@@ -44,6 +44,11 @@ impl StatKey {
         }
     }
 
+    /// The file's size in bytes, as its event found it.
+    pub(super) fn size(&self) -> u64 {
+        self.size.max(0) as u64
+    }
+
     fn now(fd: BorrowedFd<'_>) -> Option<Self> {
         rustix::fs::fstat(fd).ok().map(|st| Self::of(&st))
     }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use nix::sys::fanotify::{Fanotify, FanotifyEvent, FanotifyResponse, Response};
 
-use super::feeder::LargeSlot;
+use super::feeder::{LargeSlot, LARGE_FILE};
 use super::marks::StatKey;
 use super::{OnTimeout, Shared};
 use crate::engine::inspect::FileResult;
@@ -120,6 +120,9 @@ impl Pending {
 impl OpenReply for Pending {
     fn answer(&self, result: &FileResult) -> Option<Opener> {
         crate::control::faults::delay_at("guard");
+        if self.key.size() > LARGE_FILE {
+            crate::control::faults::delay_at("guard-large");
+        }
         drop(self.large.lock().unwrap_or_else(|p| p.into_inner()).take());
         let shared = &self.shared;
         match result {
