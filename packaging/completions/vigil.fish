@@ -134,7 +134,7 @@ complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l socket -d 'Contro
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l tcp -d 'Also serve the control protocol on TCP (e.g. 127.0.0.1:3310 or [::1]:3310); replaces `tcp_addr` and `tcp_socket` in the file' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l queue-capacity -d 'Scan requests that may wait in the queue [default: 16 per worker]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l settle -d 'Quiet time after a file\'s last change before it is scanned (e.g. 250ms, 2s)' -r
-complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l state-dir -d 'Folder for state (kept for later features; created by systemd\'s StateDirectory)' -r -F
+complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l state-dir -d 'Folder for state: the verdict cache (created by systemd\'s StateDirectory)' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l log-level -d 'Log level or filter (error, warn, info, debug, trace, or a tracing filter)' -r

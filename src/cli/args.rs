@@ -187,7 +187,7 @@ pub struct DaemonArgs {
     #[arg(long, overrides_with = "initial_scan")]
     pub no_initial_scan: bool,
 
-    /// Folder for state (kept for later features; created by systemd's StateDirectory).
+    /// Folder for state: the verdict cache (created by systemd's StateDirectory).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
