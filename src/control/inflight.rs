@@ -255,9 +255,23 @@ impl ReplyTo for InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{hash_bytes, Algorithm};
+    use crate::hash::{hash_bytes, Algorithm, Digest};
     use crate::report::Detection;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
+
+    /// A one-byte detection of `path` by "Sig".
+    fn detection<'a>(path: &'a Path, digest: &'a Digest) -> Detection<'a> {
+        Detection {
+            official: false,
+            also: &[],
+            path,
+            size: 1,
+            signature: "Sig",
+            digest,
+            moved: None,
+            member: &[],
+        }
+    }
 
     /// One job of a countdown: `n` fans out into two `n - 1` until 0,
     /// reporting a detection at each odd `n` and a clean file otherwise.
@@ -265,19 +279,7 @@ mod tests {
         let digest = hash_bytes(Algorithm::Md5, b"x");
         let p = PathBuf::from(format!("/{n}"));
         if n % 2 == 1 {
-            inflight.verdict(
-                id,
-                &Event::Detection(Detection {
-                    official: false,
-                    also: &[],
-                    path: &p,
-                    size: 1,
-                    signature: "Sig",
-                    digest: &digest,
-                    moved: None,
-                    member: &[],
-                }),
-            );
+            inflight.verdict(id, &Event::Detection(detection(&p, &digest)));
         } else {
             inflight.verdict(id, &Event::Clean { path: &p });
         }
@@ -336,16 +338,7 @@ mod tests {
         let digest = hash_bytes(Algorithm::Md5, b"x");
         for i in 0..REPLY_BACKLOG + 10 {
             let p = PathBuf::from(format!("/{i}"));
-            pending.event(&Event::Detection(Detection {
-                official: false,
-                also: &[],
-                path: &p,
-                size: 1,
-                signature: "Sig",
-                digest: &digest,
-                moved: None,
-                member: &[],
-            }));
+            pending.event(&Event::Detection(detection(&p, &digest)));
         }
         assert!(pending.is_cancelled());
         assert!(pending.job_done(0));
