@@ -338,8 +338,9 @@ impl Inspector {
 
     /// How much of `cand` a scan would read, decided as `inspect` decides
     /// before opening it. Only advice for reading ahead (`prefetch`): the
-    /// scan decides again when it gets to the file.
-    pub fn read_need(&self, cand: &Candidate) -> ReadNeed {
+    /// scan decides again when it gets to the file, with the cache entry
+    /// found here kept in `cand.recalled`.
+    pub fn read_need(&self, cand: &mut Candidate) -> ReadNeed {
         if cand.size > self.max_filesize.get() {
             return ReadNeed::Nothing;
         }
@@ -358,18 +359,22 @@ impl Inspector {
     }
 
     /// Whether the cache alone would answer for `cand` now, so that reading
-    /// it ahead would be wasted. Only advice: `inspect` looks again.
-    fn answered_by_cache(&self, sigs: &SignatureSet, algos: AlgoSet, cand: &Candidate) -> bool {
+    /// it ahead would be wasted; the entry is kept for the scan.
+    fn answered_by_cache(&self, sigs: &SignatureSet, algos: AlgoSet, cand: &mut Candidate) -> bool {
         let Some(cache) = self.cache.as_deref() else {
             return false;
         };
         if self.read_only || !cache.trusts(cand.key.dev, || cache::trust::fs_type(&cand.path)) {
             return false;
         }
-        cache.get(&cand.key).is_some_and(|entry| {
-            self.answer(sigs, algos, &cand.key, &entry, Matches::First)
-                .is_some()
-        })
+        let Some(entry) = cache.get(&cand.key) else {
+            return false;
+        };
+        let answered = self
+            .answer(sigs, algos, &cand.key, &entry, Matches::First)
+            .is_some();
+        cand.recalled = Some(Box::new(entry));
+        answered
     }
 
     /// Scans one file found by the walk, reporting `matches`.
@@ -394,7 +399,14 @@ impl Inspector {
             Some(file) => cache::trust::fs_type_of(file),
             None => cache::trust::fs_type(&cand.path),
         };
-        let remember = match self.recall(&sigs, algos, cand.key, matches, fs_type) {
+        let remember = match self.recall(
+            &sigs,
+            algos,
+            cand.key,
+            cand.recalled.as_deref(),
+            matches,
+            fs_type,
+        ) {
             Recall::Answered(answered) => return answered,
             Recall::Read(remember) => remember,
         };
@@ -426,7 +438,8 @@ impl Inspector {
         }
     }
 
-    /// Looks a file up in the cache, by `key`, before it is opened: the
+    /// Looks a file up in the cache, by `key` (unless `recalled` already
+    /// holds its entry), before it is opened: the
     /// answer, if the stored digests settle it; else what to remember once
     /// it is read (`None` without a usable cache). `fs_type` is asked once
     /// per device whether its file system's times can be trusted.
@@ -435,6 +448,7 @@ impl Inspector {
         sigs: &SignatureSet,
         algos: AlgoSet,
         key: Key,
+        recalled: Option<&Entry>,
         matches: Matches,
         fs_type: impl FnOnce() -> std::io::Result<u64>,
     ) -> Recall<'_> {
@@ -445,7 +459,7 @@ impl Inspector {
             return Recall::Read(None);
         }
         let since = Stamp::now();
-        let prior = cache.get(&key);
+        let prior = recalled.copied().or_else(|| cache.get(&key));
         if let Some(entry) = &prior {
             if let Some(result) = self.answer(sigs, algos, &key, entry, matches) {
                 if cache.is_stale(entry) {
@@ -554,7 +568,7 @@ impl Inspector {
                 let algos = sigs.algorithms_for_size(meta.len());
                 if !algos.is_empty() || (self.limits.enabled && !self.read_only) {
                     let fs_type = || cache::trust::fs_type_of(file);
-                    match self.recall(&sigs, algos, Key::of(meta), Matches::First, fs_type) {
+                    match self.recall(&sigs, algos, Key::of(meta), None, Matches::First, fs_type) {
                         Recall::Answered(answered) => return answered,
                         Recall::Read(r) => remember = r,
                     }
@@ -1110,14 +1124,19 @@ mod tests {
         };
         // Remembered only once its ctime is older than the clock's tick.
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Whole);
+        assert_eq!(inspector.read_need(&mut candidate()), ReadNeed::Whole);
         let first = inspector.inspect(&candidate(), Matches::First);
         assert_eq!((first.cached, first.bytes), (false, 4000));
         cache.flush();
-        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Nothing);
+        // The entry read ahead is the one the scan uses: one lookup, not two.
+        let mut ahead = candidate();
+        let hits = cache.counts().0;
+        assert_eq!(inspector.read_need(&mut ahead), ReadNeed::Nothing);
+        assert!(inspector.inspect(&ahead, Matches::First).cached);
+        assert_eq!(cache.counts().0, hits + 1);
         assert!(inspector.inspect(&candidate(), Matches::First).cached);
 
         std::fs::write(&path, vec![6u8; 4000]).unwrap();
-        assert_eq!(inspector.read_need(&candidate()), ReadNeed::Whole);
+        assert_eq!(inspector.read_need(&mut candidate()), ReadNeed::Whole);
     }
 }

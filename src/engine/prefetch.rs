@@ -169,7 +169,11 @@ impl ReadAhead {
             count: 0,
         };
         if let Some(window) = &self.window {
-            let needs: Vec<ReadNeed> = batch.files.iter().map(|c| inspector.read_need(c)).collect();
+            let needs: Vec<ReadNeed> = batch
+                .files
+                .iter_mut()
+                .map(|c| inspector.read_need(c))
+                .collect();
             let to_open = match may_open {
                 true => batch
                     .files

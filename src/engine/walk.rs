@@ -66,6 +66,9 @@ pub struct Candidate {
     /// What the verdict cache knows the file by, from the same `stat` (for
     /// a file already open, its `fstat`).
     pub key: crate::cache::Key,
+    /// The cache entry read ahead of the scan (`Inspector::read_need`), so
+    /// that the scan does not look it up again.
+    pub recalled: Option<Box<crate::cache::Entry>>,
 }
 
 impl Candidate {
@@ -78,6 +81,7 @@ impl Candidate {
             via_symlink,
             opened: None,
             key: crate::cache::Key::of(meta),
+            recalled: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl Candidate {
             via_symlink: false,
             opened: Some(Arc::new(file)),
             key: crate::cache::Key::of_stat(st),
+            recalled: None,
         }
     }
 }
