@@ -190,6 +190,22 @@ impl TestEnv {
         run(cmd, None)
     }
 
+    /// `vigil scan ARGS...` with the environment variables `vars` set, as
+    /// root or (`nobody`) as `scan_as_nobody` runs it.
+    pub fn scan_with_env<I, S>(&self, vars: &[(&str, &str)], nobody: bool, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = match nobody {
+            true => as_nobody(self.public_bin(".vigil-bin")),
+            false => Command::new(vigil_bin()),
+        };
+        cmd.current_dir(self.root()).arg("scan").args(args);
+        cmd.envs(vars.iter().copied());
+        run(cmd, None)
+    }
+
     /// A copy of the binary at `rel`, mode 0755, so that any user may run it
     /// wherever the build tree lives; made once per folder.
     pub fn public_bin(&self, rel: &str) -> PathBuf {
