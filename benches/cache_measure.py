@@ -101,6 +101,9 @@ def scans(work):
         ("first scan, no cache", scan + ["-d", sha, TREE], None),
         ("first scan, new cache", scan + ["-d", sha, "--cache", cache, TREE], fresh),
         ("second scan, cached", scan + ["-d", sha, "--cache", cache, TREE], None),
+        # Without the I/O workers at all: what reading ahead may cost here.
+        ("second scan, cached, io-depth 0",
+         scan + ["--io-depth", "0", "-d", sha, "--cache", cache, TREE], None),
         ("one signature added, cached", scan + ["-d", plus, "--cache", cache, TREE], None),
     ]
     times = {name: [] for name, _, _ in cmds}
@@ -123,6 +126,7 @@ def scans(work):
     ccached = mcpu["second scan, cached"]
     print("ratios:")
     print(f"  cached rescan / listing            {cached / med['listing']:.2f}   (target <= 1.5)")
+    print(f"  cached rescan / with --io-depth 0  {cached / med['second scan, cached, io-depth 0']:.2f}")
     print(f"  cached rescan / sized-md5 scan     {cached / med['sized-md5, no cache']:.2f}   (target <= 1.5)")
     print(f"  first scan / cached rescan         {med['first scan, no cache'] / cached:.1f}   (target >= 3)")
     print(f"  one sig added / cached rescan      {med['one signature added, cached'] / cached:.2f}   (target <= 2)")

@@ -159,9 +159,7 @@ impl ScanPool {
                 };
                 admit(queue, &lanes, runner, quit, &permit_tx, &permit_rx);
                 io.wait_idle();
-                for _ in 0..started {
-                    let _ = io.tx.send(IoMsg::Stop);
-                }
+                io.stop();
             });
         });
         let panicked = io.panicked.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -171,18 +169,21 @@ impl ScanPool {
     }
 }
 
-/// What an I/O worker is sent.
-enum IoMsg<'p, J> {
-    Run(J, Option<Permit<'p>>),
-    /// Every job is done: end.
-    Stop,
+/// The I/O workers' jobs: the newest is taken first, as a rayon worker
+/// takes from its own deque, so that the walk goes deep before it goes wide
+/// and a folder's batches are started soon after it is listed.
+struct IoJobs<'p, J> {
+    stack: Vec<(J, Option<Permit<'p>>)>,
+    /// Every job is done: the workers end.
+    stop: bool,
 }
 
-/// The I/O workers' queue, and the count of jobs not yet done in either
+/// The I/O workers' jobs, and the count of jobs not yet done in either
 /// lane, which tells when they may stop.
 struct IoLane<'p, J> {
-    tx: crossbeam_channel::Sender<IoMsg<'p, J>>,
-    rx: crossbeam_channel::Receiver<IoMsg<'p, J>>,
+    jobs: Mutex<IoJobs<'p, J>>,
+    /// Signalled when a job is added, or on `stop`.
+    added: Condvar,
     /// Jobs spawned (on either lane) and not yet done.
     live: AtomicUsize,
     idle: Mutex<()>,
@@ -194,10 +195,12 @@ struct IoLane<'p, J> {
 
 impl<'p, J: Send> IoLane<'p, J> {
     fn new() -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         IoLane {
-            tx,
-            rx,
+            jobs: Mutex::new(IoJobs {
+                stack: Vec::new(),
+                stop: false,
+            }),
+            added: Condvar::new(),
             live: AtomicUsize::new(0),
             idle: Mutex::new(()),
             became_idle: Condvar::new(),
@@ -206,8 +209,32 @@ impl<'p, J: Send> IoLane<'p, J> {
     }
 
     fn send(&self, job: J, permit: Option<Permit<'p>>) {
-        // The receiving end lives as long as `self`.
-        let _ = self.tx.send(IoMsg::Run(job, permit));
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.stack.push((job, permit));
+        drop(jobs);
+        self.added.notify_one();
+    }
+
+    /// Ends the workers once they are idle.
+    fn stop(&self) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.stop = true;
+        drop(jobs);
+        self.added.notify_all();
+    }
+
+    /// The next job, waiting for one; `None` once stopped.
+    fn next(&self) -> Option<(J, Option<Permit<'p>>)> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(job) = jobs.stack.pop() {
+                return Some(job);
+            }
+            if jobs.stop {
+                return None;
+            }
+            jobs = self.added.wait(jobs).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     fn done(&self) {
@@ -240,7 +267,7 @@ impl<'p, J: Send> IoLane<'p, J> {
             scan,
             io: Some(self),
         };
-        while let Ok(IoMsg::Run(job, permit)) = self.rx.recv() {
+        while let Some((job, permit)) = self.next() {
             match catch_unwind(AssertUnwindSafe(|| execute(runner, job, quit))) {
                 Ok(children) => {
                     for child in children {
