@@ -211,7 +211,15 @@ impl TestEnv {
     pub fn public_bin(&self, rel: &str) -> PathBuf {
         let bin = self.path(rel);
         if !bin.exists() {
-            fs::copy(vigil_bin(), &bin).expect("copy the vigil binary");
+            // Copied by `cp`, not by this process: a child another test
+            // thread forks meanwhile would inherit our descriptor open for
+            // writing, and running the copy would fail with "Text file busy".
+            let copied = Command::new("cp")
+                .arg(vigil_bin())
+                .arg(&bin)
+                .status()
+                .expect("run cp");
+            assert!(copied.success(), "copy the vigil binary");
             fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
         }
         bin
