@@ -524,6 +524,7 @@ mod tests {
         let entry = Entry {
             digests,
             container: Some(false),
+            members: None,
             seen: 0,
         };
         cache.put(&key(1), entry);
