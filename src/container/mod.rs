@@ -493,7 +493,8 @@ impl Read for Faults<'_> {
 impl Seek for Faults<'_> {
     fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
         let r = self.inner.seek(pos);
-        if r.is_err() {
+        // A position before the start is the format's mistake, not the file's.
+        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::InvalidInput) {
             self.failed = true;
         }
         r
@@ -559,7 +560,7 @@ impl<'a> Unpacker<'a> {
         let Some(r) = &mut self.recording else {
             return;
         };
-        if !matches!(how, Lookup::Clean) {
+        if !self.neutral && !matches!(how, Lookup::Clean) {
             r.steered = true;
         }
         if r.too_many {

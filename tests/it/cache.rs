@@ -598,3 +598,159 @@ fn a_control_client_is_refused_a_cached_file_it_may_not_open() {
     );
     assert!(d.stop().success());
 }
+
+// Containers. Their members' names, sizes and digests are kept in their
+// entry, so an unchanged container is judged without being opened. These
+// tests make the files unreadable to the second scan without touching them
+// (a `chmod` would change their ctime, hence their key): the files belong
+// to a group the first scan runs in and the second does not.
+
+/// The group that may read the archives of `archive_tree`.
+const READERS: u32 = 4242;
+
+/// A member of `a.zip`, matched by `one.vsig`.
+const NASTY: &[u8] = b"nasty member of a zip\n";
+/// A member of a tar in a gzip in `b.zip`, matched by `two.vsig` only.
+const DEEP: &[u8] = b"deep member, a tar in a gzip in a zip\n";
+/// A member of `b.zip` of a length no other file has, matched by md5 in
+/// `md5.vsig` only.
+const ODD: &[u8] = b"odd-sized member!\n";
+
+/// `d/` with archives (`a.zip` holding `NASTY`, `b.zip` holding `DEEP`
+/// three levels down and `ODD`, `c.tar.gz`, and `many.zip` of `members`
+/// small members) and plain files, readable by root and group `READERS`
+/// only; and databases: `one.vsig` matches `NASTY`, `two.vsig` also `DEEP`,
+/// `md5.vsig` also `ODD` by md5 at its size.
+fn archive_tree(members: usize) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("d/plain.txt", b"plain text\n");
+    env.write("d/other.bin", Rng::new(3).bytes(5000));
+    env.write("nasty", NASTY);
+    env.write("deep", DEEP);
+    env.write("odd", ODD);
+    let script = r#"
+import sys, os, io, zipfile, tarfile, gzip
+root = sys.argv[1]
+members = int(sys.argv[2])
+read = lambda n: open(os.path.join(root, n), 'rb').read()
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode='w', format=tarfile.PAX_FORMAT) as t:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_600_000_000
+            t.addfile(info, io.BytesIO(data))
+    return b.getvalue()
+def zip_(path, files):
+    with zipfile.ZipFile(os.path.join(root, 'd', path), 'w', zipfile.ZIP_DEFLATED) as z:
+        for name, data in files:
+            z.writestr(name, data)
+zip_('a.zip', [('readme.txt', b'hello'), ('bad/nasty.bin', read('nasty'))])
+inner = gzip.compress(tar([('x.txt', b'x' * 300), ('deep.bin', read('deep'))]), mtime=0)
+zip_('b.zip', [('notes.txt', b'notes'), ('inner.tar.gz', inner), ('odd.bin', read('odd'))])
+open(os.path.join(root, 'd', 'c.tar.gz'), 'wb').write(
+    gzip.compress(tar([('one', b'1' * 100), ('two', b'2' * 200)]), mtime=0))
+zip_('many.zip', [('m%05d.txt' % i, b'%d' % i) for i in range(members)])
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env.root())
+        .arg(members.to_string())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for entry in fs::read_dir(env.path("d")).unwrap() {
+        let path = entry.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(0), Some(READERS)).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+    }
+    let one = sig(Algorithm::Sha256, NASTY, "Test.Nasty");
+    let two = format!("{one}{}", sig(Algorithm::Sha256, DEEP, "Test.Deep"));
+    let md5 = format!(
+        "{one}md5:{}:{}:Test.Odd\n",
+        hex(Algorithm::Md5, ODD),
+        ODD.len()
+    );
+    env.write("one.vsig", one);
+    env.write("two.vsig", two);
+    env.write("md5.vsig", md5);
+    // The cache belongs to the user scanning (`nobody`).
+    let c = env.mkdir("c");
+    std::os::unix::fs::chown(&c, Some(NOBODY), Some(NOBODY)).unwrap();
+    fs::set_permissions(&c, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    settle();
+    env
+}
+
+/// `vigil scan --json -d DB --cache c/cache.redb d` as `nobody`, in group
+/// `READERS` (`readable`) or in no group (the archives cannot be opened).
+fn scan_as_reader(env: &TestEnv, db: &str, readable: bool) -> crate::testenv::Run {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"));
+    if readable {
+        cmd.arg(format!("--groups={READERS}"));
+    } else {
+        cmd.arg("--clear-groups");
+    }
+    cmd.arg(env.public_bin(".vigil-bin"))
+        .current_dir(env.root())
+        .args(["scan", "--json", "-d", db, "--cache", "c/cache.redb", "d"]);
+    crate::testenv::run(cmd, None)
+}
+
+/// The detections of a run, as printed, sorted by path.
+fn detections(run: &crate::testenv::Run) -> Vec<Value> {
+    let mut found = run.json_of("detection");
+    found.sort_by(|a, b| a["path"].to_string().cmp(&b["path"].to_string()));
+    found
+}
+
+/// What a scan's summary says was found and looked at.
+fn verdicts(run: &crate::testenv::Run) -> Vec<(&'static str, Value)> {
+    let s = run.json_summary();
+    ["files", "detections", "errors", "containers", "members", "limits_exceeded"]
+        .into_iter()
+        .map(|k| (k, s[k].clone()))
+        .collect()
+}
+
+#[test]
+fn an_unchanged_container_is_judged_from_the_cache_without_being_opened() {
+    let env = archive_tree(5);
+    let first = scan_as_reader(&env, "one.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let found = detections(&first);
+    assert_eq!(found.len(), 1, "{}", first.dump());
+    assert_eq!(found[0]["path"], "d/a.zip");
+    assert_eq!(found[0]["member"], serde_json::json!(["bad/nasty.bin"]));
+    assert_eq!(first.json_summary()["errors"], 0, "{}", first.dump());
+
+    // Nothing can be opened now: every verdict comes from the cache, the
+    // same as the first scan's.
+    let again = scan_as_reader(&env, "one.vsig", false);
+    assert_eq!(again.code(), 1, "{}", again.dump());
+    assert_eq!(detections(&again), found);
+    assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+    let files = first.json_summary()["files"].as_u64().unwrap();
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+
+    // A new signature matching a member three levels down: found from the
+    // cache, as a scan that reads everything finds it.
+    let truth = env.scan(["--json", "-d", "two.vsig", "d"]);
+    assert_eq!(truth.code(), 1, "{}", truth.dump());
+    let want = detections(&truth);
+    assert_eq!(want.len(), 2, "{}", truth.dump());
+    assert_eq!(want[1]["path"], "d/b.zip", "{}", truth.dump());
+    let chain = want[1]["member"].as_array().unwrap();
+    assert_eq!(chain.first().unwrap(), "inner.tar.gz", "{}", truth.dump());
+    assert_eq!(chain.last().unwrap(), "deep.bin", "{}", truth.dump());
+    let newer = scan_as_reader(&env, "two.vsig", false);
+    assert_eq!(newer.code(), 1, "{}", newer.dump());
+    assert_eq!(detections(&newer), want);
+    assert_eq!(verdicts(&newer), verdicts(&truth), "{}", newer.dump());
+    assert_eq!(reads(&newer), (0, 0, files), "{}", newer.dump());
+}
