@@ -111,6 +111,15 @@ pub fn fingerprint(limits: &Limits) -> u64 {
     h.finish()
 }
 
+/// Whether the record holds every digest `sigs` needs of every member:
+/// reading the container again for `sigs` would add nothing to it.
+pub fn covers(sigs: &SignatureSet, members: &Members) -> bool {
+    members
+        .list
+        .iter()
+        .all(|m| m.needs(sigs).is_subset(m.digests.algorithms()))
+}
+
 /// Judges a container from what was recorded of it, with `sigs`, as
 /// unpacking it would: `None` if the record cannot tell (a member needs an
 /// algorithm not recorded, or the set would have steered the unpacking

@@ -284,15 +284,15 @@ impl Remember<'_> {
     }
 
     /// Whether the entry found for `key` already records what unpacking
-    /// the file with `limits` sees.
-    fn has_members(&self, key: Key, limits: &Limits) -> bool {
+    /// the file with `limits` sees, with every digest `sigs` needs.
+    fn has_members(&self, key: Key, limits: &Limits, sigs: &SignatureSet) -> bool {
         let fingerprint = members::fingerprint(limits);
         key == self.key
             && self
                 .prior
                 .as_ref()
                 .and_then(|p| p.members.as_deref())
-                .is_some_and(|m| m.limits == fingerprint)
+                .is_some_and(|m| m.limits == fingerprint && members::covers(sigs, m))
     }
 }
 
@@ -828,8 +828,9 @@ impl Inspector {
             Recorded::Complete(m) => Some(m),
             // A member matched, so this set steered the unpacking: it is
             // read once more, unsteered, for a record that fits any set
-            // (unless the entry holds one already).
-            Recorded::Steered if !remember.is_some_and(|r| r.has_members(key, &limits)) => {
+            // (unless the entry holds one already that this set needs no
+            // more of).
+            Recorded::Steered if !remember.is_some_and(|r| r.has_members(key, &limits, sigs)) => {
                 match record(file, true).1 {
                     Recorded::Complete(m) => Some(m),
                     _ => None,
@@ -854,7 +855,10 @@ impl Inspector {
                 "a container's record must judge it as unpacking it does"
             );
         }
-        (unpacked, members.filter(|_| remember.is_some()).map(Arc::new))
+        (
+            unpacked,
+            members.filter(|_| remember.is_some()).map(Arc::new),
+        )
     }
 
     /// The container format of a file, from its first bytes and, for a

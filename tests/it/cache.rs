@@ -528,7 +528,9 @@ fn a_reload_reports_a_newly_matching_cached_file_without_reading_it() {
     )
     .unwrap();
     d.signal(libc::SIGHUP);
-    let ev = d.next_event(GUARD).expect("the new detection after the reload");
+    let ev = d
+        .next_event(GUARD)
+        .expect("the new detection after the reload");
     assert_eq!(ev["source"], "reload", "{ev}");
     assert!(ev["path"].as_str().unwrap().ends_with("/f0007"), "{ev}");
     assert_eq!(ev["signature"], "Test.Seven", "{ev}");
@@ -660,12 +662,15 @@ zip_('many.zip', [('m%05d.txt' % i, b'%d' % i) for i in range(members)])
         .arg(members.to_string())
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for entry in fs::read_dir(env.path("d")).unwrap() {
         let path = entry.unwrap().path();
         std::os::unix::fs::chown(&path, Some(0), Some(READERS)).unwrap();
-        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
-            .unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
     }
     let one = sig(Algorithm::Sha256, NASTY, "Test.Nasty");
     let two = format!("{one}{}", sig(Algorithm::Sha256, DEEP, "Test.Deep"));
@@ -712,10 +717,17 @@ fn detections(run: &crate::testenv::Run) -> Vec<Value> {
 /// What a scan's summary says was found and looked at.
 fn verdicts(run: &crate::testenv::Run) -> Vec<(&'static str, Value)> {
     let s = run.json_summary();
-    ["files", "detections", "errors", "containers", "members", "limits_exceeded"]
-        .into_iter()
-        .map(|k| (k, s[k].clone()))
-        .collect()
+    [
+        "files",
+        "detections",
+        "errors",
+        "containers",
+        "members",
+        "limits_exceeded",
+    ]
+    .into_iter()
+    .map(|k| (k, s[k].clone()))
+    .collect()
 }
 
 #[test]
@@ -753,4 +765,110 @@ fn an_unchanged_container_is_judged_from_the_cache_without_being_opened() {
     assert_eq!(detections(&newer), want);
     assert_eq!(verdicts(&newer), verdicts(&truth), "{}", newer.dump());
     assert_eq!(reads(&newer), (0, 0, files), "{}", newer.dump());
+}
+
+#[test]
+fn a_member_needing_another_algorithm_reads_its_container_once_more_then_never() {
+    let env = archive_tree(5);
+    scan_as_reader(&env, "one.vsig", true).assert_code(1);
+    // `md5.vsig` needs md5 at `ODD`'s length, which only a member of
+    // `b.zip` has: that container alone is read again.
+    let first = scan_as_reader(&env, "md5.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let files = first.json_summary()["files"].as_u64().unwrap();
+    assert_eq!(reads(&first).0, 1, "{}", first.dump());
+    let found = detections(&first);
+    assert_eq!(found.len(), 2, "{}", first.dump());
+    assert_eq!(found[1]["path"], "d/b.zip");
+    assert_eq!(found[1]["signature"], "Test.Odd");
+    assert_eq!(found[1]["member"], serde_json::json!(["odd.bin"]));
+    // Then neither set reads anything, and both find what they found.
+    let again = scan_as_reader(&env, "md5.vsig", false);
+    assert_eq!(detections(&again), found, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+    let back = scan_as_reader(&env, "one.vsig", false);
+    assert_eq!(back.code(), 1, "{}", back.dump());
+    assert_eq!(detections(&back), found[..1], "{}", back.dump());
+    assert_eq!(reads(&back), (0, 0, files), "{}", back.dump());
+}
+
+#[test]
+fn a_container_of_more_members_than_a_record_holds_is_read_at_every_scan() {
+    for (members, read_again) in [(1_000, 0), (1_001, 1)] {
+        let env = archive_tree(members);
+        let first = scan_as_reader(&env, "one.vsig", true);
+        first.assert_code(1);
+        let files = first.json_summary()["files"].as_u64().unwrap();
+        let again = scan_as_reader(&env, "one.vsig", true);
+        again.assert_code(1);
+        assert_eq!(
+            reads(&again).0,
+            read_again,
+            "{members} members: {}",
+            again.dump()
+        );
+        assert_eq!(reads(&again).2, files - read_again);
+        assert_eq!(detections(&again), detections(&first));
+        assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+    }
+}
+
+#[test]
+fn a_damaged_container_entry_is_a_miss() {
+    let env = archive_tree(5);
+    let want = detections(&env.scan(["--json", "-d", "two.vsig", "d"]));
+    scan_as_reader(&env, "one.vsig", true).assert_code(1);
+    // Damage `b.zip`'s entry where it names a member.
+    let cache = env.path("c/cache.redb");
+    let mut bytes = fs::read(&cache).unwrap();
+    let at = bytes
+        .windows(b"deep.bin".len())
+        .position(|w| w == b"deep.bin")
+        .expect("the member's name is in the cache file");
+    bytes[at] ^= 0x01;
+    fs::write(&cache, &bytes).unwrap();
+    let run = scan_as_reader(&env, "two.vsig", true);
+    assert_eq!(run.code(), 1, "{}", run.dump());
+    assert_eq!(detections(&run), want, "{}", run.dump());
+    assert!(reads(&run).0 >= 1, "b.zip read again: {}", run.dump());
+    // Written again, it is found again.
+    let files = run.json_summary()["files"].as_u64().unwrap();
+    let again = scan_as_reader(&env, "two.vsig", false);
+    assert_eq!(detections(&again), want, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+}
+
+/// A file of a size no signature has is opened only to look at its first
+/// bytes (is it a container?); once the cache knows it is not, it is not
+/// opened again. A container of such a size is unpacked once, then judged
+/// from its members.
+#[test]
+fn a_file_known_not_to_be_a_container_is_never_opened_again_for_its_magic() {
+    let env = archive_tree(5);
+    // Signatures at `NASTY`'s length only: no file of the tree has it.
+    env.write(
+        "sized.vsig",
+        format!(
+            "sha256:{}:{}:Test.Nasty\n",
+            hex(Algorithm::Sha256, NASTY),
+            NASTY.len()
+        ),
+    );
+    let first = scan_as_reader(&env, "sized.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let s = first.json_summary();
+    let files = s["files"].as_u64().unwrap();
+    // The containers are counted as hashed (they were unpacked), the
+    // others as cleared by size (only their first bytes were read).
+    assert_eq!(s["bytes_hashed"], 0, "{}", first.dump());
+    assert_eq!(s["cleared_by_size"], 2, "{}", first.dump());
+    assert_eq!(s["hashed"], files - 2, "{}", first.dump());
+    assert_eq!(detections(&first)[0]["path"], "d/a.zip");
+    let again = scan_as_reader(&env, "sized.vsig", false);
+    assert_eq!(again.code(), 1, "{}", again.dump());
+    let s = again.json_summary();
+    assert_eq!(s["cleared_by_size"], 0, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+    assert_eq!(detections(&again), detections(&first));
+    assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
 }
