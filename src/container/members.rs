@@ -247,3 +247,122 @@ impl Recording {
         self.list.push(m);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{hash_bytes, Algorithm};
+    use crate::signature::{SigLine, SignatureSetBuilder};
+
+    /// A set detecting `detect` and allowing `allow` (sha256, any size).
+    fn set(detect: &[&[u8]], allow: &[&[u8]]) -> SignatureSet {
+        let mut b = SignatureSetBuilder::new();
+        for (list, allowed) in [(detect, false), (allow, true)] {
+            for data in list {
+                let sig = SigLine {
+                    digest: hash_bytes(Algorithm::Sha256, data),
+                    size: None,
+                    name: "Sig",
+                };
+                b.add(&sig, allowed).unwrap();
+            }
+        }
+        b.build()
+    }
+
+    /// A member named `chain` holding `data`, the `n`th matched.
+    fn member(chain: &[&str], data: &[u8], held: bool, container: bool, n: u64) -> Member {
+        let mut digests = Digests::default();
+        digests.insert(hash_bytes(Algorithm::Sha256, data));
+        Member {
+            chain: chain.iter().map(|s| s.as_bytes().into()).collect(),
+            size: data.len() as u64,
+            digests,
+            held,
+            container,
+            containers: n,
+            members: n,
+        }
+    }
+
+    /// `outer.tar.gz` streamed (matched after what it holds), holding
+    /// `a` and `b`; then `c.zip` held whole, holding `d`. A limit was
+    /// reached after the third member was matched.
+    fn record() -> Members {
+        Members {
+            limits: 0,
+            list: vec![
+                member(&["outer.tar.gz", "a"], b"a", true, false, 1),
+                member(&["outer.tar.gz", "b"], b"b", true, false, 2),
+                member(&["outer.tar.gz"], b"outer", false, true, 3),
+                member(&["c.zip"], b"c", true, true, 4),
+                member(&["c.zip", "d"], b"d", true, false, 5),
+            ],
+            exceeded: Some((Exceeded::MaxFiles, 3)),
+            containers: 3,
+            members: 5,
+        }
+    }
+
+    #[test]
+    fn the_first_member_detected_is_the_files_detection_with_the_totals_then() {
+        let r = replay(&set(&[b"d"], &[]), &record()).unwrap();
+        let found = r.found.unwrap();
+        assert_eq!(
+            found.member,
+            vec![Box::from(&b"c.zip"[..]), b"d"[..].into()]
+        );
+        assert_eq!((r.containers, r.members), (5, 5));
+        assert_eq!(r.exceeded, Some(Exceeded::MaxFiles), "reached before it");
+
+        // Detected before the limit was reached, in a streamed container
+        // read to its end after the detection: the record cannot tell.
+        assert_eq!(replay(&set(&[b"a"], &[]), &record()), None);
+        let mut no_limit = record();
+        no_limit.exceeded = None;
+        let r = replay(&set(&[b"a"], &[]), &no_limit).unwrap();
+        assert_eq!((r.containers, r.members, r.exceeded), (1, 1, None));
+    }
+
+    #[test]
+    fn nothing_detected_gives_the_totals_of_the_whole_unpacking() {
+        let r = replay(&set(&[b"elsewhere"], &[]), &record()).unwrap();
+        assert_eq!(
+            r,
+            Replayed {
+                found: None,
+                exceeded: Some(Exceeded::MaxFiles),
+                containers: 3,
+                members: 5
+            }
+        );
+    }
+
+    #[test]
+    fn where_the_allow_list_would_steer_the_unpacking_the_record_cannot_tell() {
+        // A held container on the allow-list is not opened.
+        assert_eq!(replay(&set(&[b"d"], &[b"c"]), &record()), None);
+        // A streamed one clears what was found inside it, and the
+        // unpacker goes on past what the record shows.
+        let mut no_limit = record();
+        no_limit.exceeded = None;
+        assert_eq!(replay(&set(&[b"a"], &[b"outer"]), &no_limit), None);
+        // An allow-listed member that holds nothing changes nothing.
+        let r = replay(&set(&[b"d"], &[b"b"]), &record()).unwrap();
+        assert!(r.found.is_some());
+    }
+
+    #[test]
+    fn a_member_needing_an_algorithm_not_recorded_is_read_again() {
+        let mut b = SignatureSetBuilder::new();
+        let sig = SigLine {
+            digest: hash_bytes(Algorithm::Md5, b"d"),
+            size: None,
+            name: "ByMd5",
+        };
+        b.add(&sig, false).unwrap();
+        let sigs = b.build();
+        assert!(!covers(&sigs, &record()));
+        assert_eq!(replay(&sigs, &record()), None);
+    }
+}
