@@ -269,10 +269,20 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         0 => String::new(),
         n => format!(", guarding {n} folders,"),
     };
+    // The fanotify backend marks whole filesystems: it has no folders to count.
+    let watching = match config.watch_backend {
+        WatchBackend::Inotify => format!(
+            "watching {} folders under {} roots",
+            report.folders,
+            config.watch.len()
+        ),
+        WatchBackend::Fanotify => format!(
+            "watching {} roots by their whole filesystems (fanotify)",
+            config.watch.len()
+        ),
+    };
     let status = format!(
-        "watching {} folders under {} roots{guarding} with {} signatures",
-        report.folders,
-        config.watch.len(),
+        "{watching}{guarding} with {} signatures",
         live.sigs.load().stats().total_detections()
     );
     tracing::info!(
