@@ -3,7 +3,8 @@
 //! detects are reported. Files the old set had detected match again, and
 //! were reported already: `NewOnReload` passes on a detection from a reload
 //! only if that file was not reported before with the same detection (the
-//! same signature, digest and member). Every other event passes unchanged.
+//! same signature, digest and member), or if it was moved to quarantine
+//! this time. Every other event passes unchanged.
 //!
 //! It remembers, per path, the last detection reported (from any source),
 //! and forgets it when the file is next found clean, so a file detected,
@@ -102,7 +103,9 @@ impl<S: Sink> Sink for NewOnReload<S> {
 
     fn event_from(&self, origin: Origin, event: &Event<'_>) {
         let repeated = self.heard(event);
-        if !(repeated && origin == Origin::Reload) {
+        // A file moved to quarantine now (its earlier move failed) is news.
+        let moved = matches!(event, Event::Detection(d) if d.moved.is_some());
+        if !(repeated && origin == Origin::Reload) || moved {
             self.inner.event_from(origin, event);
         }
     }
