@@ -693,6 +693,16 @@ zip_('many.zip', [('m%05d.txt' % i, b'%d' % i) for i in range(members)])
 /// `vigil scan --json -d DB --cache c/cache.redb d` as `nobody`, in group
 /// `READERS` (`readable`) or in no group (the archives cannot be opened).
 fn scan_as_reader(env: &TestEnv, db: &str, readable: bool) -> crate::testenv::Run {
+    scan_as_reader_with(env, db, readable, &[])
+}
+
+/// `scan_as_reader` with `extra` arguments.
+fn scan_as_reader_with(
+    env: &TestEnv,
+    db: &str,
+    readable: bool,
+    extra: &[&str],
+) -> crate::testenv::Run {
     let mut cmd = Command::new("setpriv");
     cmd.arg(format!("--reuid={NOBODY}"))
         .arg(format!("--regid={NOBODY}"));
@@ -703,7 +713,9 @@ fn scan_as_reader(env: &TestEnv, db: &str, readable: bool) -> crate::testenv::Ru
     }
     cmd.arg(env.public_bin(".vigil-bin"))
         .current_dir(env.root())
-        .args(["scan", "--json", "-d", db, "--cache", "c/cache.redb", "d"]);
+        .args(["scan", "--json", "-d", db, "--cache", "c/cache.redb"])
+        .args(extra)
+        .arg("d");
     crate::testenv::run(cmd, None)
 }
 
@@ -871,4 +883,50 @@ fn a_file_known_not_to_be_a_container_is_never_opened_again_for_its_magic() {
     assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
     assert_eq!(detections(&again), detections(&first));
     assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+}
+
+/// A container cut short by a limit is cut short the same way from the
+/// cache: the same count, and with `--alert-exceeds-max` the same
+/// detection; other limits are another unpacking, read again.
+#[test]
+fn a_limit_reached_in_a_container_is_reported_the_same_from_the_cache() {
+    let env = archive_tree(8);
+    for extra in [
+        &["--max-files", "4"][..],
+        &["--max-files", "4", "--alert-exceeds-max"],
+    ] {
+        let first = scan_as_reader_with(&env, "one.vsig", true, extra);
+        let again = scan_as_reader_with(&env, "one.vsig", false, extra);
+        assert_eq!(again.code(), first.code(), "{extra:?}: {}", again.dump());
+        assert_eq!(detections(&again), detections(&first), "{extra:?}");
+        assert_eq!(
+            verdicts(&again),
+            verdicts(&first),
+            "{extra:?}: {}",
+            again.dump()
+        );
+        assert_eq!(
+            again.json_summary()["limits_exceeded"],
+            1,
+            "{}",
+            again.dump()
+        );
+        assert_eq!(reads(&again).0, 0, "{extra:?}: {}", again.dump());
+    }
+    let alert = scan_as_reader_with(
+        &env,
+        "one.vsig",
+        false,
+        &["--max-files", "4", "--alert-exceeds-max"],
+    );
+    let found = detections(&alert);
+    assert!(
+        found.iter().any(|d| d["path"] == "d/many.zip"
+            && d["signature"] == "Heuristics.Limits.Exceeded.MaxFiles"),
+        "{}",
+        alert.dump()
+    );
+    // Another limit: the record says nothing, the containers are read.
+    let other = scan_as_reader_with(&env, "one.vsig", true, &["--max-files", "5"]);
+    assert!(reads(&other).0 >= 1, "{}", other.dump());
 }
