@@ -1,9 +1,10 @@
 //! The verdict cache: `vigil scan --cache FILE`, `vigil cache`, and the
 //! daemon's cache in its `state_dir`. What a scan read is told by its
 //! summary's `hashed`, `bytes_hashed` and `from_cache` counts (a file
-//! answered from the cache is never opened). A file cannot be made
-//! unreadable to show it, since `chmod` changes its ctime, hence its key: the
-//! counters are the proof.
+//! answered from the cache is never opened). A `chmod` cannot make a file
+//! unreadable to show it, since it changes the file's ctime, hence its key:
+//! the counters are the proof, and the container tests scan as a user that
+//! loses the group that could read the files.
 
 use std::fs;
 use std::os::fd::AsRawFd;
