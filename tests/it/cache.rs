@@ -931,3 +931,63 @@ fn a_limit_reached_in_a_container_is_reported_the_same_from_the_cache() {
     let other = scan_as_reader_with(&env, "one.vsig", true, &["--max-files", "5"]);
     assert!(reads(&other).0 >= 1, "{}", other.dump());
 }
+
+#[test]
+fn a_reload_finds_a_new_signature_in_a_cached_container_without_reading_it() {
+    let n = 20;
+    let env = watched_tree(n);
+    env.write("deep", DEEP);
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import sys, os, io, zipfile, tarfile
+root = sys.argv[1]
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode='w') as t:
+    data = open(os.path.join(root, 'deep'), 'rb').read()
+    info = tarfile.TarInfo('deep.bin')
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+with zipfile.ZipFile(os.path.join(root, 'w', 'box.zip'), 'w') as z:
+    z.writestr('readme.txt', b'hello')
+    z.writestr('inner.tar', b.getvalue())
+"#,
+        )
+        .arg(env.root())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    settle();
+    let mut d = daemon(env);
+    let first = initial(&mut d);
+    assert_eq!(first["hashed"], n as u64 + 1, "{first}");
+    fs::write(
+        d.env.path("evil.vsig"),
+        format!(
+            "{}{}",
+            sig(Algorithm::Sha256, EVIL, "Test.Evil"),
+            sig(Algorithm::Sha256, DEEP, "Test.Deep")
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let ev = d
+        .next_event(GUARD)
+        .expect("the member found after the reload");
+    assert_eq!(ev["source"], "reload", "{ev}");
+    assert!(ev["path"].as_str().unwrap().ends_with("/box.zip"), "{ev}");
+    assert_eq!(
+        ev["member"],
+        serde_json::json!(["inner.tar", "deep.bin"]),
+        "{ev}"
+    );
+    let after = d.wait_idle();
+    assert_eq!(after["hashed"], n as u64 + 1, "nothing read again: {after}");
+    assert_eq!(after["from_cache"], n as u64 + 1, "{after}");
+    assert!(d.stop().success());
+}
