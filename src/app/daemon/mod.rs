@@ -172,7 +172,8 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     });
     let pipeline = config.pipeline(&live)?;
     let listeners = listeners(&config)?;
-    let sink = EventLog::stdout();
+    // A reload reports only the detections it adds.
+    let sink = crate::report::repeats::NewOnReload::new(EventLog::stdout());
     let shared = Shared::new(DirtySet::new(
         config.watch.clone(),
         Settle::from_quiet(config.settle),
