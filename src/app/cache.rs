@@ -89,12 +89,13 @@ fn describe(s: &FileStats) -> String {
         None => "-".into(),
     };
     format!(
-        "File: {}\nSize: {} bytes\nEntries: {} ({} with digests, {} known not to be containers, {} damaged)\nOldest seen: {}\nNewest seen: {}\nLast pruned: {}\n",
+        "File: {}\nSize: {} bytes\nEntries: {} ({} with digests, {} known not to be containers, {} containers with their members, {} damaged)\nOldest seen: {}\nNewest seen: {}\nLast pruned: {}\n",
         s.path.display(),
         s.bytes,
         s.entries,
         s.with_digests,
         s.not_containers,
+        s.with_members,
         s.damaged,
         when(s.oldest_seen),
         when(s.newest_seen),

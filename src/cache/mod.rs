@@ -590,6 +590,8 @@ pub struct FileStats {
     pub with_digests: u64,
     /// Entries of files known not to be containers.
     pub not_containers: u64,
+    /// Entries of containers with their members recorded.
+    pub with_members: u64,
     /// The oldest and newest `seen` (seconds since the epoch).
     pub oldest_seen: Option<u64>,
     pub newest_seen: Option<u64>,
@@ -640,6 +642,7 @@ pub fn file_stats(path: &Path, wait: Duration) -> Result<FileStats, StoreError> 
         damaged: 0,
         with_digests: 0,
         not_containers: 0,
+        with_members: 0,
         oldest_seen: None,
         newest_seen: None,
         pruned_at: Some(store.pruned_at().map_err(bad)?).filter(|t| *t > 0),
@@ -657,6 +660,9 @@ pub fn file_stats(path: &Path, wait: Duration) -> Result<FileStats, StoreError> 
                 }
                 if e.container == Some(false) {
                     s.not_containers += 1;
+                }
+                if e.members.is_some() {
+                    s.with_members += 1;
                 }
                 s.oldest_seen = Some(s.oldest_seen.map_or(e.seen, |o| o.min(e.seen)));
                 s.newest_seen = Some(s.newest_seen.map_or(e.seen, |o| o.max(e.seen)));
@@ -705,6 +711,7 @@ mod tests {
         let entry = Entry {
             digests,
             container: Some(false),
+            members: None,
             seen: 0,
         };
         cache.put(&key(1), entry);

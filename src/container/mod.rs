@@ -24,6 +24,7 @@
 
 mod archive;
 mod mail;
+pub mod members;
 mod records;
 mod stream;
 
@@ -34,6 +35,9 @@ use std::sync::Arc;
 
 use crate::hash::{AlgoSet, Digest, Digests, MultiHasher};
 use crate::signature::{Lookup, SignatureSet};
+
+pub use members::Members;
+use members::{Member, Recording};
 
 /// Default `--max-recursion`: containers inside containers, as clamd.
 pub const DEFAULT_MAX_RECURSION: u32 = 17;
@@ -365,14 +369,16 @@ impl Level {
 struct Tally {
     /// Bytes unpacked so far, at every depth.
     scanned: Cell<u64>,
-    /// The first limit reached.
-    hit: Cell<Option<Exceeded>>,
+    /// The first limit reached, and how many members had been matched then.
+    hit: Cell<Option<(Exceeded, u64)>>,
+    /// Members matched so far (below the top level).
+    matched: Cell<u64>,
 }
 
 impl Tally {
     fn exceed(&self, what: Exceeded) {
         if self.hit.get().is_none() {
-            self.hit.set(Some(what));
+            self.hit.set(Some((what, self.matched.get())));
         }
     }
 }
@@ -402,7 +408,97 @@ pub fn unpack_file(
         let level = Level::new(0, size, limits.max_ratio);
         u.unpack(format, Input::Seek(file, size), &level);
     }
-    u.finish()
+    u.finish().0
+}
+
+/// What recording the members of a container file came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Every member, as no signature steered the unpacking.
+    Complete(Members),
+    /// A member was detected or allow-listed, so the unpacker went where
+    /// that set sent it: the record would not fit another.
+    Steered,
+    /// More members (or bytes of names and digests) than a record holds.
+    TooMany,
+    /// Reading the file failed: what was seen may not be all there is.
+    Unreadable,
+}
+
+/// `unpack_file`, recording every member matched. With `neutral`, no
+/// member's match steers the unpacking (every member is looked at, and
+/// none is reported: `Unpacked::found` stays empty), so that the record is
+/// complete whatever the set detects; `members::replay` then says what the
+/// set finds in it.
+pub fn unpack_file_recording(
+    sigs: &SignatureSet,
+    limits: Limits,
+    budget: &Budget,
+    format: Format,
+    file: &mut dyn ReadSeek,
+    size: u64,
+    neutral: bool,
+) -> (Unpacked, Recorded) {
+    let tally = Tally::default();
+    let mut u = Unpacker::new(sigs, limits, budget, &tally);
+    u.recording = Some(Recording::default());
+    u.neutral = neutral;
+    let mut watched = Faults {
+        inner: file,
+        failed: false,
+    };
+    if watched.rewind().is_ok() {
+        let level = Level::new(0, size, limits.max_ratio);
+        u.unpack(format, Input::Seek(&mut watched, size), &level);
+    } else {
+        watched.failed = true;
+    }
+    let (unpacked, recording) = u.finish();
+    let recording = recording.unwrap_or_default();
+    let recorded = if watched.failed {
+        Recorded::Unreadable
+    } else if recording.too_many {
+        Recorded::TooMany
+    } else if recording.steered {
+        Recorded::Steered
+    } else {
+        Recorded::Complete(Members {
+            limits: members::fingerprint(&limits),
+            list: recording.list,
+            exceeded: tally.hit.get(),
+            containers: unpacked.containers,
+            members: unpacked.members,
+        })
+    };
+    (unpacked, recorded)
+}
+
+/// Notes whether reading the file underneath failed (as opposed to its
+/// content being damaged, which reads the same way every time).
+struct Faults<'a> {
+    inner: &'a mut dyn ReadSeek,
+    failed: bool,
+}
+
+impl Read for Faults<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+impl Seek for Faults<'_> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let r = self.inner.seek(pos);
+        // A position before the start is the format's mistake, not the file's.
+        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::InvalidInput) {
+            self.failed = true;
+        }
+        r
+    }
 }
 
 /// A top-level stream (standard input, INSTREAM): hashed for its own
@@ -418,7 +514,7 @@ pub fn unpack_stream(
     let tally = Tally::default();
     let mut u = Unpacker::new(sigs, limits, budget, &tally);
     let (digests, size) = u.member_body(reader, None, algos, None, 0)?;
-    Ok((digests, size, u.finish()))
+    Ok((digests, size, u.finish().0))
 }
 
 /// Unpacks one top-level file, recursively, within its limits.
@@ -432,6 +528,10 @@ pub(crate) struct Unpacker<'a> {
     out: Unpacked,
     /// A read buffer reused for every member streamed.
     buf: Vec<u8>,
+    /// Members as they are matched, when they are recorded.
+    recording: Option<Recording>,
+    /// No member's match steers the unpacking (see `unpack_file_recording`).
+    neutral: bool,
 }
 
 impl<'a> Unpacker<'a> {
@@ -444,12 +544,37 @@ impl<'a> Unpacker<'a> {
             chain: Vec::new(),
             out: Unpacked::default(),
             buf: Vec::new(),
+            recording: None,
+            neutral: false,
         }
     }
 
-    fn finish(mut self) -> Unpacked {
-        self.out.exceeded = self.tally.hit.get();
-        self.out
+    fn finish(mut self) -> (Unpacked, Option<Recording>) {
+        self.out.exceeded = self.tally.hit.get().map(|(e, _)| e);
+        (self.out, self.recording)
+    }
+
+    /// Counts a member (below the top level) just matched, and records it.
+    fn matched(&mut self, size: u64, digests: Digests, held: bool, container: bool, how: &Lookup) {
+        self.tally.matched.set(self.tally.matched.get() + 1);
+        let Some(r) = &mut self.recording else {
+            return;
+        };
+        if !self.neutral && !matches!(how, Lookup::Clean) {
+            r.steered = true;
+        }
+        if r.too_many {
+            return;
+        }
+        r.push(Member {
+            chain: self.chain.clone(),
+            size,
+            digests,
+            held,
+            container,
+            containers: self.out.containers,
+            members: self.out.members,
+        });
     }
 
     fn unpack(&mut self, format: Format, input: Input<'_>, level: &Level) {
@@ -625,7 +750,12 @@ impl<'a> Unpacker<'a> {
             self.out.hashed += 1;
             self.out.bytes += size;
         }
-        match self.sigs.lookup(&digests, size) {
+        let lookup = self.sigs.lookup(&digests, size);
+        if depth > 0 {
+            self.matched(size, digests, true, format.is_some(), &lookup);
+        }
+        match lookup {
+            _ if self.neutral => {}
             Lookup::Detected(m) => {
                 // The top-level verdict is the caller's to report.
                 if depth > 0 {
@@ -690,7 +820,12 @@ impl<'a> Unpacker<'a> {
         let digests = tee.hasher.finish();
         self.out.hashed += 1;
         self.out.bytes += size;
-        match self.sigs.lookup(&digests, size) {
+        let lookup = self.sigs.lookup(&digests, size);
+        if depth > 0 {
+            self.matched(size, digests, false, format.is_some(), &lookup);
+        }
+        match lookup {
+            _ if self.neutral => {}
             Lookup::Detected(m) if depth > 0 && self.out.found == before => {
                 self.record(&m, size);
             }
@@ -717,11 +852,7 @@ impl<'a> Unpacker<'a> {
         if !given.is_empty() {
             return given;
         }
-        let mut algos = self.sigs.algorithms_for_size(size);
-        if container {
-            algos = algos.union(self.sigs.allow_algorithms_for_size(size));
-        }
-        algos
+        members::held_algorithms(self.sigs, size, container)
     }
 
     fn record(&mut self, m: &crate::signature::Match<'_>, size: u64) {

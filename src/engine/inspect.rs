@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arc_swap::ArcSwap;
 
 use crate::cache::{self, Cache, Entry, Key, Stamp};
-use crate::container::{self, Budget, Exceeded, Limits, Unpacked, SNIFF_LEN};
+use crate::container::members::{self, Members};
+use crate::container::{self, Budget, Exceeded, Limits, Recorded, Unpacked, SNIFF_LEN};
 use crate::engine::walk::{Candidate, FileId};
 use crate::fileio::{self, FileKind, Identity, OpenError, ReadError, READ_BUF_SIZE};
 use crate::hash::{AlgoSet, Algorithm, Digest, Digests, MultiHasher};
@@ -164,6 +165,18 @@ impl Inside {
     }
 }
 
+/// The identity a detection answered from the cache carries: the file as
+/// the walk saw it.
+fn identity_of(key: &Key) -> Identity {
+    Identity {
+        dev: key.dev,
+        ino: key.ino,
+        size: key.size,
+        mtime_sec: key.mtime.sec,
+        mtime_nsec: key.mtime.nsec,
+    }
+}
+
 /// A worker's reusable scratch space.
 struct Scratch {
     buf: Vec<u8>,
@@ -247,20 +260,39 @@ struct Remember<'a> {
 impl Remember<'_> {
     /// Stores what reading the file under `key` (its `fstat` before the
     /// read) found.
-    fn store(&self, key: Key, digests: Digests, container: Option<bool>) {
+    fn store(
+        &self,
+        key: Key,
+        digests: Digests,
+        container: Option<bool>,
+        members: Option<Arc<Members>>,
+    ) {
         if !key.settled_before(self.since) {
             return;
         }
         let entry = Entry {
             digests,
             container,
+            members,
             seen: 0,
         };
-        let entry = match self.prior {
-            Some(prior) if key == self.key => prior.merged(&entry),
+        let entry = match &self.prior {
+            Some(prior) if key == self.key => prior.clone().merged(&entry),
             _ => entry,
         };
         self.cache.put(&key, entry);
+    }
+
+    /// Whether the entry found for `key` already records what unpacking
+    /// the file with `limits` sees, with every digest `sigs` needs.
+    fn has_members(&self, key: Key, limits: &Limits, sigs: &SignatureSet) -> bool {
+        let fingerprint = members::fingerprint(limits);
+        key == self.key
+            && self
+                .prior
+                .as_ref()
+                .and_then(|p| p.members.as_deref())
+                .is_some_and(|m| m.limits == fingerprint && members::covers(sigs, m))
     }
 }
 
@@ -459,17 +491,17 @@ impl Inspector {
             return Recall::Read(None);
         }
         let since = Stamp::now();
-        let prior = recalled.copied().or_else(|| cache.get(&key));
+        let prior = recalled.cloned().or_else(|| cache.get(&key));
         if let Some(entry) = &prior {
-            if let Some(result) = self.answer(sigs, algos, &key, entry, matches) {
+            if let Some((result, inside)) = self.answer(sigs, algos, &key, entry, matches) {
                 if cache.is_stale(entry) {
-                    cache.put(&key, *entry);
+                    cache.put(&key, entry.clone());
                 }
                 return Recall::Answered(Inspected {
                     result,
                     bytes: 0,
                     reused: false,
-                    inside: Inside::default(),
+                    inside,
                     cached: true,
                 });
             }
@@ -484,7 +516,9 @@ impl Inspector {
 
     /// The result for a file of `key` from its cache entry, if the entry
     /// settles it: it holds every algorithm the set needs for the size, and
-    /// the file would not be unpacked (it is not a container, or it matched).
+    /// the file would not be unpacked (it is not a container, or it matched)
+    /// or what unpacking it with these limits saw is recorded (its members)
+    /// and settles it (see `members::replay`).
     fn answer(
         &self,
         sigs: &SignatureSet,
@@ -492,32 +526,92 @@ impl Inspector {
         key: &Key,
         entry: &Entry,
         matches: Matches,
-    ) -> Option<FileResult> {
+    ) -> Option<(FileResult, Inside)> {
         let size = key.size;
+        let none = Inside::default();
         let not_container = entry.container == Some(false) || !self.limits.enabled;
         if algos.is_empty() {
-            return not_container.then_some(FileResult::Cleared);
+            if not_container {
+                return Some((FileResult::Cleared, none));
+            }
+            // A container of a size no detection has: its allow-list, then
+            // what it holds (as `sniff_open`).
+            let allow = sigs.allow_algorithms_for_size(size);
+            let own = if allow.is_empty() {
+                None
+            } else {
+                if !allow.is_subset(entry.algorithms()) {
+                    return None;
+                }
+                let own = members::only(&entry.digests, allow);
+                if sigs.lookup(&own, size) == Lookup::Allowed {
+                    return Some((FileResult::Clean { size }, none));
+                }
+                Some(own)
+            };
+            return self.answer_members(sigs, key, entry, own);
         }
         if !algos.is_subset(entry.algorithms()) {
             return None;
         }
-        match sigs.lookup(&entry.digests, size) {
+        // What a read would have computed, no more: a digest kept for an
+        // earlier set must not decide for this one.
+        let own = members::only(&entry.digests, algos);
+        match sigs.lookup(&own, size) {
             Lookup::Detected(_) => {
-                let mut result = verdict(sigs, &entry.digests, size, matches);
+                let mut result = verdict(sigs, &own, size, matches);
                 if let FileResult::Detected { identity, .. } = &mut result {
-                    *identity = Some(Identity {
-                        dev: key.dev,
-                        ino: key.ino,
-                        size,
-                        mtime_sec: key.mtime.sec,
-                        mtime_nsec: key.mtime.nsec,
-                    });
+                    *identity = Some(identity_of(key));
                 }
-                Some(result)
+                Some((result, none))
             }
-            Lookup::Allowed => Some(FileResult::Clean { size }),
-            Lookup::Clean => not_container.then_some(FileResult::Clean { size }),
+            Lookup::Allowed => Some((FileResult::Clean { size }, none)),
+            Lookup::Clean if not_container => Some((FileResult::Clean { size }, none)),
+            Lookup::Clean => self.answer_members(sigs, key, entry, Some(own)),
         }
+    }
+
+    /// The result for a container from the members its entry records, as
+    /// `conclude` gives it after unpacking; `own`: the file's own digests
+    /// as a read computes them (`None`: none but, for a limit reported as a
+    /// detection, sha256).
+    fn answer_members(
+        &self,
+        sigs: &SignatureSet,
+        key: &Key,
+        entry: &Entry,
+        own: Option<Digests>,
+    ) -> Option<(FileResult, Inside)> {
+        let recorded = entry.members.as_deref()?;
+        if entry.container != Some(true)
+            || recorded.limits != members::fingerprint(&self.unpack_limits())
+        {
+            return None;
+        }
+        let replayed = members::replay(sigs, recorded)?;
+        let inside = Inside {
+            containers: replayed.containers,
+            members: replayed.members,
+            exceeded: replayed.exceeded,
+        };
+        let own_digest = match own {
+            Some(d) => d.iter().next().copied(),
+            None => entry.digests.get(Algorithm::Sha256).copied(),
+        };
+        let needs_digest = replayed.found.is_none()
+            && replayed.exceeded.is_some()
+            && self.limits.alert_exceeds_max;
+        if needs_digest && own_digest.is_none() {
+            return None;
+        }
+        let result = self.concluded(
+            key.size,
+            replayed.found,
+            replayed.exceeded,
+            Some(identity_of(key)),
+            || own_digest,
+        );
+        Some((result, inside))
     }
 
     /// `known`: the size the walk saw and the algorithms chosen for it, so
@@ -658,7 +752,7 @@ impl Inspector {
         };
         let Some(format) = self.format_of(&head[..n], file, walked) else {
             if let Some(r) = remember {
-                r.store(key, Digests::default(), Some(false));
+                r.store(key, Digests::default(), Some(false), None);
             }
             return cleared;
         };
@@ -686,16 +780,85 @@ impl Inspector {
                 Err(e) => return (FileResult::Failed(e.into()), 0, Inside::default()),
             }
         }
-        let unpacked = container::unpack_file(
-            sigs,
-            self.unpack_limits(),
-            &self.budget,
-            format,
-            &mut &*file,
-            size,
-        );
-        let (result, inside) = self.conclude(size, unpacked, digests, Some(&meta), &mut &*file);
+        let key = Key::of(&meta);
+        let (unpacked, members) = self.unpack(sigs, format, &mut &*file, size, key, remember);
+        let (result, inside, hashed) =
+            self.conclude(size, unpacked, digests, Some(&meta), &mut &*file);
+        if let Some(r) = remember {
+            let mut kept = digests.unwrap_or_default();
+            if let Some(d) = hashed {
+                kept.insert(d);
+            }
+            r.store(key, kept, Some(true), members);
+        }
         (result, bytes, inside)
+    }
+
+    /// Unpacks a container file. With a cache, its members are recorded,
+    /// and the record returned when it is complete and within the bound
+    /// (`members::MAX_MEMBERS`); a debug build records every unpacking, to
+    /// check that `members::replay` agrees with it.
+    fn unpack(
+        &self,
+        sigs: &SignatureSet,
+        format: container::Format,
+        file: &mut (impl Read + std::io::Seek),
+        size: u64,
+        key: Key,
+        remember: Option<&Remember<'_>>,
+    ) -> (Unpacked, Option<Arc<Members>>) {
+        let limits = self.unpack_limits();
+        if remember.is_none() && !cfg!(debug_assertions) {
+            let unpacked = container::unpack_file(sigs, limits, &self.budget, format, file, size);
+            return (unpacked, None);
+        }
+        let record = |file: &mut dyn container::ReadSeek, neutral| {
+            container::unpack_file_recording(
+                sigs,
+                limits,
+                &self.budget,
+                format,
+                file,
+                size,
+                neutral,
+            )
+        };
+        let (unpacked, recorded) = record(file, false);
+        let members = match recorded {
+            Recorded::Complete(m) => Some(m),
+            // A member matched, so this set steered the unpacking: it is
+            // read once more, unsteered, for a record that fits any set
+            // (unless the entry holds one already that this set needs no
+            // more of).
+            Recorded::Steered if !remember.is_some_and(|r| r.has_members(key, &limits, sigs)) => {
+                match record(file, true).1 {
+                    Recorded::Complete(m) => Some(m),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(replayed) = members.as_ref().and_then(|m| members::replay(sigs, m)) {
+            debug_assert_eq!(
+                (
+                    &replayed.found,
+                    replayed.exceeded,
+                    replayed.containers,
+                    replayed.members
+                ),
+                (
+                    &unpacked.found,
+                    unpacked.exceeded,
+                    unpacked.containers,
+                    unpacked.members
+                ),
+                "a container's record must judge it as unpacking it does"
+            );
+        }
+        (
+            unpacked,
+            members.filter(|_| remember.is_some()).map(Arc::new),
+        )
     }
 
     /// The container format of a file, from its first bytes and, for a
@@ -728,7 +891,8 @@ impl Inspector {
 
     /// Turns what unpacking found into the file's result: a member's
     /// detection, a limit reported as a detection (`--alert-exceeds-max`,
-    /// with the file's own digest), or clean.
+    /// with the file's own digest), or clean. Also returns the file's
+    /// sha256 if it had to be computed for that (to be remembered).
     fn conclude(
         &self,
         size: u64,
@@ -736,11 +900,40 @@ impl Inspector {
         digests: Option<Digests>,
         meta: Option<&std::fs::Metadata>,
         file: &mut (impl Read + std::io::Seek),
-    ) -> (FileResult, Inside) {
+    ) -> (FileResult, Inside, Option<Digest>) {
         let inside = Inside::of(&unpacked);
-        let identity = meta.map(Identity::of);
-        if let Some(found) = unpacked.found {
-            let result = FileResult::Detected {
+        let mut hashed = None;
+        let result = self.concluded(
+            size,
+            unpacked.found,
+            unpacked.exceeded,
+            meta.map(Identity::of),
+            || {
+                digests.and_then(|d| d.iter().next().copied()).or_else(|| {
+                    hashed = self
+                        .hash_again(file, size, AlgoSet::EMPTY.with(Algorithm::Sha256))
+                        .ok()
+                        .and_then(|d| d.get(Algorithm::Sha256).copied());
+                    hashed
+                })
+            },
+        );
+        (result, inside, hashed)
+    }
+
+    /// `conclude` from what unpacking found (or a record of it says it
+    /// would): `digest` gives the file's own digest, asked for only when a
+    /// limit is reported as a detection.
+    fn concluded(
+        &self,
+        size: u64,
+        found: Option<container::Found>,
+        exceeded: Option<Exceeded>,
+        identity: Option<Identity>,
+        digest: impl FnOnce() -> Option<Digest>,
+    ) -> FileResult {
+        if let Some(found) = found {
+            return FileResult::Detected {
                 size: found.size,
                 signature: found.signature,
                 official: found.official,
@@ -749,16 +942,10 @@ impl Inspector {
                 identity,
                 member: found.member,
             };
-            return (result, inside);
         }
-        if let (Some(exceeded), true) = (unpacked.exceeded, self.limits.alert_exceeds_max) {
-            let digest = digests.and_then(|d| d.iter().next().copied()).or_else(|| {
-                self.hash_again(file, size, AlgoSet::EMPTY.with(Algorithm::Sha256))
-                    .ok()
-                    .and_then(|d| d.get(Algorithm::Sha256).copied())
-            });
-            if let Some(digest) = digest {
-                let result = FileResult::Detected {
+        if let (Some(exceeded), true) = (exceeded, self.limits.alert_exceeds_max) {
+            if let Some(digest) = digest() {
+                return FileResult::Detected {
                     size,
                     signature: exceeded.signature().into(),
                     official: false,
@@ -767,10 +954,9 @@ impl Inspector {
                     identity,
                     member: Vec::new(),
                 };
-                return (result, inside);
             }
         }
-        (FileResult::Clean { size }, inside)
+        FileResult::Clean { size }
     }
 
     // Each argument is a decision already taken for this file; a struct
@@ -823,27 +1009,24 @@ impl Inspector {
         };
         let lookup = sigs.lookup(&digests, size);
         if lookup == Lookup::Clean && !self.read_only {
-            let format = self.format_of_open(head.bytes(), file, size);
+            let key = Key::of(meta);
+            let Some(format) = self.format_of_open(head.bytes(), file, size) else {
+                if let Some(r) = remember {
+                    r.store(key, digests, Some(false), None);
+                }
+                return (verdict(sigs, &digests, size, matches), bytes, none);
+            };
+            let (unpacked, members) = self.unpack(sigs, format, file, size, key, remember);
+            let (result, inside, _) =
+                self.conclude(size, unpacked, Some(digests), Some(meta), file);
             if let Some(r) = remember {
-                r.store(Key::of(meta), digests, Some(format.is_some()));
+                r.store(key, digests, Some(true), members);
             }
-            if let Some(format) = format {
-                let unpacked = container::unpack_file(
-                    sigs,
-                    self.unpack_limits(),
-                    &self.budget,
-                    format,
-                    file,
-                    size,
-                );
-                let (result, inside) =
-                    self.conclude(size, unpacked, Some(digests), Some(meta), file);
-                return (result, bytes, inside);
-            }
+            return (result, bytes, inside);
         }
         if lookup != Lookup::Clean && !self.read_only {
             if let Some(r) = remember {
-                r.store(Key::of(meta), digests, None);
+                r.store(Key::of(meta), digests, None, None);
             }
         }
         let mut result = verdict(sigs, &digests, size, matches);
@@ -890,7 +1073,7 @@ impl Inspector {
                         // Nothing to read again: a stream's digests were all
                         // taken as it passed.
                         let mut gone = std::io::Cursor::new(&[][..]);
-                        let (result, inside) =
+                        let (result, inside, _) =
                             self.conclude(size, unpacked, Some(digests), None, &mut gone);
                         (result, size, inside)
                     }

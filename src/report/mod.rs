@@ -9,6 +9,7 @@ pub mod journal;
 pub mod json;
 mod null;
 pub mod progress;
+pub mod repeats;
 pub mod text;
 
 use std::path::Path;

@@ -1,9 +1,10 @@
 //! The verdict cache: `vigil scan --cache FILE`, `vigil cache`, and the
 //! daemon's cache in its `state_dir`. What a scan read is told by its
 //! summary's `hashed`, `bytes_hashed` and `from_cache` counts (a file
-//! answered from the cache is never opened). A file cannot be made
-//! unreadable to show it, since `chmod` changes its ctime, hence its key: the
-//! counters are the proof.
+//! answered from the cache is never opened). A `chmod` cannot make a file
+//! unreadable to show it, since it changes the file's ctime, hence its key:
+//! the counters are the proof, and the container tests scan as a user that
+//! loses the group that could read the files.
 
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -573,25 +574,27 @@ fn a_reload_reports_a_newly_matching_cached_file_without_reading_it() {
     )
     .unwrap();
     d.signal(libc::SIGHUP);
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        let ev = d.next_event(GUARD).expect("detections after the reload");
-        assert_eq!(ev["source"], "reload", "{ev}");
-        seen.push(
-            ev["path"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    seen.sort();
-    assert_eq!(seen, ["f0003", "f0007"]);
+    let ev = d
+        .next_event(GUARD)
+        .expect("the new detection after the reload");
+    assert_eq!(ev["source"], "reload", "{ev}");
+    assert!(ev["path"].as_str().unwrap().ends_with("/f0007"), "{ev}");
+    assert_eq!(ev["signature"], "Test.Seven", "{ev}");
     let after = d.wait_idle();
     assert_eq!(after["hashed"], n as u64, "nothing read again: {after}");
     assert_eq!(after["from_cache"], n as u64, "{after}");
+    // f0003 matched again, but was reported before the reload.
+    if let Some(again) = d.next_event(Duration::from_millis(500)) {
+        panic!("reported again after the reload: {again}");
+    }
+    // Another reload that adds nothing reports nothing.
+    d.signal(libc::SIGHUP);
+    d.wait_log("reloaded");
+    let idle = d.wait_idle();
+    assert_eq!(idle["from_cache"], 2 * n as u64, "{idle}");
+    if let Some(again) = d.next_event(Duration::from_millis(500)) {
+        panic!("reported again after the second reload: {again}");
+    }
     assert!(d.stop().success());
 }
 
@@ -641,5 +644,395 @@ fn a_control_client_is_refused_a_cached_file_it_may_not_open() {
         filled["from_cache"].as_u64().unwrap() + 1,
         "the readable file was answered from the cache after its open: {after}"
     );
+    assert!(d.stop().success());
+}
+
+// Containers. Their members' names, sizes and digests are kept in their
+// entry, so an unchanged container is judged without being opened. These
+// tests make the files unreadable to the second scan without touching them
+// (a `chmod` would change their ctime, hence their key): the files belong
+// to a group the first scan runs in and the second does not.
+
+/// The group that may read the archives of `archive_tree`.
+const READERS: u32 = 4242;
+
+/// A member of `a.zip`, matched by `one.vsig`.
+const NASTY: &[u8] = b"nasty member of a zip\n";
+/// A member of a tar in a gzip in `b.zip`, matched by `two.vsig` only.
+const DEEP: &[u8] = b"deep member, a tar in a gzip in a zip\n";
+/// A member of `b.zip` of a length no other file has, matched by md5 in
+/// `md5.vsig` only.
+const ODD: &[u8] = b"odd-sized member!\n";
+
+/// `d/` with archives (`a.zip` holding `NASTY`, `b.zip` holding `DEEP`
+/// three levels down and `ODD`, `c.tar.gz`, and `many.zip` of `members`
+/// small members) and plain files, readable by root and group `READERS`
+/// only; and databases: `one.vsig` matches `NASTY`, `two.vsig` also `DEEP`,
+/// `md5.vsig` also `ODD` by md5 at its size.
+fn archive_tree(members: usize) -> TestEnv {
+    let env = TestEnv::new();
+    env.write("d/plain.txt", b"plain text\n");
+    env.write("d/other.bin", Rng::new(3).bytes(5000));
+    env.write("nasty", NASTY);
+    env.write("deep", DEEP);
+    env.write("odd", ODD);
+    let script = r#"
+import sys, os, io, zipfile, tarfile, gzip
+root = sys.argv[1]
+members = int(sys.argv[2])
+read = lambda n: open(os.path.join(root, n), 'rb').read()
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode='w', format=tarfile.PAX_FORMAT) as t:
+        for name, data in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_600_000_000
+            t.addfile(info, io.BytesIO(data))
+    return b.getvalue()
+def zip_(path, files):
+    with zipfile.ZipFile(os.path.join(root, 'd', path), 'w', zipfile.ZIP_DEFLATED) as z:
+        for name, data in files:
+            z.writestr(name, data)
+zip_('a.zip', [('readme.txt', b'hello'), ('bad/nasty.bin', read('nasty'))])
+inner = gzip.compress(tar([('x.txt', b'x' * 300), ('deep.bin', read('deep'))]), mtime=0)
+zip_('b.zip', [('notes.txt', b'notes'), ('inner.tar.gz', inner), ('odd.bin', read('odd'))])
+open(os.path.join(root, 'd', 'c.tar.gz'), 'wb').write(
+    gzip.compress(tar([('one', b'1' * 100), ('two', b'2' * 200)]), mtime=0))
+zip_('many.zip', [('m%05d.txt' % i, b'%d' % i) for i in range(members)])
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env.root())
+        .arg(members.to_string())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for entry in fs::read_dir(env.path("d")).unwrap() {
+        let path = entry.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(0), Some(READERS)).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    }
+    let one = sig(Algorithm::Sha256, NASTY, "Test.Nasty");
+    let two = format!("{one}{}", sig(Algorithm::Sha256, DEEP, "Test.Deep"));
+    let md5 = format!(
+        "{one}md5:{}:{}:Test.Odd\n",
+        hex(Algorithm::Md5, ODD),
+        ODD.len()
+    );
+    env.write("one.vsig", one);
+    env.write("two.vsig", two);
+    env.write("md5.vsig", md5);
+    // The cache belongs to the user scanning (`nobody`).
+    let c = env.mkdir("c");
+    std::os::unix::fs::chown(&c, Some(NOBODY), Some(NOBODY)).unwrap();
+    fs::set_permissions(&c, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    settle();
+    env
+}
+
+/// `vigil scan --json -d DB --cache c/cache.redb d` as `nobody`, in group
+/// `READERS` (`readable`) or in no group (the archives cannot be opened).
+fn scan_as_reader(env: &TestEnv, db: &str, readable: bool) -> crate::testenv::Run {
+    scan_as_reader_with(env, db, readable, &[])
+}
+
+/// `scan_as_reader` with `extra` arguments.
+fn scan_as_reader_with(
+    env: &TestEnv,
+    db: &str,
+    readable: bool,
+    extra: &[&str],
+) -> crate::testenv::Run {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"));
+    if readable {
+        cmd.arg(format!("--groups={READERS}"));
+    } else {
+        cmd.arg("--clear-groups");
+    }
+    cmd.arg(env.public_bin(".vigil-bin"))
+        .current_dir(env.root())
+        .args(["scan", "--json", "-d", db, "--cache", "c/cache.redb"])
+        .args(extra)
+        .arg("d");
+    crate::testenv::run(cmd, None)
+}
+
+/// The detections of a run, as printed, sorted by path.
+fn detections(run: &crate::testenv::Run) -> Vec<Value> {
+    let mut found = run.json_of("detection");
+    found.sort_by(|a, b| a["path"].to_string().cmp(&b["path"].to_string()));
+    found
+}
+
+/// What a scan's summary says was found and looked at.
+fn verdicts(run: &crate::testenv::Run) -> Vec<(&'static str, Value)> {
+    let s = run.json_summary();
+    [
+        "files",
+        "detections",
+        "errors",
+        "containers",
+        "members",
+        "limits_exceeded",
+    ]
+    .into_iter()
+    .map(|k| (k, s[k].clone()))
+    .collect()
+}
+
+#[test]
+fn an_unchanged_container_is_judged_from_the_cache_without_being_opened() {
+    let env = archive_tree(5);
+    let first = scan_as_reader(&env, "one.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let found = detections(&first);
+    assert_eq!(found.len(), 1, "{}", first.dump());
+    assert_eq!(found[0]["path"], "d/a.zip");
+    assert_eq!(found[0]["member"], serde_json::json!(["bad/nasty.bin"]));
+    assert_eq!(first.json_summary()["errors"], 0, "{}", first.dump());
+
+    // Nothing can be opened now: every verdict comes from the cache, the
+    // same as the first scan's.
+    let again = scan_as_reader(&env, "one.vsig", false);
+    assert_eq!(again.code(), 1, "{}", again.dump());
+    assert_eq!(detections(&again), found);
+    assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+    let files = first.json_summary()["files"].as_u64().unwrap();
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+
+    // A new signature matching a member three levels down: found from the
+    // cache, as a scan that reads everything finds it.
+    let truth = env.scan(["--json", "-d", "two.vsig", "d"]);
+    assert_eq!(truth.code(), 1, "{}", truth.dump());
+    let want = detections(&truth);
+    assert_eq!(want.len(), 2, "{}", truth.dump());
+    assert_eq!(want[1]["path"], "d/b.zip", "{}", truth.dump());
+    let chain = want[1]["member"].as_array().unwrap();
+    assert_eq!(chain.first().unwrap(), "inner.tar.gz", "{}", truth.dump());
+    assert_eq!(chain.last().unwrap(), "deep.bin", "{}", truth.dump());
+    let newer = scan_as_reader(&env, "two.vsig", false);
+    assert_eq!(newer.code(), 1, "{}", newer.dump());
+    assert_eq!(detections(&newer), want);
+    assert_eq!(verdicts(&newer), verdicts(&truth), "{}", newer.dump());
+    assert_eq!(reads(&newer), (0, 0, files), "{}", newer.dump());
+}
+
+#[test]
+fn a_member_needing_another_algorithm_reads_its_container_once_more_then_never() {
+    let env = archive_tree(5);
+    scan_as_reader(&env, "one.vsig", true).assert_code(1);
+    // `md5.vsig` needs md5 at `ODD`'s length, which only a member of
+    // `b.zip` has: that container alone is read again.
+    let first = scan_as_reader(&env, "md5.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let files = first.json_summary()["files"].as_u64().unwrap();
+    assert_eq!(reads(&first).0, 1, "{}", first.dump());
+    let found = detections(&first);
+    assert_eq!(found.len(), 2, "{}", first.dump());
+    assert_eq!(found[1]["path"], "d/b.zip");
+    assert_eq!(found[1]["signature"], "Test.Odd");
+    assert_eq!(found[1]["member"], serde_json::json!(["odd.bin"]));
+    // Then neither set reads anything, and both find what they found.
+    let again = scan_as_reader(&env, "md5.vsig", false);
+    assert_eq!(detections(&again), found, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+    let back = scan_as_reader(&env, "one.vsig", false);
+    assert_eq!(back.code(), 1, "{}", back.dump());
+    assert_eq!(detections(&back), found[..1], "{}", back.dump());
+    assert_eq!(reads(&back), (0, 0, files), "{}", back.dump());
+}
+
+#[test]
+fn a_container_of_more_members_than_a_record_holds_is_read_at_every_scan() {
+    for (members, read_again) in [(1_000, 0), (1_001, 1)] {
+        let env = archive_tree(members);
+        let first = scan_as_reader(&env, "one.vsig", true);
+        first.assert_code(1);
+        let files = first.json_summary()["files"].as_u64().unwrap();
+        let again = scan_as_reader(&env, "one.vsig", true);
+        again.assert_code(1);
+        assert_eq!(
+            reads(&again).0,
+            read_again,
+            "{members} members: {}",
+            again.dump()
+        );
+        assert_eq!(reads(&again).2, files - read_again);
+        assert_eq!(detections(&again), detections(&first));
+        assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+    }
+}
+
+#[test]
+fn a_damaged_container_entry_is_a_miss() {
+    let env = archive_tree(5);
+    let want = detections(&env.scan(["--json", "-d", "two.vsig", "d"]));
+    scan_as_reader(&env, "one.vsig", true).assert_code(1);
+    // Damage `b.zip`'s entry where it names a member.
+    let cache = env.path("c/cache.redb");
+    let mut bytes = fs::read(&cache).unwrap();
+    let at = bytes
+        .windows(b"deep.bin".len())
+        .position(|w| w == b"deep.bin")
+        .expect("the member's name is in the cache file");
+    bytes[at] ^= 0x01;
+    fs::write(&cache, &bytes).unwrap();
+    let run = scan_as_reader(&env, "two.vsig", true);
+    assert_eq!(run.code(), 1, "{}", run.dump());
+    assert_eq!(detections(&run), want, "{}", run.dump());
+    assert!(reads(&run).0 >= 1, "b.zip read again: {}", run.dump());
+    // Written again, it is found again.
+    let files = run.json_summary()["files"].as_u64().unwrap();
+    let again = scan_as_reader(&env, "two.vsig", false);
+    assert_eq!(detections(&again), want, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+}
+
+/// A file of a size no signature has is opened only to look at its first
+/// bytes (is it a container?); once the cache knows it is not, it is not
+/// opened again. A container of such a size is unpacked once, then judged
+/// from its members.
+#[test]
+fn a_file_known_not_to_be_a_container_is_never_opened_again_for_its_magic() {
+    let env = archive_tree(5);
+    // Signatures at `NASTY`'s length only: no file of the tree has it.
+    env.write(
+        "sized.vsig",
+        format!(
+            "sha256:{}:{}:Test.Nasty\n",
+            hex(Algorithm::Sha256, NASTY),
+            NASTY.len()
+        ),
+    );
+    let first = scan_as_reader(&env, "sized.vsig", true);
+    assert_eq!(first.code(), 1, "{}", first.dump());
+    let s = first.json_summary();
+    let files = s["files"].as_u64().unwrap();
+    // The containers are counted as hashed (they were unpacked), the
+    // others as cleared by size (only their first bytes were read).
+    assert_eq!(s["bytes_hashed"], 0, "{}", first.dump());
+    assert_eq!(s["cleared_by_size"], 2, "{}", first.dump());
+    assert_eq!(s["hashed"], files - 2, "{}", first.dump());
+    assert_eq!(detections(&first)[0]["path"], "d/a.zip");
+    let again = scan_as_reader(&env, "sized.vsig", false);
+    assert_eq!(again.code(), 1, "{}", again.dump());
+    let s = again.json_summary();
+    assert_eq!(s["cleared_by_size"], 0, "{}", again.dump());
+    assert_eq!(reads(&again), (0, 0, files), "{}", again.dump());
+    assert_eq!(detections(&again), detections(&first));
+    assert_eq!(verdicts(&again), verdicts(&first), "{}", again.dump());
+}
+
+/// A container cut short by a limit is cut short the same way from the
+/// cache: the same count, and with `--alert-exceeds-max` the same
+/// detection; other limits are another unpacking, read again.
+#[test]
+fn a_limit_reached_in_a_container_is_reported_the_same_from_the_cache() {
+    let env = archive_tree(8);
+    for extra in [
+        &["--max-files", "4"][..],
+        &["--max-files", "4", "--alert-exceeds-max"],
+    ] {
+        let first = scan_as_reader_with(&env, "one.vsig", true, extra);
+        let again = scan_as_reader_with(&env, "one.vsig", false, extra);
+        assert_eq!(again.code(), first.code(), "{extra:?}: {}", again.dump());
+        assert_eq!(detections(&again), detections(&first), "{extra:?}");
+        assert_eq!(
+            verdicts(&again),
+            verdicts(&first),
+            "{extra:?}: {}",
+            again.dump()
+        );
+        assert_eq!(
+            again.json_summary()["limits_exceeded"],
+            1,
+            "{}",
+            again.dump()
+        );
+        assert_eq!(reads(&again).0, 0, "{extra:?}: {}", again.dump());
+    }
+    let alert = scan_as_reader_with(
+        &env,
+        "one.vsig",
+        false,
+        &["--max-files", "4", "--alert-exceeds-max"],
+    );
+    let found = detections(&alert);
+    assert!(
+        found.iter().any(|d| d["path"] == "d/many.zip"
+            && d["signature"] == "Heuristics.Limits.Exceeded.MaxFiles"),
+        "{}",
+        alert.dump()
+    );
+    // Another limit: the record says nothing, the containers are read.
+    let other = scan_as_reader_with(&env, "one.vsig", true, &["--max-files", "5"]);
+    assert!(reads(&other).0 >= 1, "{}", other.dump());
+}
+
+#[test]
+fn a_reload_finds_a_new_signature_in_a_cached_container_without_reading_it() {
+    let n = 20;
+    let env = watched_tree(n);
+    env.write("deep", DEEP);
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import sys, os, io, zipfile, tarfile
+root = sys.argv[1]
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode='w') as t:
+    data = open(os.path.join(root, 'deep'), 'rb').read()
+    info = tarfile.TarInfo('deep.bin')
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+with zipfile.ZipFile(os.path.join(root, 'w', 'box.zip'), 'w') as z:
+    z.writestr('readme.txt', b'hello')
+    z.writestr('inner.tar', b.getvalue())
+"#,
+        )
+        .arg(env.root())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    settle();
+    let mut d = daemon(env);
+    let first = initial(&mut d);
+    assert_eq!(first["hashed"], n as u64 + 1, "{first}");
+    fs::write(
+        d.env.path("evil.vsig"),
+        format!(
+            "{}{}",
+            sig(Algorithm::Sha256, EVIL, "Test.Evil"),
+            sig(Algorithm::Sha256, DEEP, "Test.Deep")
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let ev = d
+        .next_event(GUARD)
+        .expect("the member found after the reload");
+    assert_eq!(ev["source"], "reload", "{ev}");
+    assert!(ev["path"].as_str().unwrap().ends_with("/box.zip"), "{ev}");
+    assert_eq!(
+        ev["member"],
+        serde_json::json!(["inner.tar", "deep.bin"]),
+        "{ev}"
+    );
+    let after = d.wait_idle();
+    assert_eq!(after["hashed"], n as u64 + 1, "nothing read again: {after}");
+    assert_eq!(after["from_cache"], n as u64 + 1, "{after}");
     assert!(d.stop().success());
 }

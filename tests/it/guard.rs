@@ -23,13 +23,13 @@ use vigil::hash::Algorithm::Md5;
 use crate::testenv::{as_nobody, hex, run, Daemon, Run, TestEnv, EICAR, EICAR_NAME, NOBODY};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
     /// A tmpfs every user may write in (mode 1777, like /tmp).
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         if !nix_is_root() {
             panic!("the guard tests need root (CAP_SYS_ADMIN), as CI runs them");
         }
@@ -53,12 +53,12 @@ impl Tmpfs {
         Tmpfs { dir }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Writes a file, mode 0755 (so that it may be run).
-    fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(rel);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, bytes).unwrap();

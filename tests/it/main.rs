@@ -16,6 +16,7 @@ mod containers;
 mod control;
 mod daemon;
 mod docs;
+mod fanwatch;
 mod feeds;
 mod first_use;
 mod guard;

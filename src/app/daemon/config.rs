@@ -88,8 +88,9 @@ pub enum WatchBackend {
     /// One inotify watch per folder; works without privileges.
     #[default]
     Inotify,
-    /// fanotify `FAN_CLOSE_WRITE` on whole filesystems: no watch per folder
-    /// and no watch limit; needs CAP_SYS_ADMIN.
+    /// fanotify marks on whole filesystems (files closed after writing;
+    /// entries created or moved in, where the kernel reports them): no watch
+    /// per folder and no watch limit; needs CAP_SYS_ADMIN.
     Fanotify,
 }
 

@@ -172,7 +172,8 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
     });
     let pipeline = config.pipeline(&live)?;
     let listeners = listeners(&config)?;
-    let sink = EventLog::stdout();
+    // A reload reports only the detections it adds.
+    let sink = crate::report::repeats::NewOnReload::new(EventLog::stdout());
     let shared = Shared::new(DirtySet::new(
         config.watch.clone(),
         Settle::from_quiet(config.settle),
@@ -268,10 +269,20 @@ pub fn run(args: DaemonArgs) -> Result<ExitStatus, Error> {
         0 => String::new(),
         n => format!(", guarding {n} folders,"),
     };
+    // The fanotify backend marks whole filesystems: it has no folders to count.
+    let watching = match config.watch_backend {
+        WatchBackend::Inotify => format!(
+            "watching {} folders under {} roots",
+            report.folders,
+            config.watch.len()
+        ),
+        WatchBackend::Fanotify => format!(
+            "watching {} roots by their whole filesystems (fanotify)",
+            config.watch.len()
+        ),
+    };
     let status = format!(
-        "watching {} folders under {} roots{guarding} with {} signatures",
-        report.folders,
-        config.watch.len(),
+        "{watching}{guarding} with {} signatures",
         live.sigs.load().stats().total_detections()
     );
     tracing::info!(
