@@ -508,7 +508,7 @@ impl Batcher<'_> {
         if self.failed || puts.is_empty() {
             return;
         }
-        puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        puts.sort_unstable_by_key(|put| put.0);
         let done = (|| -> Result<(), redb::Error> {
             if self.txn.is_none() {
                 self.txn = Some(self.store.db.begin_write()?);

@@ -265,7 +265,11 @@ fn a_scan_killed_midway_leaves_a_cache_that_opens_and_gives_the_right_results() 
     // Half the files change: the next scan reads them and writes new
     // entries, which it commits but does not yet make durable.
     for i in (0..FILES).step_by(2) {
-        let bytes = if i % 4 == 0 { EVIL.to_vec() } else { content(i + 100) };
+        let bytes = if i % 4 == 0 {
+            EVIL.to_vec()
+        } else {
+            content(i + 100)
+        };
         env.write(format!("d/f{i:02}"), bytes);
     }
     settle();
@@ -284,7 +288,11 @@ fn a_scan_killed_midway_leaves_a_cache_that_opens_and_gives_the_right_results() 
     child.wait().expect("reap the scan");
 
     let want = truth(&env, "evil.vsig");
-    assert_eq!(want.len(), FILES / 4 + 2, "f09 and f17 as before, and every fourth file");
+    assert_eq!(
+        want.len(),
+        FILES / 4 + 2,
+        "f09 and f17 as before, and every fourth file"
+    );
     let after = scan(&env, "evil.vsig", &[]);
     assert_eq!(after.code(), 1, "{}", after.dump());
     assert_eq!(after.detection_paths(), want);
