@@ -60,6 +60,15 @@ const DURABLE_EVERY: Duration = Duration::from_secs(60);
 /// Puts waiting for the writer thread; past this, entries are dropped
 /// (they are only a saving: the file is read again next time).
 const QUEUE: usize = 65_536;
+/// Bytes of puts waiting for the writer thread, at most: an entry with a
+/// container's members can be tens of KiB, so the count alone would not
+/// bound memory. Past it, entries are dropped as past `QUEUE`.
+const QUEUE_BYTES: usize = 64 << 20;
+/// Bytes inserted into one transaction, at most (redb holds a
+/// transaction's pages in memory until it commits).
+const BATCH_BYTES: usize = 64 << 20;
+/// Bytes of puts that wake the writer as `ROUND` puts do.
+const ROUND_BYTES: usize = 4 << 20;
 
 /// Seconds since the epoch.
 pub(crate) fn now_secs() -> u64 {
@@ -102,6 +111,8 @@ struct Inbox {
 #[derive(Default)]
 struct Pending {
     puts: Vec<Put>,
+    /// The bytes of `puts`' values.
+    bytes: usize,
     /// Flushes asked for; each is answered once what was put before it is
     /// committed durably (or dropped unanswered if that cannot happen).
     flushes: Vec<Sender<()>>,
@@ -109,6 +120,21 @@ struct Pending {
     closing: bool,
     /// The writer thread has ended: nothing more is taken.
     gone: bool,
+}
+
+impl Pending {
+    /// Whether a put of `len` bytes may wait for the writer.
+    fn admits(&self, len: usize) -> bool {
+        !(self.gone
+            || self.closing
+            || self.puts.len() >= QUEUE
+            || self.bytes.saturating_add(len) > QUEUE_BYTES)
+    }
+
+    /// Whether enough waits for the writer to take it.
+    fn is_round(&self) -> bool {
+        self.puts.len() >= ROUND || self.bytes >= ROUND_BYTES
+    }
 }
 
 impl Inbox {
@@ -319,13 +345,14 @@ impl Cache {
         let k = key.to_bytes();
         let v = entry.encode(&k);
         let mut pending = self.inbox.lock();
-        if pending.gone || pending.closing || pending.puts.len() >= QUEUE {
+        if !pending.admits(v.len()) {
             drop(pending);
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        pending.bytes += v.len();
         pending.puts.push((k, v));
-        let round = pending.puts.len() == ROUND;
+        let round = pending.is_round();
         drop(pending);
         if round {
             self.inbox.ready.notify_one();
@@ -405,6 +432,7 @@ fn writer(store: &Store, inbox: &Inbox, ttl: Duration, filled: &AtomicBool) {
         filled,
         txn: None,
         in_txn: 0,
+        bytes_in_txn: 0,
         failed: false,
         undurable: false,
         last_durable: Instant::now(),
@@ -413,7 +441,7 @@ fn writer(store: &Store, inbox: &Inbox, ttl: Duration, filled: &AtomicBool) {
         let (puts, flushes, closing, quiet) = {
             let mut pending = inbox.lock();
             let mut quiet = false;
-            while !(pending.closing || !pending.flushes.is_empty() || pending.puts.len() >= ROUND) {
+            while !(pending.closing || !pending.flushes.is_empty() || pending.is_round()) {
                 let wait = if w.txn.is_some() || !pending.puts.is_empty() {
                     Some(BATCH_AGE)
                 } else if w.undurable {
@@ -436,6 +464,7 @@ fn writer(store: &Store, inbox: &Inbox, ttl: Duration, filled: &AtomicBool) {
                     }
                 }
             }
+            pending.bytes = 0;
             (
                 std::mem::take(&mut pending.puts),
                 std::mem::take(&mut pending.flushes),
@@ -453,7 +482,7 @@ fn writer(store: &Store, inbox: &Inbox, ttl: Duration, filled: &AtomicBool) {
             for done in flushes {
                 let _ = done.send(());
             }
-        } else if quiet || w.in_txn >= BATCH {
+        } else if quiet || w.in_txn >= BATCH || w.bytes_in_txn >= BATCH_BYTES {
             w.commit(Commit::Written);
         }
     }
@@ -468,6 +497,7 @@ impl Drop for Gone<'_> {
         let mut pending = self.0.lock();
         pending.gone = true;
         pending.puts = Vec::new();
+        pending.bytes = 0;
         pending.flushes.clear();
     }
 }
@@ -492,8 +522,9 @@ struct Batcher<'a> {
     /// The transaction the puts go into, open since the first put after the
     /// last commit.
     txn: Option<WriteTransaction>,
-    /// Entries inserted into `txn`.
+    /// Entries inserted into `txn`, and the bytes of their values.
     in_txn: usize,
+    bytes_in_txn: usize,
     /// A write failed: nothing more is written.
     failed: bool,
     /// Commits were made since the last durable one.
@@ -523,7 +554,10 @@ impl Batcher<'_> {
             Ok(())
         })();
         match done {
-            Ok(()) => self.in_txn += puts.len(),
+            Ok(()) => {
+                self.in_txn += puts.len();
+                self.bytes_in_txn += puts.iter().map(|(_, v)| v.len()).sum::<usize>();
+            }
             Err(e) => self.fail(e),
         }
     }
@@ -533,6 +567,7 @@ impl Batcher<'_> {
     fn commit(&mut self, how: Commit) {
         let txn = self.txn.take();
         self.in_txn = 0;
+        self.bytes_in_txn = 0;
         if self.failed {
             return;
         }
@@ -700,6 +735,30 @@ mod tests {
             mtime: t,
             ctime: t,
         }
+    }
+
+    #[test]
+    fn puts_waiting_for_the_writer_are_bounded_by_bytes_as_well_as_count() {
+        let big = 80 << 10;
+        let mut pending = Pending::default();
+        while pending.admits(big) {
+            pending.bytes += big;
+            pending.puts.push(([0; KEY_LEN], Vec::new()));
+        }
+        // Far fewer than `QUEUE` entries of a container's size fit.
+        assert_eq!(pending.puts.len(), QUEUE_BYTES / big);
+        assert!(pending.is_round(), "the writer is woken long before");
+        assert!(pending.admits(QUEUE_BYTES - pending.bytes));
+        let small = Pending {
+            puts: vec![([0; KEY_LEN], Vec::new()); QUEUE],
+            ..Pending::default()
+        };
+        assert!(!small.admits(1), "the count bound holds too");
+        let closing = Pending {
+            closing: true,
+            ..Pending::default()
+        };
+        assert!(!closing.admits(1));
     }
 
     #[test]
