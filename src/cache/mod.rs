@@ -12,8 +12,10 @@
 //!   user-space ones), where files are always read.
 //!
 //! The engine's inspector asks `get` before opening a file and calls `put`
-//! after reading one. Writes go to one writer thread that commits them in
-//! batches, so a first scan pays little for filling the cache.
+//! after reading one. Puts are gathered in memory and taken a round at a
+//! time by one writer thread, which inserts them while the scan goes on and
+//! commits rarely (see `writer`), so a first scan pays little for filling
+//! the cache.
 
 // redb's own error type is large; it is returned only on cold paths and
 // per failed read, which is rare.
@@ -27,12 +29,12 @@ pub mod trust;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use redb::{Durability, ReadableTable};
+use crossbeam_channel::Sender;
+use redb::{Durability, ReadableTable, WriteTransaction};
 
 pub use entry::Entry;
 pub use key::{Key, Stamp, KEY_LEN};
@@ -48,13 +50,25 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(2);
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Entries written per commit, at most.
 const BATCH: usize = 32_768;
-/// A batch not yet full is committed after this long without writes.
+/// Puts the writer takes at a time: it is woken once per round, not per put.
+const ROUND: usize = 512;
+/// A batch not yet full is committed after at most this long.
 const BATCH_AGE: Duration = Duration::from_millis(500);
-/// A long-running process makes its commits durable (fsync) this often.
+/// Commits are made durable (fsync) at least this often, and whenever the
+/// cache is flushed or closed; those between are only written.
 const DURABLE_EVERY: Duration = Duration::from_secs(60);
-/// Writes waiting for the writer thread; past this, entries are dropped
+/// Puts waiting for the writer thread; past this, entries are dropped
 /// (they are only a saving: the file is read again next time).
 const QUEUE: usize = 65_536;
+/// Bytes of puts waiting for the writer thread, at most: an entry with a
+/// container's members can be tens of KiB, so the count alone would not
+/// bound memory. Past it, entries are dropped as past `QUEUE`.
+const QUEUE_BYTES: usize = 64 << 20;
+/// Bytes inserted into one transaction, at most (redb holds a
+/// transaction's pages in memory until it commits).
+const BATCH_BYTES: usize = 64 << 20;
+/// Bytes of puts that wake the writer as `ROUND` puts do.
+const ROUND_BYTES: usize = 4 << 20;
 
 /// Seconds since the epoch.
 pub(crate) fn now_secs() -> u64 {
@@ -81,11 +95,52 @@ impl Default for Options {
     }
 }
 
-/// What the writer thread is sent.
-enum Msg {
-    Put([u8; KEY_LEN], Vec<u8>),
-    /// Commit everything so far, durably, then answer.
-    Flush(Sender<()>),
+/// One entry to write: its encoded key and value.
+type Put = ([u8; KEY_LEN], Vec<u8>);
+
+/// What waits for the writer thread. A mutex-guarded list rather than a
+/// channel: workers push without waking anyone, and the writer is woken
+/// once per `ROUND` puts and takes them all at once.
+#[derive(Default)]
+struct Inbox {
+    pending: Mutex<Pending>,
+    /// Wakes the writer: a round is ready, a flush is asked, or the cache closes.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    puts: Vec<Put>,
+    /// The bytes of `puts`' values.
+    bytes: usize,
+    /// Flushes asked for; each is answered once what was put before it is
+    /// committed durably (or dropped unanswered if that cannot happen).
+    flushes: Vec<Sender<()>>,
+    /// The cache is closing: commit what is left and stop.
+    closing: bool,
+    /// The writer thread has ended: nothing more is taken.
+    gone: bool,
+}
+
+impl Pending {
+    /// Whether a put of `len` bytes may wait for the writer.
+    fn admits(&self, len: usize) -> bool {
+        !(self.gone
+            || self.closing
+            || self.puts.len() >= QUEUE
+            || self.bytes.saturating_add(len) > QUEUE_BYTES)
+    }
+
+    /// Whether enough waits for the writer to take it.
+    fn is_round(&self) -> bool {
+        self.puts.len() >= ROUND || self.bytes >= ROUND_BYTES
+    }
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Counts for the summary and `vigil cache stats`.
@@ -99,20 +154,24 @@ struct Counts {
 
 /// An open cache file, shared by every worker of a process.
 pub struct Cache {
-    store: std::sync::Arc<Store>,
-    /// To the writer thread; a clone per put is not needed (`Sender` is `Sync`).
-    tx: Sender<Msg>,
-    /// The writer thread, joined on drop (after `tx` is replaced and dropped).
-    writer: Mutex<Option<(Sender<Msg>, JoinHandle<()>)>>,
+    path: PathBuf,
+    /// The open file. A new file is made by the writer thread while the scan
+    /// begins (see `open`): until then, and if that fails, it is unset.
+    store: Arc<OnceLock<Store>>,
+    /// Puts and flushes for the writer thread.
+    inbox: Arc<Inbox>,
+    /// The writer thread, joined on drop.
+    writer: Mutex<Option<JoinHandle<()>>>,
     /// Per device: whether its file system's times are trusted. Filled on
     /// first sight of each device.
     trusted: RwLock<HashMap<u64, bool>>,
-    /// Set when the file misbehaves after opening: the cache is then left alone.
-    broken: AtomicBool,
+    /// Set when the file misbehaves after opening, or a new one cannot be
+    /// made: the cache is then left alone.
+    broken: Arc<AtomicBool>,
     /// Whether the file may hold entries: false for a new or empty file
     /// until the writer's first commit, so that a first scan does not look
     /// up what cannot be there.
-    filled: std::sync::Arc<AtomicBool>,
+    filled: Arc<AtomicBool>,
     counts: Counts,
     /// When this process opened the cache: the `seen` of what it writes.
     opened_at: u64,
@@ -123,30 +182,70 @@ impl Cache {
     /// Opens the cache file at `path`, making it if missing. The error says
     /// why the cache cannot be used; the caller scans without it. A file that
     /// was not usable and was set aside is logged here as a warning.
+    ///
+    /// A missing file is made by the writer thread while the scan begins
+    /// (making one costs a few synced writes, and a new cache has nothing to
+    /// look up); if that fails, the warning comes from there and the scan
+    /// goes on without the cache. A file that is refused (see `Store::open`)
+    /// is refused here.
     pub fn open(path: &Path, options: &Options) -> Result<Cache, StoreError> {
-        let (store, aside) = Store::open(path, options.wait)?;
-        warn_set_aside(path, aside.as_ref());
-        let filled = std::sync::Arc::new(AtomicBool::new(store.len().map_or(true, |n| n > 0)));
-        let store = std::sync::Arc::new(store);
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let is_new = matches!(
+            std::fs::symlink_metadata(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
+        let store = Arc::new(OnceLock::new());
+        let filled = if is_new {
+            store::check_private(path)?;
+            false
+        } else {
+            let (opened, aside) = Store::open(path, options.wait)?;
+            warn_set_aside(path, aside.as_ref());
+            let filled = opened.len().map_or(true, |n| n > 0);
+            let _ = store.set(opened);
+            filled
+        };
+        let filled = Arc::new(AtomicBool::new(filled));
+        let broken = Arc::new(AtomicBool::new(false));
+        let inbox = Arc::new(Inbox::default());
         let thread = {
             let store = store.clone();
-            let ttl = options.ttl;
+            let inbox = inbox.clone();
             let filled = filled.clone();
+            let broken = broken.clone();
+            let file = path.to_path_buf();
+            let options = options.clone();
             std::thread::Builder::new()
                 .name("vigil-cache".into())
-                .spawn(move || writer(&store, &rx, ttl, &filled))
+                .spawn(move || {
+                    let _gone = Gone(&inbox);
+                    if is_new {
+                        match Store::open(&file, options.wait) {
+                            Ok((opened, aside)) => {
+                                warn_set_aside(&file, aside.as_ref());
+                                let _ = store.set(opened);
+                            }
+                            Err(e) => {
+                                broken.store(true, Ordering::Relaxed);
+                                tracing::warn!("cache not used: {e}");
+                            }
+                        }
+                    }
+                    if let Some(store) = store.get() {
+                        writer(store, &inbox, options.ttl, &filled);
+                    }
+                })
                 .map_err(|source| StoreError::Io {
                     path: path.to_path_buf(),
                     source,
                 })?
         };
         Ok(Cache {
+            path: path.to_path_buf(),
             store,
-            tx: tx.clone(),
-            writer: Mutex::new(Some((tx, thread))),
+            inbox,
+            writer: Mutex::new(Some(thread)),
             trusted: RwLock::new(HashMap::new()),
-            broken: AtomicBool::new(false),
+            broken,
             filled,
             counts: Counts::default(),
             opened_at: now_secs(),
@@ -156,7 +255,7 @@ impl Cache {
 
     /// The file this cache lives in.
     pub fn path(&self) -> &Path {
-        &self.store.path
+        &self.path
     }
 
     /// Whether files on device `dev` may be answered from the cache; asks
@@ -187,14 +286,21 @@ impl Cache {
 
     /// The entry stored for `key`, if there is one and it is intact.
     pub fn get(&self, key: &Key) -> Option<Entry> {
-        if self.broken.load(Ordering::Relaxed) || !self.filled.load(Ordering::Relaxed) {
-            self.counts.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
+        let store = match self.store.get() {
+            Some(store)
+                if self.filled.load(Ordering::Relaxed) && !self.broken.load(Ordering::Relaxed) =>
+            {
+                store
+            }
+            _ => {
+                self.counts.misses.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        };
         let bytes = key.to_bytes();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
             || -> Result<Option<Entry>, redb::Error> {
-                let txn = self.store.db.begin_read()?;
+                let txn = store.db.begin_read()?;
                 let table = txn.open_table(ENTRIES)?;
                 let value = table.get(bytes.as_slice())?;
                 Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
@@ -238,22 +344,34 @@ impl Cache {
         };
         let k = key.to_bytes();
         let v = entry.encode(&k);
-        match self.tx.try_send(Msg::Put(k, v)) {
-            Ok(()) => {
-                self.counts.written.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let mut pending = self.inbox.lock();
+        if !pending.admits(v.len()) {
+            drop(pending);
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        pending.bytes += v.len();
+        pending.puts.push((k, v));
+        let round = pending.is_round();
+        drop(pending);
+        if round {
+            self.inbox.ready.notify_one();
+        }
+        self.counts.written.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Commits what was put so far, durably.
     pub fn flush(&self) {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
-            let _ = done_rx.recv();
+        {
+            let mut pending = self.inbox.lock();
+            if pending.gone {
+                return;
+            }
+            pending.flushes.push(done_tx);
         }
+        self.inbox.ready.notify_one();
+        let _ = done_rx.recv();
     }
 
     /// Lookups answered, lookups missed, entries put.
@@ -268,10 +386,7 @@ impl Cache {
 
     fn give_up(&self, why: &str) {
         if !self.broken.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "cache {}: {why}; going on without it",
-                self.store.path.display()
-            );
+            tracing::warn!("cache {}: {why}; going on without it", self.path.display());
         }
     }
 }
@@ -284,18 +399,25 @@ impl Drop for Cache {
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some((tx, thread)) = writer {
-            // Every sender must go for the writer to see the end.
-            let (dummy, _) = crossbeam_channel::bounded(0);
-            drop(std::mem::replace(&mut self.tx, dummy));
-            drop(tx);
+        if let Some(thread) = writer {
+            self.inbox.lock().closing = true;
+            self.inbox.ready.notify_one();
             let _ = thread.join();
         }
     }
 }
 
-/// The writer thread: batches puts into commits. Prunes first, when due.
-fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration, filled: &AtomicBool) {
+/// The writer thread. It takes the puts a round at a time and inserts them
+/// into one open write transaction as they come, so that inserting overlaps
+/// the scan instead of following it. It commits that transaction when it
+/// holds `BATCH` entries, when no round came for `BATCH_AGE`, when asked to
+/// flush, and when the cache closes. Only the last two, and one at least
+/// every `DURABLE_EVERY`, are made durable: the others are written to the
+/// file without an fsync, and a crash goes back to the last durable commit
+/// (redb keeps every commit whole). The closing commit also saves redb's
+/// allocator state, so that closing the file needs no commit of its own and
+/// an interrupted close needs no repair. Prunes first, when due.
+fn writer(store: &Store, inbox: &Inbox, ttl: Duration, filled: &AtomicBool) {
     let now = now_secs();
     let due = store.pruned_at().map_or(true, |at| at + 24 * 3600 <= now);
     if due {
@@ -308,33 +430,88 @@ fn writer(store: &Store, rx: &Receiver<Msg>, ttl: Duration, filled: &AtomicBool)
     let mut w = Batcher {
         store,
         filled,
-        batch: Vec::new(),
+        txn: None,
+        in_txn: 0,
+        bytes_in_txn: 0,
         failed: false,
         undurable: false,
         last_durable: Instant::now(),
     };
     loop {
-        match rx.recv_timeout(BATCH_AGE) {
-            Ok(Msg::Put(k, v)) => {
-                w.batch.push((k, v));
-                if w.batch.len() >= BATCH {
-                    w.commit(false);
+        let (puts, flushes, closing, quiet) = {
+            let mut pending = inbox.lock();
+            let mut quiet = false;
+            while !(pending.closing || !pending.flushes.is_empty() || pending.is_round()) {
+                let wait = if w.txn.is_some() || !pending.puts.is_empty() {
+                    Some(BATCH_AGE)
+                } else if w.undurable {
+                    Some(DURABLE_EVERY.saturating_sub(w.last_durable.elapsed()))
+                } else {
+                    None
+                };
+                match wait {
+                    None => pending = inbox.ready.wait(pending).unwrap_or_else(|p| p.into_inner()),
+                    Some(wait) => {
+                        let (guard, waited) = inbox
+                            .ready
+                            .wait_timeout(pending, wait)
+                            .unwrap_or_else(|p| p.into_inner());
+                        pending = guard;
+                        if waited.timed_out() {
+                            quiet = true;
+                            break;
+                        }
+                    }
                 }
             }
-            Ok(Msg::Flush(done)) => {
-                w.commit(true);
+            pending.bytes = 0;
+            (
+                std::mem::take(&mut pending.puts),
+                std::mem::take(&mut pending.flushes),
+                pending.closing,
+                quiet,
+            )
+        };
+        w.insert(puts);
+        if closing {
+            w.commit(Commit::Closing);
+            return;
+        }
+        if !flushes.is_empty() {
+            w.commit(Commit::Durable);
+            for done in flushes {
                 let _ = done.send(());
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let durable = w.last_durable.elapsed() >= DURABLE_EVERY;
-                w.commit(durable);
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                w.commit(true);
-                return;
-            }
+        } else if quiet || w.in_txn >= BATCH || w.bytes_in_txn >= BATCH_BYTES {
+            w.commit(Commit::Written);
         }
     }
+}
+
+/// Marks the writer as ended when it returns or unwinds, so that no put
+/// waits for it and no flush waits forever.
+struct Gone<'a>(&'a Inbox);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.0.lock();
+        pending.gone = true;
+        pending.puts = Vec::new();
+        pending.bytes = 0;
+        pending.flushes.clear();
+    }
+}
+
+/// How a commit is made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Written to the file; durable only if the last durable commit is
+    /// `DURABLE_EVERY` old.
+    Written,
+    /// Durable (fsync) when it returns.
+    Durable,
+    /// Durable, and with redb's allocator state, as the last commit.
+    Closing,
 }
 
 /// The writer thread's state between commits.
@@ -342,9 +519,13 @@ struct Batcher<'a> {
     store: &'a Store,
     /// Set after the first commit (see `Cache::filled`).
     filled: &'a AtomicBool,
-    /// Entries not yet committed.
-    batch: Vec<([u8; KEY_LEN], Vec<u8>)>,
-    /// A commit failed: nothing more is written.
+    /// The transaction the puts go into, open since the first put after the
+    /// last commit.
+    txn: Option<WriteTransaction>,
+    /// Entries inserted into `txn`, and the bytes of their values.
+    in_txn: usize,
+    bytes_in_txn: usize,
+    /// A write failed: nothing more is written.
     failed: bool,
     /// Commits were made since the last durable one.
     undurable: bool,
@@ -352,32 +533,64 @@ struct Batcher<'a> {
 }
 
 impl Batcher<'_> {
-    /// Commits the batch; with `durable`, synced to disk (also when the
-    /// batch is empty but earlier commits were not synced).
-    fn commit(&mut self, durable: bool) {
-        if self.failed || (self.batch.is_empty() && !(durable && self.undurable)) {
-            self.batch.clear();
+    /// Inserts one round of puts (in key order: neighbouring keys share
+    /// B-tree pages).
+    fn insert(&mut self, mut puts: Vec<Put>) {
+        if self.failed || puts.is_empty() {
             return;
         }
-        // In key order: each B-tree page is visited once per batch.
-        self.batch.sort_unstable_by_key(|a| a.0);
+        puts.sort_unstable_by_key(|put| put.0);
         let done = (|| -> Result<(), redb::Error> {
-            let mut txn = self.store.db.begin_write()?;
+            if self.txn.is_none() {
+                self.txn = Some(self.store.db.begin_write()?);
+            }
+            let Some(txn) = &self.txn else {
+                return Ok(());
+            };
+            let mut table = txn.open_table(ENTRIES)?;
+            for (k, v) in &puts {
+                table.insert(k.as_slice(), v.as_slice())?;
+            }
+            Ok(())
+        })();
+        match done {
+            Ok(()) => {
+                self.in_txn += puts.len();
+                self.bytes_in_txn += puts.iter().map(|(_, v)| v.len()).sum::<usize>();
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Commits the open transaction. A durable commit is made also with
+    /// nothing inserted when earlier commits were not durable.
+    fn commit(&mut self, how: Commit) {
+        let txn = self.txn.take();
+        self.in_txn = 0;
+        self.bytes_in_txn = 0;
+        if self.failed {
+            return;
+        }
+        let durable = how != Commit::Written || self.last_durable.elapsed() >= DURABLE_EVERY;
+        if txn.is_none() && !(durable && self.undurable) {
+            return;
+        }
+        let done = (|| -> Result<(), redb::Error> {
+            let mut txn = match txn {
+                Some(txn) => txn,
+                None => self.store.db.begin_write()?,
+            };
             txn.set_durability(if durable {
                 Durability::Immediate
             } else {
-                Durability::Eventual
+                Durability::None
             });
-            {
-                let mut table = txn.open_table(ENTRIES)?;
-                for (k, v) in &self.batch {
-                    table.insert(k.as_slice(), v.as_slice())?;
-                }
+            if how == Commit::Closing {
+                txn.set_quick_repair(true);
             }
             txn.commit()?;
             Ok(())
         })();
-        self.batch.clear();
         match done {
             Ok(()) => {
                 self.filled.store(true, Ordering::Relaxed);
@@ -386,14 +599,17 @@ impl Batcher<'_> {
                     self.last_durable = Instant::now();
                 }
             }
-            Err(e) => {
-                self.failed = true;
-                tracing::warn!(
-                    "cache {}: cannot write ({e}); results are not remembered",
-                    self.store.path.display()
-                );
-            }
+            Err(e) => self.fail(e),
         }
+    }
+
+    fn fail(&mut self, e: redb::Error) {
+        self.failed = true;
+        self.txn = None;
+        tracing::warn!(
+            "cache {}: cannot write ({e}); results are not remembered",
+            self.store.path.display()
+        );
     }
 }
 
@@ -522,6 +738,30 @@ mod tests {
     }
 
     #[test]
+    fn puts_waiting_for_the_writer_are_bounded_by_bytes_as_well_as_count() {
+        let big = 80 << 10;
+        let mut pending = Pending::default();
+        while pending.admits(big) {
+            pending.bytes += big;
+            pending.puts.push(([0; KEY_LEN], Vec::new()));
+        }
+        // Far fewer than `QUEUE` entries of a container's size fit.
+        assert_eq!(pending.puts.len(), QUEUE_BYTES / big);
+        assert!(pending.is_round(), "the writer is woken long before");
+        assert!(pending.admits(QUEUE_BYTES - pending.bytes));
+        let small = Pending {
+            puts: vec![([0; KEY_LEN], Vec::new()); QUEUE],
+            ..Pending::default()
+        };
+        assert!(!small.admits(1), "the count bound holds too");
+        let closing = Pending {
+            closing: true,
+            ..Pending::default()
+        };
+        assert!(!closing.admits(1));
+    }
+
+    #[test]
     fn an_entry_put_is_found_once_committed_and_a_damaged_one_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("c"), &Options::default()).unwrap();
@@ -541,7 +781,7 @@ mod tests {
 
         // One flipped bit in the stored value: a miss, not a wrong answer.
         let k = key(1).to_bytes();
-        let txn = cache.store.db.begin_write().unwrap();
+        let txn = cache.store.get().unwrap().db.begin_write().unwrap();
         {
             let mut table = txn.open_table(ENTRIES).unwrap();
             let mut bytes = table.get(k.as_slice()).unwrap().unwrap().value().to_vec();

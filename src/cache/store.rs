@@ -166,7 +166,7 @@ impl Store {
 /// Refuses a cache file that someone other than this user could write or
 /// replace: its entries decide which files are not read. (The checksum of
 /// an entry finds damage; it does not stop forgery.)
-fn check_private(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::MetadataExt;
     let me = rustix::process::geteuid().as_raw();
     let unsafe_ = |what| StoreError::Unsafe {
@@ -261,7 +261,8 @@ impl<E: Into<redb::Error>> From<E> for Checked {
     }
 }
 
-/// Checks that the file holds this format (writing it into a new file).
+/// Checks that the file holds this format (writing it into a new file,
+/// marked as pruned now: it has nothing to prune).
 fn check_format(db: &Database) -> Result<(), Checked> {
     let ours = format_fact();
     {
@@ -284,10 +285,15 @@ fn check_format(db: &Database) -> Result<(), Checked> {
             return Err(Checked::Bad("the file is not a vigil cache".into()));
         }
     }
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    // Not synced on its own: the first durable commit (at the latest when
+    // the cache is closed) carries it. A file left without it by a crash
+    // is an empty database, made a cache again at the next open.
+    txn.set_durability(redb::Durability::None);
     {
         let mut meta = txn.open_table(META)?;
         meta.insert("format", ours.as_slice())?;
+        meta.insert("pruned", crate::cache::now_secs().to_le_bytes().as_slice())?;
         txn.open_table(ENTRIES)?;
     }
     txn.commit()?;

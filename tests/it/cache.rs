@@ -260,6 +260,59 @@ fn assert_right_results(env: &TestEnv, what: &str) -> String {
 }
 
 #[test]
+fn a_scan_killed_midway_leaves_a_cache_that_opens_and_gives_the_right_results() {
+    let env = cached_tree();
+    // Half the files change: the next scan reads them and writes new
+    // entries, which it commits but does not yet make durable.
+    for i in (0..FILES).step_by(2) {
+        let bytes = if i % 4 == 0 {
+            EVIL.to_vec()
+        } else {
+            content(i + 100)
+        };
+        env.write(format!("d/f{i:02}"), bytes);
+    }
+    settle();
+    // That scan also reads its standard input, which stays open: it is
+    // killed there, after its tree was read and its entries committed.
+    let mut child = env
+        .command()
+        .args(["scan", "-d", "evil.vsig", "--cache", "cache.redb", "d", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start vigil scan");
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("kill the scan");
+    child.wait().expect("reap the scan");
+
+    let want = truth(&env, "evil.vsig");
+    assert_eq!(
+        want.len(),
+        FILES / 4 + 2,
+        "f09 and f17 as before, and every fourth file"
+    );
+    let after = scan(&env, "evil.vsig", &[]);
+    assert_eq!(after.code(), 1, "{}", after.dump());
+    assert_eq!(after.detection_paths(), want);
+    assert!(
+        !after.stderr().contains("set aside") && !after.stderr().contains("cache not used"),
+        "the cache opens as it is: {}",
+        after.dump()
+    );
+    let (_, _, from_cache) = reads(&after);
+    assert!(
+        from_cache >= (FILES / 2) as u64,
+        "the unchanged files' entries, made durable before, are kept: {}",
+        after.dump()
+    );
+    let again = scan(&env, "evil.vsig", &[]);
+    assert_eq!(again.detection_paths(), want);
+    assert_eq!(reads(&again), (0, 0, FILES as u64), "{}", again.dump());
+}
+
+#[test]
 fn random_bytes_written_into_the_cache_file_change_no_result() {
     for seed in 1..=3u64 {
         let env = cached_tree();
