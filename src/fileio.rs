@@ -133,6 +133,42 @@ pub fn open_quick(path: &Path, follow: bool) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(flags).open(path)
 }
 
+/// Whether a file's first page is in the page cache, so that reading it
+/// would not wait on the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residency {
+    Resident,
+    /// Reading it would wait on the disk (or on a read already under way).
+    NotResident,
+    /// The file system cannot say (it refuses non-blocking reads).
+    Unknown,
+}
+
+/// `statfs` magics of file systems whose files live in memory.
+const IN_MEMORY: &[u64] = &[0x0102_1994 /* tmpfs */, 0x8584_58f6 /* ramfs */];
+
+/// Whether `file`'s first page is in memory: a one-byte read that may not
+/// wait (`preadv2(RWF_NOWAIT)`), into a buffer of its own. A file system
+/// that refuses such reads is `Unknown`, unless it keeps its files in
+/// memory (tmpfs, ramfs). The kernel may start reading a page that is not
+/// there, which is what a scan about to read it wants anyway.
+pub fn residency(file: &File) -> Residency {
+    use rustix::io::{Errno, ReadWriteFlags};
+    let mut byte = [0u8; 1];
+    loop {
+        let bufs = &mut [io::IoSliceMut::new(&mut byte)];
+        return match rustix::io::preadv2(file, bufs, 0, ReadWriteFlags::NOWAIT) {
+            Ok(_) => Residency::Resident,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => Residency::NotResident,
+            Err(_) => match rustix::fs::fstatfs(file) {
+                Ok(fs) if IN_MEMORY.contains(&(fs.f_type as u64)) => Residency::Resident,
+                _ => Residency::Unknown,
+            },
+        };
+    }
+}
+
 /// Reads the first bytes of `file` (up to `head.len()`) with one `pread`.
 pub fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
@@ -318,6 +354,29 @@ mod tests {
     use super::*;
     use crate::hash::{hash_bytes, AlgoSet, Algorithm};
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn residency_tells_a_file_in_memory_from_one_on_disk() {
+        // Beside the test binary, on the build's (disk) file system.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir_in(exe.parent().unwrap()).unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 64 << 10]).unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(residency(&file), Residency::Resident, "just written");
+        // Written back and dropped from the page cache.
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let f_type = rustix::fs::fstatfs(&file).unwrap().f_type as u64;
+        let expected = match IN_MEMORY.contains(&f_type) {
+            true => Residency::Resident,
+            false => Residency::NotResident,
+        };
+        assert_eq!(residency(&file), expected, "dropped (fs {f_type:#x})");
+        std::fs::write(dir.path().join("empty"), b"").unwrap();
+        let empty = File::open(dir.path().join("empty")).unwrap();
+        assert_eq!(residency(&empty), Residency::Resident, "nothing to read");
+    }
 
     #[test]
     fn reads_regular_files_exactly() {

@@ -54,6 +54,7 @@ impl Readings {
         self.count("cleared_by_size", s.cleared_by_size);
         self.count("hardlinks_reused", s.hardlinks_reused);
         self.count("from_cache", s.from_cache);
+        self.count("read_ahead", s.read_ahead);
         self.count("skipped_too_large", s.skipped.too_large);
         self.count("skipped_excluded", s.skipped.excluded);
         self.count("skipped_special", s.skipped.special);
@@ -249,6 +250,7 @@ pub const METRICS: &[Metric] = &[
     row("cleared_by_size", "vigil_files_cleared_by_size_total", "", Counter, "Files no signature could match by size, never opened."),
     row("hardlinks_reused", "vigil_hardlinks_reused_total", "", Counter, "Hard links whose inode was already hashed under another name."),
     row("from_cache", "vigil_files_from_cache_total", "", Counter, "Files answered from the verdict cache, never opened."),
+    row("read_ahead", "vigil_files_read_ahead_total", "", Counter, "Files found on disk whose reads were started ahead of hashing."),
     row("skipped_too_large", "vigil_files_skipped_total", "reason=\"too_large\"", Counter, "Entries not examined, by reason."),
     row("skipped_excluded", "vigil_files_skipped_total", "reason=\"excluded\"", Counter, ""),
     row("skipped_special", "vigil_files_skipped_total", "reason=\"special\"", Counter, ""),

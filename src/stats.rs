@@ -21,6 +21,8 @@ pub struct Counters {
     pub hardlinks_reused: AtomicU64,
     /// Files answered from the verdict cache, never opened.
     pub from_cache: AtomicU64,
+    /// Files whose reads were started ahead of hashing (from a cold disk).
+    pub read_ahead: AtomicU64,
     pub skipped_special: AtomicU64,
     pub skipped_too_large: AtomicU64,
     pub skipped_excluded: AtomicU64,
@@ -123,6 +125,7 @@ impl Stats {
             s.cleared_by_size += get(&c.cleared_by_size);
             s.hardlinks_reused += get(&c.hardlinks_reused);
             s.from_cache += get(&c.from_cache);
+            s.read_ahead += get(&c.read_ahead);
             s.skipped.special += get(&c.skipped_special);
             s.skipped.too_large += get(&c.skipped_too_large);
             s.skipped.excluded += get(&c.skipped_excluded);
@@ -154,6 +157,7 @@ pub struct Snapshot {
     pub cleared_by_size: u64,
     pub hardlinks_reused: u64,
     pub from_cache: u64,
+    pub read_ahead: u64,
     pub skipped: Skipped,
     pub detections: u64,
     pub errors: u64,

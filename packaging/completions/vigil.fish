@@ -37,7 +37,7 @@ complete -c vigil -n "__fish_vigil_needs_command" -f -a "generate" -d 'Write the
 complete -c vigil -n "__fish_vigil_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -s d -l database -d 'Signature database file or folder; repeat for more. Without any, the built-in set (the EICAR test file) is used. In the daemon, replaces `databases` in the file' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -s j -l threads -d 'Number of scan workers [default: the number of available cores]' -r
-complete -c vigil -n "__fish_vigil_using_subcommand scan" -l io-depth -d 'Files opened and read ahead of the scan workers at most, so that a cold disk has many reads in flight; 0 reads each file only when a worker gets to it [default: automatic, 512 or a quarter of the open files allowed]' -r
+complete -c vigil -n "__fish_vigil_using_subcommand scan" -l io-depth -d 'Files opened and read ahead of the scan workers at most, so that a cold disk has many reads in flight (files found in memory are not read ahead); 0 reads each file only when a worker gets to it [default: automatic, 512 or a quarter of the open files allowed]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l exclude -d 'Skip files whose name or path matches GLOB; repeat for more' -r
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l exclude-dir -d 'Do not enter folders whose name or path matches GLOB; repeat for more' -r
 complete -c vigil -n "__fish_vigil_using_subcommand scan" -l max-filesize -d 'Skip files larger than SIZE (bytes, or with a K, M, G or T suffix, powers of 1024)' -r
@@ -121,7 +121,7 @@ complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s w -l watch -d 'Fo
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l guard -d 'Folder to guard: opening or running a detected file under it fails (EPERM); repeat for more. Needs CAP_SYS_ADMIN. Replaces `guard` in the file' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s d -l database -d 'Signature database file or folder; repeat for more. Without any, the built-in set (the EICAR test file) is used. In the daemon, replaces `databases` in the file' -r -F
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -s j -l threads -d 'Number of scan workers [default: the number of available cores]' -r
-complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l io-depth -d 'Files opened and read ahead of the scan workers at most, so that a cold disk has many reads in flight; 0 reads each file only when a worker gets to it [default: automatic, 512 or a quarter of the open files allowed]' -r
+complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l io-depth -d 'Files opened and read ahead of the scan workers at most, so that a cold disk has many reads in flight (files found in memory are not read ahead); 0 reads each file only when a worker gets to it [default: automatic, 512 or a quarter of the open files allowed]' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l exclude -d 'Skip files whose name or path matches GLOB; repeat for more' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l exclude-dir -d 'Do not enter folders whose name or path matches GLOB; repeat for more' -r
 complete -c vigil -n "__fish_vigil_using_subcommand daemon" -l max-filesize -d 'Skip files larger than SIZE (bytes, or with a K, M, G or T suffix, powers of 1024)' -r

@@ -469,9 +469,9 @@ pub struct EngineArgs {
     pub threads: Option<usize>,
 
     /// Files opened and read ahead of the scan workers at most, so that a
-    /// cold disk has many reads in flight; 0 reads each file only when a
-    /// worker gets to it [default: automatic, 512 or a quarter of the open
-    /// files allowed].
+    /// cold disk has many reads in flight (files found in memory are not
+    /// read ahead); 0 reads each file only when a worker gets to it
+    /// [default: automatic, 512 or a quarter of the open files allowed].
     #[arg(long, value_name = "N")]
     pub io_depth: Option<usize>,
 }

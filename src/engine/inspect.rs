@@ -399,7 +399,10 @@ impl Inspector {
         if self.read_only || !cache.trusts(cand.key.dev, || cache::trust::fs_type(&cand.path)) {
             return false;
         }
-        let Some(entry) = cache.get(&cand.key) else {
+        // Looked up once: a batch probed on a scan worker and then started
+        // on an I/O worker is asked twice.
+        let recalled = cand.recalled.take().map(|entry| *entry);
+        let Some(entry) = recalled.or_else(|| cache.get(&cand.key)) else {
             return false;
         };
         let answered = self

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::engine::inspect::{FileError, FileResult, Inspected, Inspector, Matches};
-use crate::engine::pool::JobRunner;
+use crate::engine::pool::{self, JobRunner};
 use crate::engine::prefetch::{Batch, ReadAhead};
 use crate::engine::request::{GuardedOpen, Opener, Origin, RequestId, ScanRequest};
 use crate::engine::walk::{Candidate, DirJob, Found, SkipReason, WalkError, Walker};
@@ -82,10 +82,10 @@ pub trait ReplyTo: Sync {
 pub(crate) struct Engine<'a> {
     pub(crate) walker: &'a Walker,
     pub(crate) inspector: &'a Inspector,
-    /// Starts the reads of a batch before it is hashed.
+    /// Starts the reads of a batch before it is hashed, and says whether
+    /// reads wait on the disk (walking and starting batches is then the I/O
+    /// workers' work).
     pub(crate) read_ahead: &'a ReadAhead,
-    /// The pool has I/O workers: walking and starting batches is theirs.
-    pub(crate) io_lane: bool,
     /// Where detected files are moved (`scan --move`, the daemon's
     /// `action = "quarantine"`); `None` leaves them in place.
     pub(crate) quarantine: Option<&'a Quarantine>,
@@ -124,15 +124,18 @@ impl JobRunner for Engine<'_> {
         self.finished.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Everything but hashing waits on the disk: a request's root, a
-    /// folder's listing, and starting a batch's reads. Standard input and a
-    /// guarded open (whose opener waits on the answer, and whose descriptor
-    /// is already open) go straight to the scan workers.
+    /// From a cold disk, everything but hashing waits on it: a request's
+    /// root, a folder's listing, and starting a batch's reads. Standard
+    /// input and a guarded open (whose opener waits on the answer, and
+    /// whose descriptor is already open) go straight to the scan workers;
+    /// so does everything while the files are found in memory.
     fn is_io(&self, job: &Job) -> bool {
         match job {
             Job::Request(ScanRequest::Stdin | ScanRequest::Open(_)) => false,
-            Job::Request(_) | Job::Dir(..) => true,
-            Job::Files(batch, _) => !batch.is_started(),
+            Job::Request(_) | Job::Dir(..) => self.read_ahead.is_cold(),
+            Job::Files(batch, _) => {
+                batch.is_on_disk() || (!batch.is_started() && self.read_ahead.is_cold())
+            }
         }
     }
 }
@@ -173,16 +176,29 @@ impl Engine<'_> {
             Job::Request(ScanRequest::Open(open)) => self.guarded(open),
             Job::Dir(dir, origin) => self.list(dir, origin, spawn),
             Job::Files(mut batch, origin) => {
-                if !batch.is_started() && self.io_lane {
-                    // On an I/O worker: start the reads, waiting for room,
-                    // and hand the batch to the scan workers.
-                    self.read_ahead
-                        .start(&mut batch, self.inspector, may_open(origin), true);
-                    spawn.push(Job::Files(batch, origin));
-                    return;
+                if !batch.is_started() {
+                    if pool::on_io_worker() {
+                        // Start the reads, waiting for room, and hand the
+                        // batch to the scan workers.
+                        let advised = self.read_ahead.start(
+                            &mut batch,
+                            self.inspector,
+                            may_open(origin),
+                            true,
+                        );
+                        add(&self.stats.local().read_ahead, advised);
+                        spawn.push(Job::Files(batch, origin));
+                        return;
+                    }
+                    if !self
+                        .read_ahead
+                        .hash_here(&mut batch, self.inspector, may_open(origin))
+                    {
+                        // Its files are on disk: to the I/O workers.
+                        spawn.push(Job::Files(batch, origin));
+                        return;
+                    }
                 }
-                self.read_ahead
-                    .start(&mut batch, self.inspector, may_open(origin), false);
                 for cand in std::mem::take(&mut batch.files) {
                     if self.quit.load(Ordering::Relaxed) {
                         return;
@@ -242,6 +258,18 @@ impl Engine<'_> {
         });
         if !batch.is_empty() {
             spawn.push(Job::Files(Batch::new(batch), origin));
+        }
+        if !pool::on_io_worker() {
+            // Listed on a scan worker, as while the files are in memory:
+            // whether they still are decides where these jobs go.
+            let first = spawn.iter_mut().find_map(|job| match job {
+                Job::Files(batch, _) => Some(batch),
+                _ => None,
+            });
+            if let Some(batch) = first {
+                self.read_ahead
+                    .sense(batch, self.inspector, may_open(origin));
+            }
         }
         if let Err(e) = listed {
             self.error(&dir.path, &e.into(), origin);

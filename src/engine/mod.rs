@@ -157,7 +157,6 @@ impl Pipeline {
             walker: &self.walker,
             inspector: &self.inspector,
             read_ahead: &self.read_ahead,
-            io_lane: self.pool.io_threads() > 0,
             quarantine: self.quarantine.as_ref(),
             stats: &self.stats,
             quit: &self.quit,

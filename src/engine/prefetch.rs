@@ -18,16 +18,31 @@
 //! A control-socket client's files are never opened here: its walk has
 //! already opened each one with that client's permissions checked on the
 //! descriptor (`access`), and only those descriptors are advised.
+//!
+//! Reading ahead only pays when reads wait on the disk; when the files are
+//! in the page cache, handing every folder and batch to the I/O workers
+//! only costs CPU. So the pipeline follows the *climate*: it starts warm,
+//! where the scan workers walk and hash as if there were no I/O workers,
+//! and each batch's first file to be read is probed first (is its first
+//! page in memory? `fileio::residency`). A batch whose probe finds it on
+//! disk goes to the I/O workers, which read it ahead as above; two such
+//! probes in a row turn the climate cold, and from then on every folder
+//! and batch goes to them. They probe too, and a run of batches found in
+//! memory turns the climate warm again. A few files evicted from a tree
+//! otherwise in memory thus cost a read ahead each, not the whole scan's
+//! hand-over. A batch the scan will not read at all (the verdict cache
+//! answers for every file, or no signature has its sizes) is never probed.
 
 use std::fs::File;
 use std::num::NonZeroU64;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use rustix::fs::Advice;
 
 use crate::engine::inspect::{Inspector, ReadNeed};
 use crate::engine::walk::Candidate;
-use crate::fileio;
+use crate::fileio::{self, Residency};
 
 /// Bytes of one file asked for ahead: the whole of a small file, the start
 /// of a big one (the kernel's own read-ahead follows the reads from there).
@@ -63,17 +78,33 @@ pub struct Batch {
     pub files: Vec<Candidate>,
     /// Set once the reads are started (or it was decided not to).
     held: Option<Held>,
+    /// Probed on a scan worker already (`ReadAhead::hash_here`).
+    probed: bool,
+    /// Its probe found it on disk: it goes to the I/O workers whatever the
+    /// climate.
+    on_disk: bool,
 }
 
 impl Batch {
     pub fn new(files: Vec<Candidate>) -> Self {
-        Batch { files, held: None }
+        Batch {
+            files,
+            held: None,
+            probed: false,
+            on_disk: false,
+        }
     }
 
     /// Whether the reads were started (or it was decided not to): the batch
     /// is ready to be hashed.
     pub fn is_started(&self) -> bool {
         self.held.is_some()
+    }
+
+    /// Whether its probe found it on disk, so that it belongs on the I/O
+    /// workers even while the climate is warm.
+    pub fn is_on_disk(&self) -> bool {
+        self.on_disk && !self.is_started()
     }
 }
 
@@ -128,11 +159,49 @@ impl Drop for Held {
     }
 }
 
+/// Probes in a row that find batches on disk and turn the climate cold:
+/// two, so that a file or two evicted from a tree in memory do not send the
+/// whole scan to the I/O workers.
+const COLD_AFTER: u32 = 2;
+/// Probes in a row that find batches in memory and turn it warm again: a
+/// few, so that a tree partly in memory does not send every other batch
+/// back and forth.
+const WARM_AFTER: u32 = 4;
+
+/// Whether reads are waiting on the disk, as the last probes found.
+#[derive(Debug, Default)]
+struct Climate {
+    cold: AtomicBool,
+    /// Probes in a row that disagreed with the climate.
+    against: AtomicU32,
+}
+
+impl Climate {
+    fn is_cold(&self) -> bool {
+        self.cold.load(Ordering::Relaxed)
+    }
+
+    /// What a probe found: the batch is in memory (`resident`) or not.
+    fn observe(&self, resident: bool) {
+        let cold = self.is_cold();
+        if cold != resident {
+            self.against.store(0, Ordering::Relaxed);
+            return;
+        }
+        let turn_after = if cold { WARM_AFTER } else { COLD_AFTER };
+        if self.against.fetch_add(1, Ordering::Relaxed) + 1 >= turn_after {
+            self.against.store(0, Ordering::Relaxed);
+            self.cold.store(!cold, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Reads ahead for every worker of one pipeline.
 #[derive(Debug)]
 pub struct ReadAhead {
     /// `None`: nothing is opened or advised ahead.
     window: Option<Arc<Window>>,
+    climate: Climate,
 }
 
 impl ReadAhead {
@@ -147,6 +216,57 @@ impl ReadAhead {
                     max: depth,
                 })
             }),
+            climate: Climate::default(),
+        }
+    }
+
+    /// Whether reads wait on the disk (as the last probes found): folders
+    /// and batches then belong on the I/O workers. Never, when off.
+    pub fn is_cold(&self) -> bool {
+        self.window.is_some() && self.climate.is_cold()
+    }
+
+    /// On a scan worker, before hashing a batch not started: whether to hash
+    /// it here and now (`true`), or hand it to the I/O workers (`false`, it
+    /// was found on disk). The first file the scan will read is opened
+    /// (as `start` would; never a control client's, by path) and probed; a
+    /// batch with nothing to read is hashed here unprobed. Always `true`
+    /// when reading ahead is off.
+    pub fn hash_here(&self, batch: &mut Batch, inspector: &Inspector, may_open: bool) -> bool {
+        // A batch sent back (there was no I/O worker to take it) is hashed
+        // the second time.
+        if self.window.is_none() || std::mem::replace(&mut batch.probed, true) {
+            return true;
+        }
+        match first_probe(batch, inspector, may_open, true) {
+            None => true,
+            Some(residency) => {
+                let resident = residency == Residency::Resident;
+                self.climate.observe(resident);
+                batch.on_disk = !resident;
+                resident
+            }
+        }
+    }
+
+    /// On a scan worker that has just listed a folder, while the climate is
+    /// warm: probes the first batch found there before it is spawned, so
+    /// that a cold disk is noticed before the folders found beside it are
+    /// listed here too. A descriptor opened for the probe is closed again
+    /// (batches waiting to be hashed hold none); a batch found in memory is
+    /// hashed without another probe.
+    pub fn sense(&self, batch: &mut Batch, inspector: &Inspector, may_open: bool) {
+        if self.window.is_none() || self.climate.is_cold() || batch.probed {
+            return;
+        }
+        match first_probe(batch, inspector, may_open, false) {
+            None => batch.probed = true,
+            Some(residency) => {
+                let resident = residency == Residency::Resident;
+                self.climate.observe(resident);
+                batch.probed = resident;
+                batch.on_disk = !resident;
+            }
         }
     }
 
@@ -160,9 +280,17 @@ impl ReadAhead {
     /// caller holds no other batch that is not handed on: the I/O workers);
     /// without, starts nothing when there is no room. With `may_open`
     /// false, only descriptors the candidates already hold are advised.
-    pub fn start(&self, batch: &mut Batch, inspector: &Inspector, may_open: bool, wait: bool) {
+    /// Returns how many files' reads were started.
+    pub fn start(
+        &self,
+        batch: &mut Batch,
+        inspector: &Inspector,
+        may_open: bool,
+        wait: bool,
+    ) -> u64 {
+        let mut advised = 0;
         if batch.held.is_some() {
-            return;
+            return advised;
         }
         let mut held = Held {
             window: self.window.clone(),
@@ -189,6 +317,7 @@ impl ReadAhead {
                 held.count = to_open;
             }
             let mut opened = 0;
+            let mut probed = false;
             for (cand, need) in batch.files.iter_mut().zip(needs) {
                 let len = match need {
                     ReadNeed::Nothing => continue,
@@ -204,12 +333,67 @@ impl ReadAhead {
                     }
                 }
                 if let Some(file) = &cand.opened {
+                    if !probed {
+                        probed = true;
+                        let resident = probe(file) == Residency::Resident;
+                        self.climate.observe(resident);
+                    }
                     advise(file, len, cand.size);
+                    advised += 1;
                 }
             }
         }
         batch.held = Some(held);
+        advised
     }
+}
+
+/// Opens (if `may_open`) and probes the first file of `batch` the scan will
+/// read; `None` when it will read none (or none could be probed). A file
+/// that cannot be opened is left to the inspector, and the next one probed.
+/// With `keep`, a descriptor opened here stays with the file for the scan.
+fn first_probe(
+    batch: &mut Batch,
+    inspector: &Inspector,
+    may_open: bool,
+    keep: bool,
+) -> Option<Residency> {
+    for cand in batch.files.iter_mut() {
+        if inspector.read_need(cand) == ReadNeed::Nothing {
+            continue;
+        }
+        if let Some(file) = &cand.opened {
+            return Some(probe(file));
+        }
+        if !may_open {
+            continue;
+        }
+        // Left to the inspector if it cannot be opened now.
+        if let Ok(file) = fileio::open_quick(&cand.path, cand.via_symlink) {
+            let residency = probe(&file);
+            if keep {
+                cand.opened = Some(Arc::new(file));
+            }
+            return Some(residency);
+        }
+    }
+    None
+}
+
+/// A test hook, doing nothing unless its environment variable is set (the
+/// others are in `control::faults`): with `VIGIL_TEST_COLD` set, every probe
+/// finds its file on disk, so that tests drive the I/O workers whatever
+/// their trees' file system (files just written are in memory, and a tmpfs
+/// is always). Not meant for anything but tests.
+pub const COLD_ENV: &str = "VIGIL_TEST_COLD";
+
+/// Whether `file`'s first page is in memory (`fileio::residency`).
+fn probe(file: &File) -> Residency {
+    static COLD: OnceLock<bool> = OnceLock::new();
+    if *COLD.get_or_init(|| std::env::var_os(COLD_ENV).is_some()) {
+        return Residency::NotResident;
+    }
+    fileio::residency(file)
 }
 
 /// Asks the kernel to read the first `len` bytes of `file` (of `size`) into
@@ -370,6 +554,45 @@ mod tests {
         assert_eq!(by_name("grows"), &FileResult::Clean { size: 16 });
         assert_eq!(by_name("shrinks"), &FileResult::Clean { size: 5 });
         assert!(matches!(by_name("grows-bad"), FileResult::Detected { .. }));
+    }
+
+    #[test]
+    fn two_batches_on_disk_turn_the_climate_cold_and_four_in_memory_warm() {
+        let climate = Climate::default();
+        climate.observe(false);
+        assert!(!climate.is_cold(), "one evicted file is not a cold disk");
+        climate.observe(true);
+        climate.observe(false);
+        assert!(!climate.is_cold(), "not in a row");
+        climate.observe(false);
+        assert!(climate.is_cold());
+        for _ in 0..3 {
+            climate.observe(true);
+        }
+        climate.observe(false);
+        for _ in 0..3 {
+            climate.observe(true);
+        }
+        assert!(climate.is_cold(), "not in a row");
+        climate.observe(true);
+        assert!(!climate.is_cold());
+    }
+
+    #[test]
+    fn a_batch_in_memory_is_hashed_where_it_is() {
+        let inspector = inspector();
+        let dir = tempfile::tempdir().unwrap();
+        let ahead = ReadAhead::new(64);
+        let mut batch = Batch::new(changing_tree(dir.path()));
+        assert!(ahead.hash_here(&mut batch, &inspector, true));
+        assert!(!ahead.is_cold() && !batch.is_on_disk());
+        // Only the file probed was opened, and it stays open for the scan.
+        let opened = batch.files.iter().filter(|c| c.opened.is_some()).count();
+        assert_eq!(opened, 1);
+        // Off, nothing is probed.
+        let mut batch = Batch::new(changing_tree(tempfile::tempdir().unwrap().path()));
+        assert!(ReadAhead::new(0).hash_here(&mut batch, &inspector, true));
+        assert!(batch.files.iter().all(|c| c.opened.is_none()));
     }
 
     #[test]

@@ -167,6 +167,12 @@ fn format_summary(s: &Summary) -> String {
             c.from_cache
         );
     }
+    if c.read_ahead > 0 {
+        text += &format!(
+            "Read ahead: {} (files found on disk, their reads started before hashing)\n",
+            c.read_ahead
+        );
+    }
     text += &format!(
         "Skipped: {} (special files: {}, over max size: {}, excluded: {}, symlinks: {}, other file systems: {})\n",
         k.total(),

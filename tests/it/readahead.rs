@@ -1,15 +1,31 @@
-//! Reading ahead (`--io-depth`): files are opened and their reads started
-//! before a worker hashes them. It must change no verdict: the same output
-//! with it off, with a window of one file, and with the default, for
-//! unreadable files and folders, FIFOs, symlinks, and files that vanish or
-//! grow while the scan runs; and a control client gets the same answer
-//! (its files are read with its own access, never the daemon's).
+//! Reading ahead (`--io-depth`): files found on disk are opened and their
+//! reads started before a worker hashes them. It must change no verdict:
+//! the same output with it off, with a window of one file, and with the
+//! default, for unreadable files and folders, FIFOs, symlinks, and files
+//! that vanish or grow while the scan runs; and a control client gets the
+//! same answer (its files are read with its own access, never the
+//! daemon's). The trees here are in memory (just written), where a scan
+//! reads nothing ahead; `VIGIL_TEST_COLD` makes every probe find its file
+//! on disk, so that the I/O workers read every batch ahead.
 
 use std::collections::HashSet;
 use std::os::unix::fs::symlink;
 use std::process::Command;
 
 use crate::testenv::{Daemon, Run, TestEnv, EICAR, EICAR_NAME};
+
+/// Makes every probe find its file on disk (see `engine::prefetch`).
+const COLD: (&str, &str) = ("VIGIL_TEST_COLD", "1");
+
+/// The files a run's summary says were read ahead (0 if it does not say).
+fn read_ahead(run: &Run) -> u64 {
+    run.stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("Read ahead: "))
+        .map_or(0, |rest| {
+            rest.split_whitespace().next().unwrap().parse().unwrap()
+        })
+}
 
 /// Folders of more files than one batch holds, with a few EICAR copies,
 /// FIFOs, symlinks, files and a folder only root may read, and empty files.
@@ -53,20 +69,33 @@ fn outcome(run: &Run) -> (Option<i32>, Vec<String>, Vec<String>) {
 fn reading_ahead_changes_no_verdict() {
     let env = TestEnv::new();
     mixed_tree(&env, "t");
-    let settings: [&[&str]; 4] = [
-        &["--io-depth", "0"],
-        &[],
-        &["-j", "1", "--io-depth", "1"],
-        &["-j", "3", "--io-depth", "7"],
+    // (arguments, every file found on disk)
+    let settings: [(&[&str], bool); 6] = [
+        (&["--io-depth", "0"], false),
+        (&[], false),
+        (&[], true),
+        (&["-j", "1", "--io-depth", "1"], true),
+        (&["-j", "3", "--io-depth", "7"], true),
+        (&["--io-depth", "0"], true),
     ];
     for as_nobody in [false, true] {
         let mut seen = None;
-        for extra in settings {
+        for (extra, cold) in settings {
             let args = [extra, &["t"]].concat();
-            let run = match as_nobody {
-                true => env.scan_as_nobody(&args),
-                false => env.scan(&args),
-            };
+            let vars: &[(&str, &str)] = if cold { &[COLD] } else { &[] };
+            let run = env.scan_with_env(vars, as_nobody, &args);
+            // Found on disk, every batch is read ahead by the I/O workers
+            // (none when reading ahead is off).
+            let ahead = read_ahead(&run);
+            match (cold, extra.first()) {
+                (false, _) | (true, Some(&"--io-depth")) => {
+                    assert_eq!(ahead, 0, "{extra:?} {}", run.dump())
+                }
+                // The default window holds every batch; a small one the
+                // first few files of each.
+                (true, None) => assert!(ahead >= 100, "{}", run.dump()),
+                (true, _) => assert!(ahead > 0, "{extra:?} {}", run.dump()),
+            }
             let got = outcome(&run);
             match &seen {
                 None => {
@@ -90,7 +119,10 @@ fn reading_ahead_changes_no_verdict() {
                         .any(|l| l.contains("fifo") || l.contains("link")));
                     seen = Some(got);
                 }
-                Some(first) => assert_eq!(&got, first, "as nobody: {as_nobody}, {extra:?}"),
+                Some(first) => assert_eq!(
+                    &got, first,
+                    "as nobody: {as_nobody}, {extra:?}, cold: {cold}"
+                ),
             }
         }
     }
@@ -103,10 +135,11 @@ fn files_that_vanish_or_grow_during_the_scan_are_each_reported_once() {
     for i in 0..files {
         env.write(format!("t/d{}/f{i:03}", i % 4), vec![b'x'; 2000 + i * 10]);
     }
-    for extra in [
-        &["--io-depth", "0"][..],
-        &[],
-        &["-j", "1", "--io-depth", "2"],
+    for (extra, cold) in [
+        (&["--io-depth", "0"][..], false),
+        (&[], false),
+        (&[], true),
+        (&["-j", "1", "--io-depth", "2"], true),
     ] {
         // Remove every third file and grow every third-plus-one, from the
         // end, while the scan runs.
@@ -128,7 +161,8 @@ fn files_that_vanish_or_grow_during_the_scan_are_each_reported_once() {
                 }
             }
         });
-        let run = env.scan([extra, &["--no-summary", "t"]].concat());
+        let vars: &[(&str, &str)] = if cold { &[COLD] } else { &[] };
+        let run = env.scan_with_env(vars, false, [extra, &["--no-summary", "t"]].concat());
         changer.join().unwrap();
         assert!(matches!(run.code, Some(0 | 2)), "{}", run.dump());
         let mut reported = HashSet::new();
@@ -167,8 +201,12 @@ fn files_that_vanish_or_grow_during_the_scan_are_each_reported_once() {
 #[test]
 fn a_control_client_gets_the_same_answer_with_reading_ahead() {
     let mut answers = Vec::new();
-    for config in ["io_depth = 0\n", ""] {
-        let d = Daemon::with_config(&format!("socket_mode = \"0666\"\n{config}"));
+    for (config, cold) in [("io_depth = 0\n", false), ("", false), ("", true)] {
+        let mut builder = Daemon::builder().config(&format!("socket_mode = \"0666\"\n{config}"));
+        if cold {
+            builder = builder.var(COLD.0, COLD.1);
+        }
+        let d = builder.start();
         let env = &d.env;
         mixed_tree(env, "data/pub");
         let dir = env.path("data/pub");
@@ -202,4 +240,5 @@ fn a_control_client_gets_the_same_answer_with_reading_ahead() {
     assert!(errors.contains(&"DIR/d0/locked.com: Permission denied ERROR".to_string()));
     assert!(errors.contains(&"DIR/d2/shut: Permission denied ERROR".to_string()));
     assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
 }

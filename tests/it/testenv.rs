@@ -190,12 +190,36 @@ impl TestEnv {
         run(cmd, None)
     }
 
+    /// `vigil scan ARGS...` with the environment variables `vars` set, as
+    /// root or (`nobody`) as `scan_as_nobody` runs it.
+    pub fn scan_with_env<I, S>(&self, vars: &[(&str, &str)], nobody: bool, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = match nobody {
+            true => as_nobody(self.public_bin(".vigil-bin")),
+            false => Command::new(vigil_bin()),
+        };
+        cmd.current_dir(self.root()).arg("scan").args(args);
+        cmd.envs(vars.iter().copied());
+        run(cmd, None)
+    }
+
     /// A copy of the binary at `rel`, mode 0755, so that any user may run it
     /// wherever the build tree lives; made once per folder.
     pub fn public_bin(&self, rel: &str) -> PathBuf {
         let bin = self.path(rel);
         if !bin.exists() {
-            fs::copy(vigil_bin(), &bin).expect("copy the vigil binary");
+            // Copied by `cp`, not by this process: a child another test
+            // thread forks meanwhile would inherit our descriptor open for
+            // writing, and running the copy would fail with "Text file busy".
+            let copied = Command::new("cp")
+                .arg(vigil_bin())
+                .arg(&bin)
+                .status()
+                .expect("run cp");
+            assert!(copied.success(), "copy the vigil binary");
             fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
         }
         bin
