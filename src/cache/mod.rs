@@ -300,10 +300,9 @@ impl Cache {
         let bytes = key.to_bytes();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
             || -> Result<Option<Entry>, redb::Error> {
-                let txn = store.db.begin_read()?;
-                let table = txn.open_table(ENTRIES)?;
-                let value = table.get(bytes.as_slice())?;
-                Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
+                Ok(store
+                    .lookup(&bytes, |value| Entry::decode(&bytes, value))?
+                    .flatten())
             },
         ));
         let entry = match found {
@@ -591,6 +590,7 @@ impl Batcher<'_> {
             txn.commit()?;
             Ok(())
         })();
+        self.store.committed();
         match done {
             Ok(()) => {
                 self.filled.store(true, Ordering::Relaxed);

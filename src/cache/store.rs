@@ -11,9 +11,10 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableTableMetadata, TableDefinition};
 
 use super::entry::{Entry, ENTRY_VERSION};
 
@@ -25,6 +26,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const FORMAT: &str = "vigil-verdict-cache";
 /// Memory redb may keep pages in.
 const PAGE_CACHE: usize = 32 << 20;
+/// Idle read views kept for reuse, at most (a few per worker).
+const IDLE_VIEWS: usize = 64;
 
 /// Why the cache file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +48,23 @@ pub enum StoreError {
 
 /// A cache file, open and locked.
 pub(crate) struct Store {
+    /// Read views of the entries for lookups to reuse. Declared before
+    /// `db`, so they are dropped before it.
+    views: Mutex<Views>,
     pub(crate) db: Database,
     pub(crate) path: PathBuf,
+}
+
+/// Read views of the entries, each a read transaction with the table open,
+/// kept between lookups: beginning a transaction and opening the table cost
+/// more than the lookup itself. They are dropped at every commit (see
+/// `Store::committed`), so a lookup sees what was written before it, and no
+/// old snapshot keeps pages from being reused for long.
+#[derive(Default)]
+struct Views {
+    /// Commits seen: a view begun before the last one is not kept.
+    commits: u64,
+    idle: Vec<ReadOnlyTable<&'static [u8], &'static [u8]>>,
 }
 
 /// What opening found, beside the store: a file set aside, and why.
@@ -71,6 +89,7 @@ impl Store {
                 Ok(db) => {
                     return Ok((
                         Store {
+                            views: Mutex::default(),
                             db,
                             path: path.to_path_buf(),
                         },
@@ -112,6 +131,39 @@ impl Store {
         }
     }
 
+    /// The value stored under `key`, given to `read`.
+    pub(crate) fn lookup<T>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, redb::Error> {
+        let (idle, commits) = {
+            let mut views = self.views();
+            (views.idle.pop(), views.commits)
+        };
+        let view = match idle {
+            Some(view) => view,
+            None => self.db.begin_read()?.open_table(ENTRIES)?,
+        };
+        let found = view.get(key)?.map(|value| read(value.value()));
+        let mut views = self.views();
+        if views.commits == commits && views.idle.len() < IDLE_VIEWS {
+            views.idle.push(view);
+        }
+        Ok(found)
+    }
+
+    /// Called after each commit: views begun before it are not reused.
+    pub(crate) fn committed(&self) {
+        let mut views = self.views();
+        views.commits += 1;
+        views.idle.clear();
+    }
+
+    fn views(&self) -> MutexGuard<'_, Views> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Entries stored, damaged ones included.
     pub(crate) fn len(&self) -> Result<u64, redb::Error> {
         let txn = self.db.begin_read()?;
@@ -137,6 +189,7 @@ impl Store {
             meta.insert("pruned", crate::cache::now_secs().to_le_bytes().as_slice())?;
         }
         txn.commit()?;
+        self.committed();
         Ok(removed)
     }
 
@@ -158,6 +211,7 @@ impl Store {
         txn.delete_table(ENTRIES)?;
         txn.open_table(ENTRIES)?;
         txn.commit()?;
+        self.committed();
         self.db.compact()?;
         Ok(n)
     }
