@@ -3,7 +3,8 @@
 //! process). Opening it handles what can be wrong with it: held by another
 //! process (wait briefly, then give up), damaged, truncated, not a redb file,
 //! or written by another version of this format (set aside under a new name,
-//! and a new file started). Nothing here knows what the entries mean.
+//! and a new file started). Lookups reuse read views of the file from one
+//! commit to the next. Nothing here knows what the entries mean.
 
 // redb's own error type is large; it is returned only on cold paths (open,
 // prune, clear), never per file.
@@ -398,6 +399,34 @@ mod tests {
         let second = Store::open(&path, Duration::from_millis(200));
         assert!(matches!(second, Err(StoreError::Busy { .. })));
         assert!(began.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_lookup_reuses_its_view_and_still_sees_every_commit_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("cache"), Duration::ZERO).unwrap();
+        let value = |store: &Store| store.lookup(b"key", <[u8]>::to_vec).unwrap();
+        assert_eq!(value(&store), None);
+        assert_eq!(
+            store.views().idle.len(),
+            1,
+            "the view is kept for the next lookup"
+        );
+        assert_eq!(value(&store), None);
+        assert_eq!(store.views().idle.len(), 1, "and reused");
+
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(ENTRIES)
+            .unwrap()
+            .insert(b"key".as_slice(), b"value".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        store.committed();
+        assert!(
+            store.views().idle.is_empty(),
+            "views from before the commit are dropped"
+        );
+        assert_eq!(value(&store), Some(b"value".to_vec()));
     }
 
     #[test]
