@@ -300,10 +300,9 @@ impl Cache {
         let bytes = key.to_bytes();
         let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
             || -> Result<Option<Entry>, redb::Error> {
-                let txn = store.db.begin_read()?;
-                let table = txn.open_table(ENTRIES)?;
-                let value = table.get(bytes.as_slice())?;
-                Ok(value.and_then(|v| Entry::decode(&bytes, v.value())))
+                Ok(store
+                    .lookup(&bytes, |value| Entry::decode(&bytes, value))?
+                    .flatten())
             },
         ));
         let entry = match found {
@@ -591,6 +590,7 @@ impl Batcher<'_> {
             txn.commit()?;
             Ok(())
         })();
+        self.store.committed();
         match done {
             Ok(()) => {
                 self.filled.store(true, Ordering::Relaxed);
@@ -789,6 +789,8 @@ mod tests {
             table.insert(k.as_slice(), bytes.as_slice()).unwrap();
         }
         txn.commit().unwrap();
+        // Written around the writer thread, which tells the store of its commits.
+        cache.store.get().unwrap().committed();
         assert_eq!(cache.get(&key(1)), None);
         assert_eq!(cache.counts().0, 1, "one hit, before the damage");
     }

@@ -3,7 +3,8 @@
 //! process). Opening it handles what can be wrong with it: held by another
 //! process (wait briefly, then give up), damaged, truncated, not a redb file,
 //! or written by another version of this format (set aside under a new name,
-//! and a new file started). Nothing here knows what the entries mean.
+//! and a new file started). Lookups reuse read views of the file from one
+//! commit to the next. Nothing here knows what the entries mean.
 
 // redb's own error type is large; it is returned only on cold paths (open,
 // prune, clear), never per file.
@@ -11,9 +12,10 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableTableMetadata, TableDefinition};
 
 use super::entry::{Entry, ENTRY_VERSION};
 
@@ -25,6 +27,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const FORMAT: &str = "vigil-verdict-cache";
 /// Memory redb may keep pages in.
 const PAGE_CACHE: usize = 32 << 20;
+/// Idle read views kept for reuse, at most (a few per worker).
+const IDLE_VIEWS: usize = 64;
 
 /// Why the cache file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +49,23 @@ pub enum StoreError {
 
 /// A cache file, open and locked.
 pub(crate) struct Store {
+    /// Read views of the entries for lookups to reuse. Declared before
+    /// `db`, so they are dropped before it.
+    views: Mutex<Views>,
     pub(crate) db: Database,
     pub(crate) path: PathBuf,
+}
+
+/// Read views of the entries, each a read transaction with the table open,
+/// kept between lookups: beginning a transaction and opening the table cost
+/// more than the lookup itself. They are dropped at every commit (see
+/// `Store::committed`), so a lookup sees what was written before it, and no
+/// old snapshot keeps pages from being reused for long.
+#[derive(Default)]
+struct Views {
+    /// Commits seen: a view begun before the last one is not kept.
+    commits: u64,
+    idle: Vec<ReadOnlyTable<&'static [u8], &'static [u8]>>,
 }
 
 /// What opening found, beside the store: a file set aside, and why.
@@ -71,6 +90,7 @@ impl Store {
                 Ok(db) => {
                     return Ok((
                         Store {
+                            views: Mutex::default(),
                             db,
                             path: path.to_path_buf(),
                         },
@@ -112,6 +132,39 @@ impl Store {
         }
     }
 
+    /// The value stored under `key`, given to `read`.
+    pub(crate) fn lookup<T>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, redb::Error> {
+        let (idle, commits) = {
+            let mut views = self.views();
+            (views.idle.pop(), views.commits)
+        };
+        let view = match idle {
+            Some(view) => view,
+            None => self.db.begin_read()?.open_table(ENTRIES)?,
+        };
+        let found = view.get(key)?.map(|value| read(value.value()));
+        let mut views = self.views();
+        if views.commits == commits && views.idle.len() < IDLE_VIEWS {
+            views.idle.push(view);
+        }
+        Ok(found)
+    }
+
+    /// Called after each commit: views begun before it are not reused.
+    pub(crate) fn committed(&self) {
+        let mut views = self.views();
+        views.commits += 1;
+        views.idle.clear();
+    }
+
+    fn views(&self) -> MutexGuard<'_, Views> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Entries stored, damaged ones included.
     pub(crate) fn len(&self) -> Result<u64, redb::Error> {
         let txn = self.db.begin_read()?;
@@ -137,6 +190,7 @@ impl Store {
             meta.insert("pruned", crate::cache::now_secs().to_le_bytes().as_slice())?;
         }
         txn.commit()?;
+        self.committed();
         Ok(removed)
     }
 
@@ -158,6 +212,7 @@ impl Store {
         txn.delete_table(ENTRIES)?;
         txn.open_table(ENTRIES)?;
         txn.commit()?;
+        self.committed();
         self.db.compact()?;
         Ok(n)
     }
@@ -344,6 +399,34 @@ mod tests {
         let second = Store::open(&path, Duration::from_millis(200));
         assert!(matches!(second, Err(StoreError::Busy { .. })));
         assert!(began.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_lookup_reuses_its_view_and_still_sees_every_commit_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("cache"), Duration::ZERO).unwrap();
+        let value = |store: &Store| store.lookup(b"key", <[u8]>::to_vec).unwrap();
+        assert_eq!(value(&store), None);
+        assert_eq!(
+            store.views().idle.len(),
+            1,
+            "the view is kept for the next lookup"
+        );
+        assert_eq!(value(&store), None);
+        assert_eq!(store.views().idle.len(), 1, "and reused");
+
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(ENTRIES)
+            .unwrap()
+            .insert(b"key".as_slice(), b"value".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        store.committed();
+        assert!(
+            store.views().idle.is_empty(),
+            "views from before the commit are dropped"
+        );
+        assert_eq!(value(&store), Some(b"value".to_vec()));
     }
 
     #[test]
