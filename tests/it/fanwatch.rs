@@ -1,4 +1,5 @@
-//! The fanotify watch backend's directory events, through the real binary: a
+//! The fanotify watch backend, through the real binary: a file written in
+//! any folder of the watched tree, one made after start too, is scanned; a
 //! file that arrives in a watched folder without being written there (moved
 //! in, hard-linked in, or inside a folder moved in) is scanned at once, not
 //! at the next rescan; a move outside every watched folder is not reported.
@@ -48,6 +49,17 @@ fn assert_reported(seen: &HashMap<String, usize>, path: &Path) {
         "{} not reported: {seen:?}",
         path.display()
     );
+}
+
+#[test]
+fn a_file_written_in_a_folder_made_after_start_is_scanned() {
+    let fs = Tmpfs::new();
+    fs::create_dir_all(fs.path("w/a/b")).unwrap();
+    let d = watch_with_fanotify(&fs);
+    fs::create_dir_all(fs.path("w/later/deeper")).unwrap();
+    let written = fs.write("w/later/deeper/x.com", EICAR);
+    fs.write("w/a/b/clean.txt", b"fine\n");
+    assert_reported(&one_detection(&d), &written);
 }
 
 #[test]

@@ -504,25 +504,3 @@ fn stress_eight_openers_through_reloads() {
     assert!(total > 0);
     d.seen_or_wait_log("reloaded");
 }
-
-#[test]
-fn the_fanotify_watch_backend_scans_files_written_in_any_folder() {
-    let fs = Tmpfs::new();
-    fs::create_dir_all(fs.path("w/a/b")).unwrap();
-    let mut d = Daemon::builder()
-        .args([
-            "--watch",
-            fs.path("w").to_str().unwrap(),
-            "--no-initial-scan",
-        ])
-        .config("watch_backend = \"fanotify\"\nsettle = \"50ms\"")
-        .start();
-    assert_eq!(d.wait_log("ready")["fields"]["watch_backend"], "Fanotify");
-    // The builder's own watched folder, and one on the tmpfs made after start.
-    fs::create_dir_all(fs.path("w/later/deeper")).unwrap();
-    fs.write("w/later/deeper/x.com", EICAR);
-    fs.write("w/a/b/clean.txt", b"fine\n");
-    let seen = d.detections(1, Duration::from_secs(30));
-    let want = fs.path("w/later/deeper/x.com");
-    assert!(seen.contains_key(want.to_str().unwrap()), "{seen:?}");
-}
