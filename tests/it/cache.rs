@@ -709,18 +709,7 @@ open(os.path.join(root, 'd', 'c.tar.gz'), 'wb').write(
     gzip.compress(tar([('one', b'1' * 100), ('two', b'2' * 200)]), mtime=0))
 zip_('many.zip', [('m%05d.txt' % i, b'%d' % i) for i in range(members)])
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(env.root())
-        .arg(members.to_string())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.python(script, &[&members.to_string()]);
     for entry in fs::read_dir(env.path("d")).unwrap() {
         let path = entry.unwrap().path();
         std::os::unix::fs::chown(&path, Some(0), Some(READERS)).unwrap();
@@ -990,10 +979,8 @@ fn a_reload_finds_a_new_signature_in_a_cached_container_without_reading_it() {
     let n = 20;
     let env = watched_tree(n);
     env.write("deep", DEEP);
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(
-            r#"
+    env.python(
+        r#"
 import sys, os, io, zipfile, tarfile
 root = sys.argv[1]
 b = io.BytesIO()
@@ -1006,14 +993,7 @@ with zipfile.ZipFile(os.path.join(root, 'w', 'box.zip'), 'w') as z:
     z.writestr('readme.txt', b'hello')
     z.writestr('inner.tar', b.getvalue())
 "#,
-        )
-        .arg(env.root())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
     );
     settle();
     let mut d = daemon(env);

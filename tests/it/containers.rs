@@ -30,21 +30,6 @@ fn have(tool: &str, what: &str) -> bool {
     found
 }
 
-/// Runs a Python script in the folder (argv[1] is the folder).
-fn python(env: &TestEnv, script: &str) {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(env.root())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A one-line `.hsb` for `data`, sized.
 fn hsb(env: &TestEnv, data: &[u8], name: &str) -> std::path::PathBuf {
     env.write(
@@ -114,8 +99,7 @@ fn nested_members_at_depths_one_to_four() {
     let payload = Rng::new(7).bytes(3000);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, io, zipfile, tarfile, gzip, bz2, lzma
 root = sys.argv[1]
@@ -149,6 +133,7 @@ for tree, p in (('planted', payload), ('control', payload[::-1])):
     out(tree, 'd4.zip', zipped('a.tar.bz2', bz2.compress(tarred('b.zip', zipped('c.gz', gzip.compress(p))))))
     out(tree, 'named.pdf', zipped('p.bin', p))
 "#,
+        &[],
     );
     let run = env.scan([
         "-i",
@@ -231,8 +216,7 @@ fn allow_listed_container_is_clean() {
     let payload = Rng::new(9).bytes(2000);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, zipfile
 root = sys.argv[1]
@@ -240,6 +224,7 @@ with zipfile.ZipFile(os.path.join(root, 'a.zip'), 'w') as z:
     z.write(os.path.join(root, 'payload.bin'), 'p.bin')
 os.remove(os.path.join(root, 'payload.bin'))
 "#,
+        &[],
     );
     let zip = std::fs::read(env.path("a.zip")).unwrap();
     env.write(
@@ -266,8 +251,7 @@ fn hostile_containers_finish_and_the_scan_goes_on() {
     let payload = Rng::new(11).bytes(1500);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, io, zipfile, gzip, tarfile, zlib
 root = sys.argv[1]
@@ -344,6 +328,7 @@ w('g-many.zip', m.getvalue())
 with zipfile.ZipFile(os.path.join(d, 'z-last.zip'), 'w') as z:
     z.writestr('p.bin', payload)
 "#,
+        &[],
     );
     let started = Instant::now();
     let run = env.scan([
@@ -410,8 +395,7 @@ fn zip_lzma_members_are_read() {
     let payload = Rng::new(13).bytes(5000);
     let db = hsb(&env, &payload, "Planted");
     env.write("payload.bin", &payload);
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, zipfile
 root = sys.argv[1]
@@ -436,6 +420,7 @@ assert raw[at:at + 4] == b'\x09\x04\x05\x00', raw[at:at + 4]
 raw[at + 5:at + 9] = (0xF0000000).to_bytes(4, 'little')
 open(os.path.join(root, 'huge.zip'), 'wb').write(bytes(raw))
 "#,
+        &[],
     );
     let d = db.to_str().unwrap();
     let run = env.scan([
@@ -493,8 +478,7 @@ fn a_7z_dictionary_past_the_memory_limit_is_a_limit_hit() {
     let payload = Rng::new(12).bytes(1500);
     let db = hsb(&env, &payload, "Planted");
     env.write("payload.bin", &payload);
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, struct, subprocess, zlib
 root = sys.argv[1]
@@ -513,6 +497,7 @@ seven[28:32] = struct.pack('<I', zlib.crc32(bytes(seven[start:start + size])))
 seven[8:12] = struct.pack('<I', zlib.crc32(bytes(seven[12:32])))
 open(os.path.join(root, 'dict.7z'), 'wb').write(bytes(seven))
 "#,
+        &[],
     );
     let d = db.to_str().unwrap();
     // The untouched archive is read: the member is found.
@@ -562,13 +547,13 @@ fn max_filesize_applies_to_members() {
     let env = TestEnv::new();
     let payload = vec![0u8; 4000];
     let db = hsb(&env, &payload, "Zeros");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, zipfile
 with zipfile.ZipFile(os.path.join(sys.argv[1], 'z.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
     z.writestr('zeros.bin', b'\0' * 4000)
 "#,
+        &[],
     );
     assert!(std::fs::metadata(env.path("z.zip")).unwrap().len() < 1000);
     let scan = |extra: &[&str]| {
@@ -603,14 +588,14 @@ fn stream_input_is_unpacked() {
     let payload = Rng::new(13).bytes(1200);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, zipfile
 root = sys.argv[1]
 with zipfile.ZipFile(os.path.join(root, 'a.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
     z.write(os.path.join(root, 'payload.bin'), 'p.bin')
 "#,
+        &[],
     );
     let zip = std::fs::read(env.path("a.zip")).unwrap();
     let run = env.scan_stdin(["--no-summary", "-d", db.to_str().unwrap(), "-"], &zip);
@@ -631,8 +616,7 @@ fn random_trees_find_exactly_the_planted_members() {
     let payload = Rng::new(17).bytes(777);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, io, random, zipfile, tarfile, gzip
 root = sys.argv[1]
@@ -672,6 +656,7 @@ with open(os.path.join(root, 'expected'), 'w') as e:
         open(os.path.join(root, 't', name), 'wb').write(pack(kind, members))
         if planted: e.write('t/%s: Planted.UNOFFICIAL FOUND\n' % name)
 "#,
+        &[],
     );
     let expected: Vec<String> = std::fs::read_to_string(env.path("expected"))
         .unwrap()
@@ -744,8 +729,7 @@ fn members_are_found_over_the_socket() {
     let payload = Rng::new(23).bytes(5000);
     env.write("payload.bin", &payload);
     let db = hsb(&env, &payload, "Planted");
-    python(
-        &env,
+    env.python(
         r#"
 import sys, os, io, zipfile, tarfile
 root = sys.argv[1]
@@ -762,6 +746,7 @@ for sub, member in (('hit', payload), ('clean', filler)):
         for n, data in (('x/readme.txt', b'hello\n' * 100), ('x/p.bin', member)):
             i = tarfile.TarInfo(n); i.size = len(data); t.addfile(i, io.BytesIO(data))
 "#,
+        &[],
     );
     let d = Daemon::builder()
         .env(env)

@@ -131,6 +131,23 @@ impl TestEnv {
         path
     }
 
+    /// Runs a Python script in the folder: `sys.argv[1]` is the folder,
+    /// `args` follow. Panics with the script's stderr if it fails.
+    pub fn python(&self, script: &str, args: &[&str]) {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(self.root())
+            .args(args)
+            .output()
+            .expect("python3 (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn chmod(&self, rel: impl AsRef<Path>, mode: u32) {
         fs::set_permissions(self.path(rel), fs::Permissions::from_mode(mode)).expect("chmod");
     }
